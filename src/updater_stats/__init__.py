@@ -1,0 +1,63 @@
+"""updater-stats: a self-hosted stats endpoint for Capacitor live updates.
+
+Call `handle` with a request body from your own route, or build a
+`Collector` over the `StorageBackend` of your choice.
+"""
+
+from __future__ import annotations
+
+from ._actions import Action, counts_as_failure, download_fail_means_no_update
+from ._collector import (
+    DEFAULT_STORAGE_URL,
+    STORAGE_ENV_VAR,
+    Collector,
+    ahandle,
+    configure,
+    handle,
+)
+from ._models import AppInfos, StoredEvent, WriteResult
+from ._policy import Policy
+from .backends import MemoryBackend, SQLiteBackend, StorageBackend, backend_from_url
+from .exceptions import (
+    BackendError,
+    ConfigurationError,
+    InvalidBodyError,
+    InvalidEventError,
+    PayloadTooLargeError,
+    UpdaterStatsError,
+)
+
+__all__ = [
+    "DEFAULT_STORAGE_URL",
+    "STORAGE_ENV_VAR",
+    "Action",
+    "AppInfos",
+    "BackendError",
+    "Collector",
+    "ConfigurationError",
+    "InvalidBodyError",
+    "InvalidEventError",
+    "MemoryBackend",
+    "PayloadTooLargeError",
+    "Policy",
+    "SQLiteBackend",
+    "StorageBackend",
+    "StoredEvent",
+    "UpdaterStatsError",
+    "WriteResult",
+    "ahandle",
+    "backend_from_url",
+    "configure",
+    "counts_as_failure",
+    "download_fail_means_no_update",
+    "handle",
+]
+
+
+def __getattr__(name: str) -> str:
+    # Read lazily, as structlog does: importlib.metadata costs time at import.
+    if name == "__version__":
+        from importlib.metadata import version  # noqa: PLC0415
+
+        return version("updater-stats")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,198 @@
+"""`Collector`: request body in, answer out; and the process-wide default behind `handle()`."""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import datetime as dt
+import logging
+import os
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import attrs
+from typing_extensions import Self
+
+from ._decode import decode_body
+from ._models import StoredEvent
+from ._policy import Policy
+from ._wire import validate_event
+from .backends import StorageBackend, backend_from_url
+from .exceptions import BackendError, InvalidBodyError, PayloadTooLargeError, UpdaterStatsError
+
+__all__ = ["DEFAULT_STORAGE_URL", "STORAGE_ENV_VAR", "Collector", "ahandle", "configure", "handle"]
+
+#: Read by the default collector when `configure` was not called.
+STORAGE_ENV_VAR = "UPDATER_STATS_STORAGE"
+#: A SQLite file in the working directory.
+DEFAULT_STORAGE_URL = "sqlite:///updater_stats.sqlite3"
+
+_OK: dict[str, Any] = {"status": "ok"}
+
+log = logging.getLogger("updater_stats")
+
+
+def _utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+@attrs.define
+class Collector:
+    """Turns request bodies into stored events and the answers devices expect.
+
+    Holds no global state: create one per app (or use the module-level
+    `handle`, which uses a default one).
+
+    Args:
+        backend: Where events go.
+        policy: Validation and size limits.
+        clock: The server clock (UTC); tests may pass their own.
+    """
+
+    backend: StorageBackend
+    policy: Policy = attrs.field(factory=Policy)
+    _clock: Callable[[], dt.datetime] = attrs.field(default=_utc_now, alias="clock")
+
+    @classmethod
+    def from_url(cls, url: str, *, policy: Policy | None = None) -> Collector:
+        """A collector over the backend that *url* names (see `backend_from_url`)."""
+        return cls(backend_from_url(url), policy=policy or Policy())
+
+    def handle(self, body: bytes) -> dict[str, Any]:
+        """Validate and store one request body; return the JSON body of a 200 answer.
+
+        The answer is returned only once the accepted events are stored.
+
+        Raises:
+            UpdaterStatsError: for every other answer, with `status_code` and `body`:
+                400 for a body that is not usable JSON or a single invalid event,
+                413 over a size cap, 503 when storage fails.
+        """
+        if not isinstance(body, (bytes, bytearray, memoryview)):
+            msg = f"handle() takes the raw request body as bytes, not {type(body).__name__}"
+            raise TypeError(msg)
+        payload = decode_body(bytes(body), self.policy.max_body_bytes)
+        received_at = self._clock()
+        if type(payload) is dict:
+            outcome = validate_event(payload, self.policy)
+            if isinstance(outcome, UpdaterStatsError):
+                raise outcome
+            self._store([StoredEvent.from_event(outcome, received_at)])
+            return dict(_OK)
+        if type(payload) is list:
+            return self._handle_batch(payload, received_at)
+        raise InvalidBodyError(
+            "the body must be an event object or an array of events",
+            code="invalid_body",
+        )
+
+    async def ahandle(self, body: bytes) -> dict[str, Any]:
+        """`handle` for async frameworks: storage runs in a worker thread, not on the event loop."""
+        return await asyncio.to_thread(self.handle, body)
+
+    def _handle_batch(self, items: list[Any], received_at: dt.datetime) -> dict[str, Any]:
+        if len(items) > self.policy.max_batch_events:
+            raise PayloadTooLargeError(
+                f"a batch holds at most {self.policy.max_batch_events} events, got {len(items)}",
+                code="batch_too_large",
+            )
+        results: list[dict[str, Any]] = []
+        accepted: list[StoredEvent] = []
+        for index, item in enumerate(items):
+            outcome = validate_event(item, self.policy, root=f"$[{index}]")
+            if isinstance(outcome, UpdaterStatsError):
+                results.append({"status": "error", "index": index, **outcome.body})
+            else:
+                accepted.append(StoredEvent.from_event(outcome, received_at))
+                results.append({"status": "ok", "index": index})
+        if accepted:
+            self._store(accepted)
+        return {"status": "ok", "results": results}
+
+    def _store(self, events: Sequence[StoredEvent]) -> None:
+        try:
+            result = self.backend.write(events)
+        except BackendError:
+            log.warning("storage write of %d events failed", len(events), exc_info=True)
+            raise
+        except Exception as exc:
+            # Whatever a backend raises, the device must hear "retry later", not a crash.
+            log.warning("storage write of %d events failed", len(events), exc_info=True)
+            raise BackendError(f"storage failed: {type(exc).__name__}: {exc}") from exc
+        if result.inserted + result.duplicates != len(events):
+            # A backend that cannot account for every event may have lost one: do not ack.
+            raise BackendError(
+                f"storage accounted for {result.inserted + result.duplicates} "
+                f"of {len(events)} events"
+            )
+
+    def close(self) -> None:
+        """Close the backend."""
+        self.backend.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *_exc_info: object) -> None:
+        self.close()
+
+
+_default_lock = threading.Lock()
+_default: Collector | None = None
+
+
+def configure(
+    storage: str | StorageBackend | None = None, *, policy: Policy | None = None
+) -> Collector:
+    """Set up the collector behind the module-level `handle` and return it.
+
+    Args:
+        storage: A backend object, or a storage URL. ``None`` reads the
+            ``UPDATER_STATS_STORAGE`` environment variable, and falls back to
+            ``sqlite:///updater_stats.sqlite3`` (a file in the working directory).
+        policy: Validation and size limits.
+
+    A collector configured earlier is closed.
+    """
+    global _default
+    if storage is None:
+        storage = os.environ.get(STORAGE_ENV_VAR) or DEFAULT_STORAGE_URL
+    backend = backend_from_url(storage) if isinstance(storage, str) else storage
+    collector = Collector(backend, policy=policy or Policy())
+    with _default_lock:
+        previous, _default = _default, collector
+    if previous is not None:
+        previous.close()
+    return collector
+
+
+def _default_collector() -> Collector:
+    global _default  # noqa: PLW0603
+    collector = _default
+    if collector is None:
+        with _default_lock:
+            if _default is None:
+                storage = os.environ.get(STORAGE_ENV_VAR) or DEFAULT_STORAGE_URL
+                _default = Collector.from_url(storage)
+            collector = _default
+    return collector
+
+
+def handle(body: bytes) -> dict[str, Any]:
+    """`Collector.handle` on the default collector (see `configure`)."""
+    return _default_collector().handle(body)
+
+
+async def ahandle(body: bytes) -> dict[str, Any]:
+    """`Collector.ahandle` on the default collector (see `configure`)."""
+    return await _default_collector().ahandle(body)
+
+
+@atexit.register
+def _close_default() -> None:
+    global _default
+    with _default_lock:
+        collector, _default = _default, None
+    if collector is not None:
+        collector.close()

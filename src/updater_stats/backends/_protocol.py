@@ -1,0 +1,38 @@
+"""The write-side storage protocol."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from .._models import StoredEvent, WriteResult
+
+
+@runtime_checkable
+class StorageBackend(Protocol):
+    """**Protocol:** where accepted events go.
+
+    Implement it in one small class: nothing else is required.
+
+    `write` must be atomic and durable: when it returns, every event of the
+    batch is stored (or was already stored under the same key), because the
+    device is told "ok" next and deletes its copy. When it cannot store the
+    whole batch it raises (ideally `BackendError`) and stores nothing, and
+    the device sends the batch again.
+
+    Events whose `StoredEvent.key` is not `None` are unique by key: a key the
+    backend already holds (from an earlier write or earlier in the same
+    batch) is skipped and counted in `WriteResult.duplicates`. Events whose
+    key is `None` are always stored.
+
+    `write` may be called from several threads at once.
+    """
+
+    def write(self, events: Sequence[StoredEvent]) -> WriteResult:
+        """Store *events* atomically; report how many were new and how many duplicates."""
+        ...
+
+    def close(self) -> None:
+        """Release connections and files. Called once, when the collector closes."""
+        ...

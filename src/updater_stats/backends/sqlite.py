@@ -1,0 +1,278 @@
+"""The embedded default: one SQLite file, stdlib `sqlite3`, no server.
+
+Durability: WAL journal with ``synchronous=FULL``, so a batch is on disk when
+`write` returns and the device is told "ok". One connection per backend,
+guarded by a lock; other processes on the same file wait on SQLite's busy
+timeout, and a lock that outlasts it is a `BackendError` (503, the device
+retries), never a crash.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+from .._models import AppInfos, StoredEvent, WriteResult
+from ..exceptions import BackendError, ConfigurationError
+from ._url import url_path
+
+__all__ = ["SCHEMA_VERSION", "SQLiteBackend"]
+
+_MEMORY = ":memory:"
+
+# One column per wire field, in `AppInfos` attribute names.
+_EVENT_COLUMNS = (
+    "app_id",
+    "device_id",
+    "platform",
+    "action",
+    "version_name",
+    "old_version_name",
+    "version_build",
+    "version_code",
+    "version_os",
+    "plugin_version",
+    "custom_id",
+    "is_prod",
+    "is_emulator",
+    "install_source",
+    "default_channel",
+    "channel",
+    "key_id",
+)
+_COLUMNS = (
+    "event_key",
+    "received_at",
+    "device_ts",
+    "action_known",
+    *_EVENT_COLUMNS,
+    "metadata",
+    "extras",
+)
+
+_INSERT = (
+    f"INSERT OR IGNORE INTO events ({', '.join(_COLUMNS)}) "  # noqa: S608 - fixed column names.
+    f"VALUES ({', '.join('?' for _ in _COLUMNS)})"
+)
+_SELECT = f"SELECT id, {', '.join(_COLUMNS)} FROM events"  # noqa: S608 - fixed column names.
+
+
+def _v1(conn: sqlite3.Connection) -> None:
+    conn.execute(
+        """
+        CREATE TABLE events (
+            id               INTEGER PRIMARY KEY,  -- storage order
+            event_key        TEXT UNIQUE,          -- NULL for events without a device timestamp
+            received_at      INTEGER NOT NULL,     -- server clock, epoch ms UTC
+            device_ts        INTEGER,              -- the wire `timestamp`, epoch ms
+            action_known     INTEGER NOT NULL,
+            app_id           TEXT NOT NULL,
+            device_id        TEXT NOT NULL,
+            platform         TEXT NOT NULL,
+            action           TEXT NOT NULL,
+            version_name     TEXT NOT NULL,
+            old_version_name TEXT,
+            version_build    TEXT NOT NULL,
+            version_code     TEXT NOT NULL,
+            version_os       TEXT NOT NULL,
+            plugin_version   TEXT NOT NULL,
+            custom_id        TEXT,
+            is_prod          INTEGER NOT NULL,
+            is_emulator      INTEGER NOT NULL,
+            install_source   TEXT,
+            default_channel  TEXT,
+            channel          TEXT,
+            key_id           TEXT,
+            metadata         TEXT,                 -- JSON object, NULL when absent
+            extras           TEXT                  -- JSON object of unknown fields, NULL when none
+        )
+        """
+    )
+    conn.execute("CREATE INDEX events_app_version ON events (app_id, version_name, action)")
+    conn.execute("CREATE INDEX events_app_received ON events (app_id, received_at)")
+    conn.execute("CREATE INDEX events_app_action_received ON events (app_id, action, received_at)")
+    conn.execute("CREATE INDEX events_app_device ON events (app_id, device_id, received_at)")
+
+
+#: Migration n+1 brings a file from schema version n to n+1.
+_MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1,)
+SCHEMA_VERSION = len(_MIGRATIONS)
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    conn.execute("BEGIN IMMEDIATE")  # One process migrates; the others wait, then see it done.
+    try:
+        current = conn.execute("PRAGMA user_version").fetchone()[0]
+        if current > SCHEMA_VERSION:
+            raise ConfigurationError(
+                f"the SQLite file has schema version {current}, newer than this "
+                f"updater-stats ({SCHEMA_VERSION}): upgrade updater-stats",
+                code="schema_too_new",
+            )
+        for migration in _MIGRATIONS[current:]:
+            migration(conn)
+        # PRAGMA takes no parameters; SCHEMA_VERSION is our own integer.
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+def _ms(moment: dt.datetime) -> int:
+    return (moment - _EPOCH) // _ONE_MS
+
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+_ONE_MS = dt.timedelta(milliseconds=1)
+
+
+def _row(stored: StoredEvent) -> tuple[Any, ...]:
+    event = stored.event
+    return (
+        stored.key,
+        _ms(stored.received_at),
+        event.timestamp,
+        event.action_known,
+        *(getattr(event, column) for column in _EVENT_COLUMNS),
+        None if event.metadata is None else json.dumps(event.metadata, ensure_ascii=False),
+        json.dumps(event.extras, ensure_ascii=False) if event.extras else None,
+    )
+
+
+def _stored(row: sqlite3.Row) -> StoredEvent:
+    fields = {column: row[column] for column in _EVENT_COLUMNS}
+    fields["is_prod"] = bool(fields["is_prod"])
+    fields["is_emulator"] = bool(fields["is_emulator"])
+    event = AppInfos(
+        **fields,
+        timestamp=row["device_ts"],
+        metadata=None if row["metadata"] is None else json.loads(row["metadata"]),
+        extras={} if row["extras"] is None else json.loads(row["extras"]),
+    )
+    received_at = _EPOCH + row["received_at"] * _ONE_MS
+    return StoredEvent(event=event, received_at=received_at, key=row["event_key"])
+
+
+class SQLiteBackend:
+    """Events in one SQLite file (or in memory with ``":memory:"``).
+
+    The file and its schema are created on first use; older schema versions
+    are migrated. Safe to share between threads, and between processes on
+    one machine (WAL mode).
+
+    Args:
+        path: The database file, ``":memory:"`` for a private in-memory database.
+        timeout: Seconds to wait for another process's lock before failing with 503.
+    """
+
+    def __init__(
+        self, path: str | os.PathLike[str] = "updater_stats.sqlite3", *, timeout: float = 10.0
+    ) -> None:
+        self._path = os.fspath(path)
+        self._timeout = timeout
+        self._lock = threading.Lock()
+        self._conn: sqlite3.Connection | None = None
+        self._closed = False
+
+    @classmethod
+    def from_url(cls, url: str) -> SQLiteBackend:
+        """``sqlite:///relative.sqlite3``, ``sqlite:////abs/path.sqlite3``, ``sqlite://:memory:``."""
+        path = url_path(url)
+        path = path.removeprefix("/")  # three slashes: relative; four: absolute.
+        return cls(path or _MEMORY)
+
+    @property
+    def path(self) -> str:
+        return self._path
+
+    def __repr__(self) -> str:
+        return f"SQLiteBackend({self._path!r})"
+
+    def _connect(self) -> sqlite3.Connection:
+        """The open connection, opening and migrating the file first if needed. Hold the lock."""
+        if self._closed:
+            raise BackendError("the SQLite backend is closed")
+        if self._conn is not None:
+            return self._conn
+        try:
+            conn = sqlite3.connect(
+                self._path, timeout=self._timeout, isolation_level=None, check_same_thread=False
+            )
+        except sqlite3.Error as exc:
+            raise BackendError(f"cannot open SQLite database {self._path!r}: {exc}") from exc
+        try:
+            conn.row_factory = sqlite3.Row
+            if self._path != _MEMORY:
+                conn.execute("PRAGMA journal_mode = WAL")
+            # FULL: the WAL is synced at every commit, so an acknowledged batch survives power loss.
+            conn.execute("PRAGMA synchronous = FULL")
+            _migrate(conn)
+        except sqlite3.Error as exc:
+            conn.close()
+            raise BackendError(f"cannot prepare SQLite database {self._path!r}: {exc}") from exc
+        except BaseException:
+            conn.close()
+            raise
+        self._conn = conn
+        return conn
+
+    def write(self, events: Sequence[StoredEvent]) -> WriteResult:
+        rows = [_row(stored) for stored in events]
+        with self._lock:
+            conn = self._connect()
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    # executemany sums the rows changed: INSERT OR IGNORE skips known keys.
+                    inserted = conn.executemany(_INSERT, rows).rowcount
+                    conn.execute("COMMIT")
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as exc:
+                raise BackendError(f"SQLite write failed: {exc}") from exc
+        return WriteResult(inserted=inserted, duplicates=len(rows) - inserted)
+
+    def ping(self) -> None:
+        """Raise `BackendError` unless the database answers a query."""
+        with self._lock:
+            conn = self._connect()
+            try:
+                conn.execute("SELECT 1 FROM events LIMIT 1").fetchall()
+            except sqlite3.Error as exc:
+                raise BackendError(f"SQLite does not answer: {exc}") from exc
+
+    def events(self, *, app_id: str | None = None, chunk_size: int = 1000) -> Iterator[StoredEvent]:
+        """Every stored event in storage order, read in chunks (never all at once)."""
+        where, params = (
+            ("WHERE id > ? AND app_id = ?", [app_id]) if app_id else ("WHERE id > ?", [])
+        )
+        last_id = 0
+        while True:
+            with self._lock:
+                conn = self._connect()
+                try:
+                    rows = conn.execute(
+                        f"{_SELECT} {where} ORDER BY id LIMIT ?",
+                        (last_id, *params, chunk_size),
+                    ).fetchall()
+                except sqlite3.Error as exc:
+                    raise BackendError(f"SQLite read failed: {exc}") from exc
+            if not rows:
+                return
+            last_id = rows[-1]["id"]
+            yield from (_stored(row) for row in rows)
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
