@@ -1,0 +1,247 @@
+from __future__ import annotations
+
+import datetime as dt
+import json
+import multiprocessing
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+
+from updater_stats import AppInfos, BackendError, Collector, SQLiteBackend, StoredEvent
+from updater_stats.backends.sqlite import SCHEMA_VERSION
+
+from ..conftest import VALID_EVENT, body, fixture_bytes
+
+NOW = dt.datetime(2026, 11, 26, 12, 0, tzinfo=dt.timezone.utc)
+
+
+def stored_event(**overrides) -> StoredEvent:
+    event = AppInfos.from_wire({**VALID_EVENT, **overrides})
+    return StoredEvent.from_event(event, NOW)
+
+
+def test_file_uses_wal_and_a_schema_version(tmp_path: Path):
+    path = tmp_path / "s.sqlite3"
+    backend = SQLiteBackend(path)
+    backend.write([stored_event()])
+    backend.close()
+
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 1
+    indexes = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
+    assert {"events_app_version", "events_app_received", "events_app_device"} <= indexes
+
+
+def test_every_field_is_stored_in_its_own_column(tmp_path: Path):
+    path = tmp_path / "s.sqlite3"
+    backend = SQLiteBackend(path)
+    event = stored_event(
+        defaultChannel="beta",
+        custom_id="user-1",
+        install_source="testflight",
+        key_id="k1",
+        channel="c",
+        metadata={"duration_ms": "1500"},
+        stats_mode="batch",
+    )
+    backend.write([event])
+    backend.close()
+
+    conn = sqlite3.connect(path)
+    conn.row_factory = sqlite3.Row
+    row = conn.execute("SELECT * FROM events").fetchone()
+    assert row["default_channel"] == "beta"
+    assert row["custom_id"] == "user-1"
+    assert row["device_ts"] == VALID_EVENT["timestamp"]
+    assert row["received_at"] == int(NOW.timestamp() * 1000)
+    assert row["action_known"] == 1
+    assert row["event_key"] == event.key
+    assert json.loads(row["metadata"]) == {"duration_ms": "1500"}
+    assert json.loads(row["extras"]) == {"stats_mode": "batch"}
+
+
+def test_events_survive_reopening_and_read_back_losslessly(tmp_path: Path):
+    path = tmp_path / "s.sqlite3"
+    first = SQLiteBackend(path)
+    written = [
+        stored_event(timestamp=1, metadata={}, custom_id=""),
+        stored_event(timestamp=None, action="app_nav2", weird={"a": [1, None, 2.5, "é"]}),
+        stored_event(timestamp=3, version_name="", metadata={"emoji": "🚀\u0000x"}),
+    ]
+    first.write(written)
+    first.close()
+
+    reopened = SQLiteBackend(path)
+    assert list(reopened.events()) == written
+    reopened.close()
+
+
+def test_events_reads_in_chunks_and_filters_by_app(tmp_path: Path):
+    backend = SQLiteBackend(tmp_path / "s.sqlite3")
+    backend.write([stored_event(timestamp=i, app_id=f"com.app.n{i % 2}") for i in range(25)])
+
+    assert [e.event.timestamp for e in backend.events(chunk_size=4)] == list(range(25))
+    assert [e.event.timestamp for e in backend.events(app_id="com.app.n1", chunk_size=3)] == list(
+        range(1, 25, 2)
+    )
+
+
+def test_write_reports_new_and_duplicate_events(tmp_path: Path):
+    backend = SQLiteBackend(tmp_path / "s.sqlite3")
+    a, b = stored_event(timestamp=1), stored_event(timestamp=2)
+    keyless = stored_event(timestamp=None)
+
+    assert backend.write([a, b, keyless]).inserted == 3
+    result = backend.write([a, b, keyless, keyless])
+    assert (result.inserted, result.duplicates) == (2, 2)
+
+
+def test_an_empty_database_file_is_migrated(tmp_path: Path):
+    path = tmp_path / "old.sqlite3"
+    sqlite3.connect(path).close()  # schema version 0: nothing in it
+
+    backend = SQLiteBackend(path)
+    backend.write([stored_event()])
+
+    assert len(list(backend.events())) == 1
+
+
+def test_a_newer_schema_is_refused_with_a_clear_error(tmp_path: Path):
+    path = tmp_path / "new.sqlite3"
+    conn = sqlite3.connect(path)
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    conn.close()
+    collector = Collector(SQLiteBackend(path))
+
+    with pytest.raises(BackendError, match="newer than this updater-stats"):
+        collector.handle(body(VALID_EVENT))
+
+
+def test_unopenable_path_is_503_and_recovers_when_it_appears(tmp_path: Path):
+    missing_dir = tmp_path / "not-yet"
+    collector = Collector(SQLiteBackend(missing_dir / "s.sqlite3"))
+
+    with pytest.raises(BackendError) as info:
+        collector.handle(body(VALID_EVENT))
+    assert info.value.status_code == 503
+
+    missing_dir.mkdir()
+    assert collector.handle(body(VALID_EVENT)) == {"status": "ok"}
+
+
+def test_full_disk_is_503_and_stores_nothing_of_the_batch(tmp_path: Path):
+    backend = SQLiteBackend(tmp_path / "s.sqlite3")
+    collector = Collector(backend)
+    collector.handle(body(VALID_EVENT))
+    conn = backend._connect()
+    pages = conn.execute("PRAGMA page_count").fetchone()[0]
+    conn.execute(f"PRAGMA max_page_count = {pages}")  # the "disk" is now full
+    big = [{**VALID_EVENT, "timestamp": i, "metadata": {"m": "x" * 2000}} for i in range(50)]
+
+    with pytest.raises(BackendError, match="full") as info:
+        collector.handle(body(big))
+
+    assert info.value.status_code == 503
+    assert len(list(backend.events())) == 1
+    conn.execute("PRAGMA max_page_count = 1073741823")  # space again: the retry succeeds
+    collector.handle(body(big))
+    assert len(list(backend.events())) == 51
+
+
+def test_a_lock_held_elsewhere_is_503_not_a_crash(tmp_path: Path):
+    path = tmp_path / "s.sqlite3"
+    SQLiteBackend(path).write([stored_event(timestamp=1)])
+    blocker = sqlite3.connect(path, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")  # another process holding the write lock
+    collector = Collector(SQLiteBackend(path, timeout=0.2))
+
+    with pytest.raises(BackendError, match="locked"):
+        collector.handle(body({**VALID_EVENT, "timestamp": 2}))
+
+    blocker.execute("ROLLBACK")
+    assert collector.handle(body({**VALID_EVENT, "timestamp": 2})) == {"status": "ok"}
+    assert [e.event.timestamp for e in collector.backend.events()] == [1, 2]
+
+
+def test_many_threads_lose_and_double_nothing(tmp_path: Path):
+    collector = Collector(SQLiteBackend(tmp_path / "s.sqlite3"))
+    per_thread, threads = 60, 8
+    errors: list[BaseException] = []
+
+    def send(worker: int) -> None:
+        try:
+            for i in range(per_thread):
+                ts = worker * 1000 + i
+                # Each event twice (a retry), plus one keyless event.
+                event = {**VALID_EVENT, "timestamp": ts}
+                assert collector.handle(body([event, event])) == {
+                    "status": "ok",
+                    "results": [{"status": "ok", "index": 0}, {"status": "ok", "index": 1}],
+                }
+                collector.handle(body({**VALID_EVENT, "timestamp": None, "version_code": str(ts)}))
+        except BaseException as exc:
+            errors.append(exc)
+
+    workers = [threading.Thread(target=send, args=(w,)) for w in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+
+    assert errors == []
+    events = list(collector.backend.events())
+    timestamps = sorted(e.event.timestamp for e in events if e.event.timestamp is not None)
+    codes = sorted(e.event.version_code for e in events if e.event.timestamp is None)
+    expected = sorted(w * 1000 + i for w in range(threads) for i in range(per_thread))
+    assert timestamps == expected
+    assert codes == sorted(str(t) for t in expected)
+
+
+def _write_from_process(path: str, start: int, count: int) -> None:
+    collector = Collector(SQLiteBackend(path))
+    for i in range(start, start + count):
+        collector.handle(body({**VALID_EVENT, "timestamp": i}))
+    collector.close()
+
+
+def test_several_processes_share_one_file(tmp_path: Path):
+    path = str(tmp_path / "s.sqlite3")
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_write_from_process, args=(path, p * 100, 50)) for p in range(3)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+    assert [p.exitcode for p in procs] == [0, 0, 0]
+
+    stored = sorted(e.event.timestamp for e in SQLiteBackend(path).events())
+    assert stored == sorted(p * 100 + i for p in range(3) for i in range(50))
+
+
+def test_memory_database_is_private_to_the_backend():
+    one, two = SQLiteBackend(":memory:"), SQLiteBackend(":memory:")
+    one.write([stored_event()])
+
+    assert len(list(one.events())) == 1
+    assert list(two.events()) == []
+
+
+def test_fixture_batch_end_to_end(tmp_path: Path):
+    collector = Collector(SQLiteBackend(tmp_path / "s.sqlite3"))
+    collector.handle(fixture_bytes("ios_batch"))
+
+    actions = [e.event.action for e in collector.backend.events()]
+    assert actions == ["set", "update_fail", "reset"]
+
+
+def test_ping_and_close(tmp_path: Path):
+    backend = SQLiteBackend(tmp_path / "s.sqlite3")
+    backend.ping()
+    backend.close()
+    with pytest.raises(BackendError, match="closed"):
+        backend.ping()
+    with pytest.raises(BackendError, match="closed"):
+        backend.write([stored_event()])
