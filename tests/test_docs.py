@@ -1,0 +1,94 @@
+"""The docs are tested: their code runs, their JSON parses, their tables match the code."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import updater_stats
+from updater_stats import Action
+
+ROOT = Path(__file__).parent.parent
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+FENCE = re.compile(r"^```(\w+)\n(.*?)^```$", re.MULTILINE | re.DOTALL)
+
+
+def blocks(page: Path, language: str) -> list[str]:
+    """The page's code blocks in *language*, padded so that line numbers match the page."""
+    text = page.read_text()
+    return [
+        "\n" * text.count("\n", 0, match.start(2)) + match.group(2)
+        for match in FENCE.finditer(text)
+        if match.group(1) == language
+    ]
+
+
+@pytest.mark.parametrize("page", [p for p in PAGES if blocks(p, "python")], ids=lambda p: p.name)
+def test_python_blocks_run(page: Path, tmp_path: Path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("UPDATER_STATS_STORAGE", raising=False)
+    monkeypatch.setattr("updater_stats._collector._default", None)
+    namespace: dict[str, object] = {"__name__": f"docs_{page.stem}"}
+    try:
+        for code in blocks(page, "python"):
+            exec(compile(code, str(page), "exec"), namespace)
+    finally:
+        updater_stats._collector._close_default()
+
+
+@pytest.mark.parametrize("page", [p for p in PAGES if blocks(p, "json")], ids=lambda p: p.name)
+def test_json_blocks_parse(page: Path):
+    for code in blocks(page, "json"):
+        json.loads(code)
+
+
+def test_protocol_page_lists_every_action_with_its_classes():
+    table = re.findall(
+        r"^\| `([^`]+)` \| `([A-Z0-9_]+)` \| ([a-z, ]*) \| (.+) \|$",
+        (ROOT / "docs" / "protocol.md").read_text(),
+        re.MULTILINE,
+    )
+    assert [row[0] for row in table] == [a.value for a in Action]
+    for value, name, classes, meaning in table:
+        action = Action(value)
+        assert action.name == name
+        expected = [
+            label
+            for label, flag in [
+                ("install", action.is_install),
+                ("failure", action.is_failure),
+                ("rollback", action.is_rollback),
+                ("funnel", action.is_funnel_step),
+                ("target", action.is_target_version),
+                ("server", action.is_server_side),
+            ]
+            if flag
+        ]
+        assert [c.strip() for c in classes.split(",") if c.strip()] == expected, value
+        assert meaning.strip()
+
+
+def test_docs_build_without_warnings(tmp_path: Path):
+    result = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "protocol" / "index.html").exists()
+
+
+def test_ci_runs_the_readme_commands():
+    readme = (ROOT / "README.md").read_text()
+    ci = (ROOT / ".ci" / "run").read_text()
+    commands = [line for code in blocks(ROOT / "README.md", "console") for line in code.split("\n")]
+    test_command = next(line for line in commands if "pytest" in line)
+    assert test_command in readme
+    assert ci.rstrip().endswith(test_command)
