@@ -598,3 +598,27 @@ def test_configure_takes_a_url(tmp_path: Path, monkeypatch, make_event):
     assert collector.backend.path == str(target)
     assert len(stored(collector.backend)) == 1
     updater_stats._collector._close_default()
+
+
+def test_ping_reports_whether_storage_answers(tmp_path: Path):
+    collector = Collector(updater_stats.SQLiteBackend(tmp_path / "s.sqlite3"))
+    collector.ping()
+    collector.close()
+    with pytest.raises(BackendError):
+        collector.ping()
+
+    class NoPing:
+        def write(self, events):
+            return WriteResult(inserted=len(events))
+
+        def close(self):
+            pass
+
+    Collector(NoPing()).ping()  # a backend without ping() is taken as ready
+
+    class BrokenPing(NoPing):
+        def ping(self):
+            raise ConnectionError("refused")
+
+    with pytest.raises(BackendError, match="ConnectionError: refused"):
+        Collector(BrokenPing()).ping()

@@ -127,6 +127,21 @@ class Collector:
                 f"of {len(events)} events"
             )
 
+    def ping(self) -> None:
+        """Raise `BackendError` unless storage answers; for readiness checks.
+
+        Backends may define ``ping()``; one without it is taken as ready.
+        """
+        ping = getattr(self.backend, "ping", None)
+        if ping is None:
+            return
+        try:
+            ping()
+        except BackendError:
+            raise
+        except Exception as exc:
+            raise BackendError(f"storage does not answer: {type(exc).__name__}: {exc}") from exc
+
     def close(self) -> None:
         """Close the backend."""
         self.backend.close()
