@@ -622,3 +622,34 @@ def test_ping_reports_whether_storage_answers(tmp_path: Path):
 
     with pytest.raises(BackendError, match="ConnectionError: refused"):
         Collector(BrokenPing()).ping()
+
+
+def test_respond_turns_every_outcome_into_a_response(collector, make_event):
+    ok = collector.respond(body(make_event()))
+    bad = collector.respond(b"{")
+    too_big = Collector(collector.backend, policy=Policy(max_body_bytes=2)).respond(b"[  ]")
+
+    assert (ok.status_code, ok.body, ok.ok) == (200, {"status": "ok"}, True)
+    assert (bad.status_code, bad.body["error"], bad.ok) == (400, "invalid_json", False)
+    assert too_big.status_code == 413
+    assert json.loads(bad.json()) == bad.body
+    assert ok.json() == b'{"status":"ok"}'
+
+
+def test_respond_answers_503_when_storage_fails(make_event):
+    answer = Collector(FailingBackend(OSError("disk"))).respond(body(make_event()))
+
+    assert answer.status_code == 503
+    assert answer.body["error"] == "storage_unavailable"
+
+
+def test_arespond_and_module_level_respond(monkeypatch, make_event):
+    backend = MemoryBackend()
+    monkeypatch.setattr("updater_stats._collector._default", Collector(backend))
+
+    first = updater_stats.respond(body(make_event(timestamp=1)))
+    second = asyncio.run(updater_stats.arespond(body(make_event(timestamp=2))))
+    bad = asyncio.run(updater_stats.arespond(b"[1]" * 2))
+
+    assert (first.status_code, second.status_code, bad.status_code) == (200, 200, 400)
+    assert [r.event.timestamp for r in backend.events()] == [1, 2]

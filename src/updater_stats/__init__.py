@@ -12,10 +12,12 @@ from ._collector import (
     STORAGE_ENV_VAR,
     Collector,
     ahandle,
+    arespond,
     configure,
     handle,
+    respond,
 )
-from ._models import AppInfos, StoredEvent, WriteResult
+from ._models import AppInfos, Response, StoredEvent, WriteResult
 from ._policy import Policy
 from .backends import MemoryBackend, SQLiteBackend, StorageBackend, backend_from_url
 from .exceptions import (
@@ -40,17 +42,20 @@ __all__ = [
     "MemoryBackend",
     "PayloadTooLargeError",
     "Policy",
+    "Response",
     "SQLiteBackend",
     "StorageBackend",
     "StoredEvent",
     "UpdaterStatsError",
     "WriteResult",
     "ahandle",
+    "arespond",
     "backend_from_url",
     "configure",
     "counts_as_failure",
     "download_fail_means_no_update",
     "handle",
+    "respond",
 ]
 
 

@@ -15,13 +15,22 @@ import attrs
 from typing_extensions import Self
 
 from ._decode import decode_body
-from ._models import StoredEvent
+from ._models import Response, StoredEvent
 from ._policy import Policy
 from ._wire import validate_event
 from .backends import StorageBackend, backend_from_url
 from .exceptions import BackendError, InvalidBodyError, PayloadTooLargeError, UpdaterStatsError
 
-__all__ = ["DEFAULT_STORAGE_URL", "STORAGE_ENV_VAR", "Collector", "ahandle", "configure", "handle"]
+__all__ = [
+    "DEFAULT_STORAGE_URL",
+    "STORAGE_ENV_VAR",
+    "Collector",
+    "ahandle",
+    "arespond",
+    "configure",
+    "handle",
+    "respond",
+]
 
 #: Read by the default collector when `configure` was not called.
 STORAGE_ENV_VAR = "UPDATER_STATS_STORAGE"
@@ -90,6 +99,23 @@ class Collector:
     async def ahandle(self, body: bytes) -> dict[str, Any]:
         """`handle` for async frameworks: storage runs in a worker thread, not on the event loop."""
         return await asyncio.to_thread(self.handle, body)
+
+    def respond(self, body: bytes) -> Response:
+        """`handle`, with every outcome as a `Response`: the few lines of a route, done once.
+
+        Only programming errors (a body that is not bytes) still raise.
+        """
+        try:
+            return Response(200, self.handle(body))
+        except UpdaterStatsError as error:
+            return Response(error.status_code, error.body)
+
+    async def arespond(self, body: bytes) -> Response:
+        """`respond` for async frameworks: storage runs in a worker thread."""
+        try:
+            return Response(200, await self.ahandle(body))
+        except UpdaterStatsError as error:
+            return Response(error.status_code, error.body)
 
     def _handle_batch(self, items: list[Any], received_at: dt.datetime) -> dict[str, Any]:
         if len(items) > self.policy.max_batch_events:
@@ -202,6 +228,16 @@ def handle(body: bytes) -> dict[str, Any]:
 async def ahandle(body: bytes) -> dict[str, Any]:
     """`Collector.ahandle` on the default collector (see `configure`)."""
     return await _default_collector().ahandle(body)
+
+
+def respond(body: bytes) -> Response:
+    """`Collector.respond` on the default collector: a status code and a JSON body, never raises."""
+    return _default_collector().respond(body)
+
+
+async def arespond(body: bytes) -> Response:
+    """`Collector.arespond` on the default collector."""
+    return await _default_collector().arespond(body)
 
 
 @atexit.register

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -176,3 +177,24 @@ class WriteResult:
 
     inserted: int
     duplicates: int = 0
+
+
+@attrs.frozen
+class Response:
+    """A complete HTTP answer for a stats request: what `Collector.respond` returns.
+
+    Attributes:
+        status_code: 200, or the status of the `UpdaterStatsError` raised.
+        body: The JSON object to send.
+    """
+
+    status_code: int
+    body: dict[str, Any]
+
+    @property
+    def ok(self) -> bool:
+        return self.status_code == 200
+
+    def json(self) -> bytes:
+        """The body as compact UTF-8 JSON, ready to send with ``Content-Type: application/json``."""
+        return json.dumps(self.body, separators=(",", ":"), ensure_ascii=False).encode()
