@@ -1,0 +1,140 @@
+"""What the ASGI and WSGI apps share: routing, header checks and JSON answers.
+
+The two apps differ only in how they read a body and send an answer; every
+decision about a request is made here, once.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+
+import attrs
+
+from ._collector import DEFAULT_STORAGE_URL, STORAGE_ENV_VAR, Collector
+from ._models import Response
+from ._policy import Policy
+from .backends import StorageBackend, backend_from_url
+from .exceptions import BackendError
+
+_GZIP_MAGIC = b"\x1f\x8b"
+_IDENTITY = frozenset({"", "identity"})
+_GZIP = frozenset({"gzip", "x-gzip"})
+
+
+class Route(enum.Enum):
+    STATS = "stats"
+    HEALTH = "health"
+    READY = "ready"
+    METHOD_NOT_ALLOWED = "method_not_allowed"
+    NOT_FOUND = "not_found"
+
+
+def _normal_path(path: str) -> str:
+    return "/" + path.strip("/")
+
+
+@attrs.frozen
+class HttpSettings:
+    """Where the apps listen inside a server.
+
+    Attributes:
+        path: The stats path devices POST to (and operators GET). ``/`` is always served too.
+        ready_path: Answers 200 when storage answers, 503 with the reason otherwise.
+    """
+
+    path: str = attrs.field(default="/stats", converter=_normal_path)
+    ready_path: str = attrs.field(default="/ready", converter=_normal_path)
+
+    def route(self, method: str, path: str) -> Route:
+        if path != "/":
+            path = path.rstrip("/")
+        if path == self.ready_path:
+            return Route.READY if method in {"GET", "HEAD"} else Route.METHOD_NOT_ALLOWED
+        if path not in {self.path, "/"}:
+            return Route.NOT_FOUND
+        if method == "POST":
+            return Route.STATS
+        if method in {"GET", "HEAD"}:
+            return Route.HEALTH
+        return Route.METHOD_NOT_ALLOWED
+
+
+OK = Response(200, {"status": "ok"})
+NOT_FOUND = Response(404, {"error": "not_found", "message": "no such path"})
+
+
+def method_not_allowed(method: str) -> Response:
+    return Response(
+        405,
+        {"error": "method_not_allowed", "message": f"{method} is not allowed: use POST or GET"},
+    )
+
+
+def too_large(limit: int) -> Response:
+    return Response(413, {"error": "body_too_large", "message": f"the body is over {limit} bytes"})
+
+
+def content_length_problem(value: str | None, limit: int) -> Response | None:
+    """Refuse a declared length over the cap before a byte of the body is read."""
+    if value is None or value == "":
+        return None
+    if not value.isdigit():
+        return Response(400, {"error": "invalid_header", "message": "bad Content-Length"})
+    if int(value) > limit:
+        return too_large(limit)
+    return None
+
+
+def encoding_problem(content_encoding: str | None, body: bytes) -> Response | None:
+    """`None` when the collector can read the body as sent; it gunzips by the gzip magic."""
+    encoding = (content_encoding or "").strip().lower()
+    if encoding in _IDENTITY:
+        return None
+    if encoding in _GZIP:
+        if body.startswith(_GZIP_MAGIC):
+            return None
+        return Response(
+            400, {"error": "invalid_gzip", "message": "Content-Encoding is gzip, the body is not"}
+        )
+    return Response(
+        415,
+        {
+            "error": "unsupported_encoding",
+            "message": f"Content-Encoding {encoding!r} is not supported: send gzip or nothing",
+        },
+    )
+
+
+def readiness(collector: Collector) -> Response:
+    try:
+        collector.ping()
+    except BackendError as error:
+        return Response(503, {"status": "unavailable", **error.body})
+    return Response(200, {"status": "ok", "storage": "ok"})
+
+
+def json_headers(response: Response, payload: bytes) -> list[tuple[str, str]]:
+    headers = [
+        ("content-type", "application/json"),
+        ("content-length", str(len(payload))),
+        ("cache-control", "no-store"),
+    ]
+    if response.status_code == 405:
+        headers.append(("allow", "GET, HEAD, POST"))
+    return headers
+
+
+def collector_for(
+    storage: str | StorageBackend | Collector | None, policy: Policy | None
+) -> Collector:
+    """The collector an app uses: the one given, or a new one over a backend or storage URL.
+
+    ``None`` means the ``UPDATER_STATS_STORAGE`` environment variable, then the default SQLite file.
+    """
+    if isinstance(storage, Collector):
+        return storage
+    if storage is None:
+        storage = os.environ.get(STORAGE_ENV_VAR) or DEFAULT_STORAGE_URL
+    backend = backend_from_url(storage) if isinstance(storage, str) else storage
+    return Collector(backend, policy=policy or Policy())

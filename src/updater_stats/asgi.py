@@ -1,0 +1,172 @@
+"""The stats endpoint as a plain ASGI application: no web framework needed.
+
+Run it with any ASGI server (``updater-stats serve`` uses uvicorn)::
+
+    uvicorn --factory updater_stats.asgi:create_app_from_env
+
+or mount it inside an ASGI framework (Starlette, FastAPI, Litestar).
+Storage never runs on the event loop: events are stored in a worker thread
+and the answer is sent once they are committed.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from . import _http
+from ._collector import Collector
+from ._models import Response
+from ._policy import Policy
+from .backends import StorageBackend
+
+__all__ = ["PATH_ENV_VAR", "StatsASGIApp", "create_app", "create_app_from_env"]
+
+#: The stats path `create_app_from_env` serves, for servers that import the app by name.
+PATH_ENV_VAR = "UPDATER_STATS_PATH"
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+log = logging.getLogger("updater_stats")
+
+
+class _Disconnected(Exception):  # noqa: N818 - a signal, not an error for users.
+    """The client went away before its body arrived."""
+
+
+class StatsASGIApp:
+    """An ASGI 3 application serving the stats endpoint.
+
+    - ``POST`` on the stats path (or ``/``): the collector's answer.
+    - ``GET``/``HEAD`` on it: ``{"status": "ok"}``, the operators' health check.
+    - ``GET`` on ``ready_path``: 200 when storage answers, 503 with the reason when not.
+    - Other methods: 405; other paths: 404; always a JSON body.
+
+    The lifespan shutdown closes the collector the app created (flushing storage).
+    """
+
+    def __init__(
+        self,
+        storage: str | StorageBackend | Collector | None = None,
+        *,
+        path: str = "/stats",
+        ready_path: str = "/ready",
+        policy: Policy | None = None,
+    ) -> None:
+        self.collector = _http.collector_for(storage, policy)
+        self.settings = _http.HttpSettings(path, ready_path)
+        # A collector handed in belongs to the caller, who closes it.
+        self._owns_collector = not isinstance(storage, Collector)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            await self._http(scope, receive, send)
+        elif scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        method = scope["method"]
+        try:
+            response = await self._respond(scope, receive)
+        except _Disconnected:
+            return
+        payload = response.json()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": response.status_code,
+                "headers": [
+                    (name.encode(), value.encode())
+                    for name, value in _http.json_headers(response, payload)
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": b"" if method == "HEAD" else payload})
+
+    async def _respond(self, scope: Scope, receive: Receive) -> Response:
+        path = scope["path"]
+        root_path = scope.get("root_path", "")
+        if root_path and path.startswith(root_path):
+            path = path[len(root_path) :] or "/"  # mounted under a prefix
+        route = self.settings.route(scope["method"], path)
+        if route is _http.Route.HEALTH:
+            return _http.OK
+        if route is _http.Route.READY:
+            return _http.readiness(self.collector)
+        if route is _http.Route.NOT_FOUND:
+            return _http.NOT_FOUND
+        if route is _http.Route.METHOD_NOT_ALLOWED:
+            return _http.method_not_allowed(scope["method"])
+        headers = {name.decode("latin-1").lower(): value for name, value in scope["headers"]}
+        limit = self.collector.policy.max_body_bytes
+        declared = headers.get("content-length")
+        problem = _http.content_length_problem(
+            None if declared is None else declared.decode("latin-1"), limit
+        )
+        if problem is not None:
+            return problem
+        body = await _read_body(receive, limit)
+        if body is None:
+            return _http.too_large(limit)
+        encoding = headers.get("content-encoding")
+        problem = _http.encoding_problem(
+            None if encoding is None else encoding.decode("latin-1"), body
+        )
+        if problem is not None:
+            return problem
+        return await self.collector.arespond(body)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                if self._owns_collector:
+                    self.collector.close()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+async def _read_body(receive: Receive, limit: int) -> bytes | None:
+    """The whole body, or `None` as soon as it passes *limit* bytes (chunked bodies too)."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise _Disconnected
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def create_app(
+    storage: str | StorageBackend | Collector | None = None,
+    *,
+    path: str = "/stats",
+    ready_path: str = "/ready",
+    policy: Policy | None = None,
+) -> StatsASGIApp:
+    """An ASGI app over *storage*: a storage URL, a backend, a `Collector`, or `None`.
+
+    ``None`` reads ``UPDATER_STATS_STORAGE`` and falls back to ``updater_stats.sqlite3``.
+    """
+    return StatsASGIApp(storage, path=path, ready_path=ready_path, policy=policy)
+
+
+def create_app_from_env() -> StatsASGIApp:
+    """`create_app` configured by ``UPDATER_STATS_STORAGE`` and ``UPDATER_STATS_PATH``.
+
+    A factory for servers that import the app by name, one per worker process.
+    """
+    return create_app(path=os.environ.get(PATH_ENV_VAR) or "/stats")

@@ -1,0 +1,258 @@
+"""The ``updater-stats`` command: ``serve`` the endpoint, ``export`` stored events.
+
+Needs click (``pip install 'updater-stats[server]'``); ``serve`` also needs uvicorn.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+import os
+import re
+import sys
+from collections.abc import Iterator
+from typing import IO, Any
+
+import click
+
+from ._collector import DEFAULT_STORAGE_URL, STORAGE_ENV_VAR, Collector
+from ._models import WIRE_KEYS, StoredEvent
+from .asgi import PATH_ENV_VAR
+from .backends import backend_from_url
+from .exceptions import BackendError, ConfigurationError
+
+__all__ = ["cli", "main"]
+
+_LOG_LEVELS = ["critical", "error", "warning", "info", "debug", "trace"]
+_RELATIVE = re.compile(r"(\d+)([dhm])")
+_UNITS = {"d": "days", "h": "hours", "m": "minutes"}
+_PROGRESS_EVERY = 1000
+
+storage_option = click.option(
+    "--storage",
+    default=DEFAULT_STORAGE_URL,
+    envvar=STORAGE_ENV_VAR,
+    show_default=True,
+    show_envvar=True,
+    help="Storage URL: sqlite:///file.sqlite3, sqlite:////abs/path.sqlite3, memory://, …",
+)
+
+
+def _version() -> str:
+    from importlib.metadata import version  # noqa: PLC0415 - only for --version.
+
+    return version("updater-stats")
+
+
+@click.group(
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+    epilog="Run 'updater-stats COMMAND --help' for a command's options and examples.",
+)
+@click.version_option(version=_version(), prog_name="updater-stats")
+def cli() -> None:
+    """A self-hosted stats endpoint for Capacitor live updates (capacitor-updater)."""
+
+
+@cli.command(
+    epilog="""\b
+Examples:
+  updater-stats serve
+  updater-stats serve --storage sqlite:////var/lib/updater-stats/stats.sqlite3 --port 9000
+  updater-stats serve --host 0.0.0.0 --workers 4 --path /api/stats
+
+\b
+Then set the plugin's statsUrl (capacitor.config.json, plugins.CapacitorUpdater)
+to http://HOST:PORT/stats.""",
+)
+@storage_option
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--path", default="/stats", show_default=True, help="The stats path devices POST to.")
+@click.option(
+    "--workers", default=1, show_default=True, type=click.IntRange(1), help="Worker processes."
+)
+@click.option(
+    "--log-level", default="info", show_default=True, type=click.Choice(_LOG_LEVELS, False)
+)
+def serve(storage: str, host: str, port: int, path: str, workers: int, log_level: str) -> None:
+    """Run the stats endpoint with uvicorn.
+
+    POST on the path stores events; GET on it is a health check; GET /ready
+    says whether storage answers. SIGTERM or Ctrl-C stops the server after the
+    requests in flight are answered, and closes storage.
+    """
+    try:
+        import uvicorn  # noqa: PLC0415 - an optional extra.
+    except ImportError:
+        raise click.ClickException(
+            "serve needs uvicorn: pip install 'updater-stats[server]'"
+        ) from None
+    _check_storage(storage)
+    # Every worker process builds its app from these, through the factory below.
+    os.environ[STORAGE_ENV_VAR] = storage
+    os.environ[PATH_ENV_VAR] = path
+    shown_host = f"[{host}]" if ":" in host else host
+    click.echo(
+        f"updater-stats {_version()}: devices POST to http://{shown_host}:{port}/"
+        f"{path.strip('/')} (storage: {storage})",
+        err=True,
+    )
+    uvicorn.run(
+        "updater_stats.asgi:create_app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=log_level.lower(),
+        lifespan="on",
+        timeout_graceful_shutdown=30,
+    )
+
+
+def _check_storage(storage: str) -> None:
+    """Fail before binding a port when the URL is wrong; warn when storage does not answer yet."""
+    try:
+        collector = Collector.from_url(storage)
+    except ConfigurationError as error:
+        raise click.ClickException(error.message) from None
+    try:
+        collector.ping()
+    except BackendError as error:
+        click.echo(
+            f"warning: storage does not answer yet ({error.message}); "
+            "requests get 503 until it does",
+            err=True,
+        )
+    finally:
+        collector.close()
+
+
+def _parse_since(value: str | None) -> dt.datetime | None:
+    if value is None:
+        return None
+    relative = _RELATIVE.fullmatch(value.strip())
+    if relative:
+        amount, unit = relative.groups()
+        delta = dt.timedelta(**{_UNITS[unit]: int(amount)})
+        return dt.datetime.now(dt.timezone.utc) - delta
+    try:
+        moment = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise click.BadParameter(
+            f"{value!r}: use a date (2026-11-01), a time (2026-11-01T12:00:00Z) or 7d / 12h / 30m",
+            param_hint="--since",
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
+
+
+def _iso(moment: dt.datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat().replace("+00:00", "Z")
+
+
+#: Export-only fields in JSON lines; the underscore keeps them apart from any wire field.
+EXPORT_FIELDS = ("_received_at", "_device_time", "_action_known")
+CSV_COLUMNS = ("received_at", "device_time", "action_known", *WIRE_KEYS.values(), "extras")
+
+
+def _json_line(stored: StoredEvent) -> str:
+    record: dict[str, Any] = stored.event.to_wire()
+    record["_received_at"] = _iso(stored.received_at)
+    record["_device_time"] = _iso(stored.device_time)
+    record["_action_known"] = stored.action_known
+    return json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+
+
+def _csv_cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return value
+
+
+def _csv_row(stored: StoredEvent) -> list[Any]:
+    event = stored.event
+    values = {key: getattr(event, attribute) for attribute, key in WIRE_KEYS.items()}
+    values["received_at"] = _iso(stored.received_at)
+    values["device_time"] = _iso(stored.device_time)
+    values["action_known"] = stored.action_known
+    values["extras"] = dict(event.extras) if event.extras else None
+    return [_csv_cell(values[column]) for column in CSV_COLUMNS]
+
+
+def _events(storage: str, app_id: str | None, since: dt.datetime | None) -> Iterator[StoredEvent]:
+    try:
+        backend = backend_from_url(storage)
+    except ConfigurationError as error:
+        raise click.ClickException(error.message) from None
+    events = getattr(backend, "events", None)
+    if events is None:
+        raise click.ClickException(f"{type(backend).__name__} cannot list its events")
+    try:
+        for stored in events(app_id=app_id):
+            if since is None or stored.received_at >= since:
+                yield stored
+    finally:
+        backend.close()
+
+
+@cli.command(
+    epilog="""\b
+Examples:
+  updater-stats export > events.jsonl
+  updater-stats export --app com.example.app --since 7d --format csv --output week.csv
+  updater-stats export --storage sqlite:////var/lib/stats.sqlite3 --since 2026-11-01
+
+\b
+A JSON line is the event as the device sent it (wire field names, unknown
+fields included) plus _received_at, _device_time and _action_known.""",
+)
+@storage_option
+@click.option("--app", "app_id", metavar="ID", help="Only this app_id.")
+@click.option(
+    "--since", metavar="DATE", help="Received at or after: 2026-11-01, 2026-11-01T12:00Z, 7d, 12h."
+)
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["jsonl", "csv"]),
+    default="jsonl",
+    show_default=True,
+)
+@click.option(
+    "--output",
+    type=click.File("w", encoding="utf-8", lazy=True),
+    default="-",
+    help="Default: stdout.",
+)
+def export(
+    storage: str, app_id: str | None, since: str | None, output_format: str, output: IO[str]
+) -> None:
+    """Stream every stored event, in storage order, without loading them all into memory."""
+    since_moment = _parse_since(since)
+    progress = sys.stderr.isatty()
+    count = 0
+    writer = csv.writer(output, lineterminator="\n") if output_format == "csv" else None
+    if writer is not None:
+        writer.writerow(CSV_COLUMNS)
+    try:
+        for stored in _events(storage, app_id, since_moment):
+            if writer is not None:
+                writer.writerow(_csv_row(stored))
+            else:
+                output.write(_json_line(stored) + "\n")
+            count += 1
+            if progress and count % _PROGRESS_EVERY == 0:
+                click.echo(f"\rexported {count} events", err=True, nl=False)
+    except BackendError as error:
+        raise click.ClickException(error.message) from None
+    if progress:
+        click.echo(f"\rexported {count} events", err=True)
+
+
+def main() -> None:
+    """The console script's entry point."""
+    cli()

@@ -1,0 +1,135 @@
+"""The stats endpoint as a plain WSGI application: no web framework needed.
+
+Run it with any WSGI server (gunicorn, uWSGI, waitress, the standard
+library's ``wsgiref``) or mount it inside Flask or Django with a WSGI
+dispatcher. Each request's events are committed before it is answered.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+from typing import IO, Any
+
+from . import _http
+from ._collector import Collector
+from ._models import Response
+from ._policy import Policy
+from .asgi import PATH_ENV_VAR
+from .backends import StorageBackend
+
+__all__ = ["StatsWSGIApp", "create_app", "create_app_from_env"]
+
+StartResponse = Callable[..., Any]
+
+_CHUNK = 64 * 1024
+
+_REASONS = {
+    200: "OK",
+    400: "Bad Request",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    413: "Content Too Large",
+    415: "Unsupported Media Type",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
+
+
+class StatsWSGIApp:
+    """A WSGI application serving the stats endpoint; the same routes as `StatsASGIApp`.
+
+    Call `close` on shutdown to flush and close the storage it created.
+    """
+
+    def __init__(
+        self,
+        storage: str | StorageBackend | Collector | None = None,
+        *,
+        path: str = "/stats",
+        ready_path: str = "/ready",
+        policy: Policy | None = None,
+    ) -> None:
+        self.collector = _http.collector_for(storage, policy)
+        self.settings = _http.HttpSettings(path, ready_path)
+        self._owns_collector = not isinstance(storage, Collector)
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        response = self._respond(environ)
+        payload = response.json()
+        status = f"{response.status_code} {_REASONS.get(response.status_code, '')}".rstrip()
+        start_response(status, _http.json_headers(response, payload))
+        return [b"" if environ.get("REQUEST_METHOD") == "HEAD" else payload]
+
+    def _respond(self, environ: dict[str, Any]) -> Response:
+        method = environ.get("REQUEST_METHOD", "GET")
+        path = environ.get("PATH_INFO", "") or "/"
+        route = self.settings.route(method, path)
+        if route is _http.Route.HEALTH:
+            return _http.OK
+        if route is _http.Route.READY:
+            return _http.readiness(self.collector)
+        if route is _http.Route.NOT_FOUND:
+            return _http.NOT_FOUND
+        if route is _http.Route.METHOD_NOT_ALLOWED:
+            return _http.method_not_allowed(method)
+        limit = self.collector.policy.max_body_bytes
+        declared = environ.get("CONTENT_LENGTH")
+        problem = _http.content_length_problem(declared, limit)
+        if problem is not None:
+            return problem
+        stream: IO[bytes] = environ["wsgi.input"]
+        if declared:
+            body = _read_upto(stream, int(declared), limit)
+        elif environ.get("wsgi.input_terminated"):
+            # A server that de-chunks for us: read to the end, within the cap.
+            body = _read_upto(stream, None, limit)
+        else:
+            # PEP 3333: with no length and no terminated input, nothing may be read.
+            body = b""
+        if body is None:
+            return _http.too_large(limit)
+        problem = _http.encoding_problem(environ.get("HTTP_CONTENT_ENCODING"), body)
+        if problem is not None:
+            return problem
+        return self.collector.respond(body)
+
+    def close(self) -> None:
+        """Close the collector this app created (a collector passed in stays open)."""
+        if self._owns_collector:
+            self.collector.close()
+
+
+def _read_upto(stream: IO[bytes], length: int | None, limit: int) -> bytes | None:
+    """Read *length* bytes (or to the end), or `None` once more than *limit* arrive."""
+    chunks: list[bytes] = []
+    size = 0
+    while length is None or size < length:
+        want = _CHUNK if length is None else min(_CHUNK, length - size)
+        chunk = stream.read(want)
+        if not chunk:
+            break
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def create_app(
+    storage: str | StorageBackend | Collector | None = None,
+    *,
+    path: str = "/stats",
+    ready_path: str = "/ready",
+    policy: Policy | None = None,
+) -> StatsWSGIApp:
+    """A WSGI app over *storage*: a storage URL, a backend, a `Collector`, or `None`.
+
+    ``None`` reads ``UPDATER_STATS_STORAGE`` and falls back to ``updater_stats.sqlite3``.
+    """
+    return StatsWSGIApp(storage, path=path, ready_path=ready_path, policy=policy)
+
+
+def create_app_from_env() -> StatsWSGIApp:
+    """`create_app` configured by ``UPDATER_STATS_STORAGE`` and ``UPDATER_STATS_PATH``."""
+    return create_app(path=os.environ.get(PATH_ENV_VAR) or "/stats")

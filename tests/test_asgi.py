@@ -1,0 +1,286 @@
+"""The ASGI app driven in-process through the ASGI protocol itself."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import json
+from typing import Any
+
+import attrs
+import pytest
+
+from updater_stats import Collector, MemoryBackend, Policy
+from updater_stats.asgi import StatsASGIApp, create_app, create_app_from_env
+
+from .conftest import VALID_EVENT, body, fixture_bytes, load_fixture
+
+
+@attrs.define
+class Answer:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+    receive_calls: int
+
+    @property
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+def call(
+    app: StatsASGIApp,
+    *,
+    method: str = "POST",
+    path: str = "/stats",
+    chunks: list[bytes] | None = None,
+    headers: dict[str, str] | None = None,
+    root_path: str = "",
+) -> Answer:
+    """One request through the app: the body arrives in *chunks*, as a server would pass it."""
+    pending = list(chunks if chunks is not None else [b""])
+    calls = 0
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        nonlocal calls
+        calls += 1
+        if not pending:
+            return {"type": "http.disconnect"}
+        chunk = pending.pop(0)
+        return {"type": "http.request", "body": chunk, "more_body": bool(pending)}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "method": method,
+        "path": path,
+        "root_path": root_path,
+        "headers": [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()],
+    }
+    asyncio.run(app(scope, receive, send))
+    start, content = sent
+    return Answer(
+        status=start["status"],
+        headers={k.decode(): v.decode() for k, v in start["headers"]},
+        body=content["body"],
+        receive_calls=calls,
+    )
+
+
+@pytest.fixture
+def backend() -> MemoryBackend:
+    return MemoryBackend()
+
+
+@pytest.fixture
+def app(backend: MemoryBackend) -> StatsASGIApp:
+    return create_app(backend)
+
+
+def test_post_one_event(app, backend):
+    answer = call(app, chunks=[body(VALID_EVENT)], headers={"content-type": "application/json"})
+
+    assert (answer.status, answer.json) == (200, {"status": "ok"})
+    assert answer.headers["content-type"] == "application/json"
+    assert answer.headers["content-length"] == str(len(answer.body))
+    assert [e.event.to_wire() for e in backend.events()] == [VALID_EVENT]
+
+
+def test_post_a_batch_in_several_chunks_and_on_the_root_path(app, backend):
+    raw = fixture_bytes("android_batch")
+    answer = call(app, path="/", chunks=[raw[:100], raw[100:2000], raw[2000:]])
+
+    assert answer.status == 200
+    assert len(answer.json["results"]) == len(load_fixture("android_batch"))
+    assert len(backend) == len(load_fixture("android_batch"))
+
+
+def test_core_errors_keep_their_status_and_body(app, backend):
+    not_json = call(app, chunks=[b"{oops"])
+    bad_event = call(app, chunks=[body({**VALID_EVENT, "is_prod": "yes"})])
+
+    assert (not_json.status, not_json.json["error"]) == (400, "invalid_json")
+    assert bad_event.status == 400
+    assert bad_event.json["moreInfo"]["errors"] == [
+        "must be true or false, not a string @ $.is_prod"
+    ]
+    assert len(backend) == 0
+
+
+def test_get_and_head_are_health_checks(app, backend):
+    get = call(app, method="GET")
+    head = call(app, method="HEAD", path="/")
+
+    assert (get.status, get.json) == (200, {"status": "ok"})
+    assert (head.status, head.body) == (200, b"")
+    assert head.headers["content-length"] == str(len(b'{"status":"ok"}'))
+    assert len(backend) == 0
+
+
+def test_readiness_says_whether_storage_answers(app, backend):
+    assert call(app, method="GET", path="/ready").json == {"status": "ok", "storage": "ok"}
+
+    backend.close()
+    answer = call(app, method="GET", path="/ready")
+
+    assert answer.status == 503
+    assert answer.json["status"] == "unavailable"
+    assert answer.json["error"] == "storage_unavailable"
+    assert "closed" in answer.json["message"]
+
+
+@pytest.mark.parametrize("method", ["PUT", "DELETE", "PATCH", "OPTIONS"])
+def test_other_methods_are_405_with_json(app, method):
+    answer = call(app, method=method)
+
+    assert answer.status == 405
+    assert answer.headers["allow"] == "GET, HEAD, POST"
+    assert answer.json["error"] == "method_not_allowed"
+
+
+def test_unknown_paths_are_404(app):
+    answer = call(app, path="/admin")
+    assert (answer.status, answer.json["error"]) == (404, "not_found")
+
+
+def test_declared_oversize_is_refused_before_the_body_is_read(backend):
+    app = create_app(backend, policy=Policy(max_body_bytes=100))
+
+    answer = call(app, chunks=[b"x" * 101], headers={"content-length": "101"})
+
+    assert (answer.status, answer.json["error"]) == (413, "body_too_large")
+    assert answer.receive_calls == 0
+
+
+def test_chunked_oversize_stops_reading_at_the_cap(backend):
+    app = create_app(backend, policy=Policy(max_body_bytes=100))
+
+    answer = call(app, chunks=[b"[" + b" " * 60, b" " * 60, b" " * 60, b"]"])
+
+    assert answer.status == 413
+    assert answer.receive_calls == 2
+
+
+def test_bad_content_length_is_400(app):
+    assert call(app, headers={"content-length": "-5"}).status == 400
+
+
+def test_gzip_content_encoding(app, backend):
+    raw = fixture_bytes("ios_batch")
+
+    answer = call(app, chunks=[gzip.compress(raw)], headers={"content-encoding": "gzip"})
+    lying = call(app, chunks=[raw], headers={"content-encoding": "gzip"})
+    brotli = call(app, chunks=[raw], headers={"content-encoding": "br"})
+
+    assert answer.status == 200
+    assert [e.event.action for e in backend.events()] == ["set", "update_fail", "reset"]
+    assert (lying.status, lying.json["error"]) == (400, "invalid_gzip")
+    assert (brotli.status, brotli.json["error"]) == (415, "unsupported_encoding")
+
+
+def test_a_client_that_disconnects_gets_nothing_and_stores_nothing(app, backend):
+    sent: list[Any] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": "/stats", "headers": []}
+    asyncio.run(app(scope, receive, send))
+
+    assert sent == []
+    assert len(backend) == 0
+
+
+def test_mounted_under_a_prefix(app, backend):
+    answer = call(app, path="/hooks/stats", root_path="/hooks", chunks=[body(VALID_EVENT)])
+    assert answer.status == 200
+    assert len(backend) == 1
+
+
+def test_custom_path(backend):
+    app = create_app(backend, path="api/v1/stats/")
+
+    assert call(app, path="/api/v1/stats", chunks=[body(VALID_EVENT)]).status == 200
+    assert call(app, path="/stats", chunks=[body(VALID_EVENT)]).status == 404
+
+
+def test_storage_failure_is_503(backend):
+    app = create_app(backend)
+    backend.close()
+
+    answer = call(app, chunks=[body(VALID_EVENT)])
+
+    assert (answer.status, answer.json["error"]) == (503, "storage_unavailable")
+
+
+def run_lifespan(app: StatsASGIApp) -> list[str]:
+    messages = iter([{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}])
+    sent: list[str] = []
+
+    async def receive() -> dict[str, Any]:
+        return next(messages)
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message["type"])
+
+    asyncio.run(app({"type": "lifespan"}, receive, send))
+    return sent
+
+
+def test_lifespan_shutdown_closes_the_storage_the_app_created(tmp_path):
+    app = create_app(f"sqlite:///{tmp_path / 's.sqlite3'}")
+    call(app, chunks=[body(VALID_EVENT)])
+
+    assert run_lifespan(app) == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+    assert call(app, method="GET", path="/ready").status == 503  # closed
+
+
+def test_lifespan_leaves_a_collector_it_was_given_open(backend):
+    collector = Collector(backend)
+    app = create_app(collector)
+
+    run_lifespan(app)
+
+    assert call(app, chunks=[body(VALID_EVENT)]).status == 200
+
+
+def test_many_concurrent_requests_share_storage_safely(tmp_path):
+    app = create_app(f"sqlite:///{tmp_path / 's.sqlite3'}")
+
+    async def one(i: int) -> int:
+        sent: list[dict[str, Any]] = []
+        chunks = [body({**VALID_EVENT, "timestamp": i})]
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": chunks.pop(), "more_body": False}
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        scope = {"type": "http", "method": "POST", "path": "/stats", "headers": []}
+        await app(scope, receive, send)
+        return int(sent[0]["status"])
+
+    async def main() -> list[int]:
+        return await asyncio.gather(*(one(i) for i in range(200)))
+
+    assert asyncio.run(main()) == [200] * 200
+    stored = sorted(e.event.timestamp for e in app.collector.backend.events())  # type: ignore[attr-defined]
+    assert stored == list(range(200))
+
+
+def test_create_app_from_env(tmp_path, monkeypatch):
+    target = tmp_path / "env.sqlite3"
+    monkeypatch.setenv("UPDATER_STATS_STORAGE", f"sqlite:///{target}")
+    monkeypatch.setenv("UPDATER_STATS_PATH", "/collect")
+
+    app = create_app_from_env()
+
+    assert call(app, path="/collect", chunks=[body(VALID_EVENT)]).status == 200
+    assert target.exists()

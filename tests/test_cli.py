@@ -1,0 +1,196 @@
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+import subprocess
+import sys
+from importlib.metadata import version
+from pathlib import Path
+
+import pytest
+
+click_testing = pytest.importorskip("click.testing")
+
+from updater_stats import AppInfos, Collector, SQLiteBackend, StoredEvent  # noqa: E402
+from updater_stats.cli import CSV_COLUMNS, cli  # noqa: E402
+
+from .conftest import VALID_EVENT, body, load_fixture  # noqa: E402
+
+DAY1 = dt.datetime(2026, 11, 1, 12, 0, tzinfo=dt.timezone.utc)
+DAY2 = dt.datetime(2026, 11, 20, 8, 30, tzinfo=dt.timezone.utc)
+
+
+@pytest.fixture
+def storage(tmp_path: Path) -> str:
+    """A SQLite file with three events on 1 November and the iOS batch on 20 November."""
+    path = tmp_path / "export.sqlite3"
+    backend = SQLiteBackend(path)
+    Collector(backend, clock=lambda: DAY1).handle(
+        body(
+            [
+                VALID_EVENT,
+                {**VALID_EVENT, "action": "app_nav2", "metadata": {"k": 'v,"quoted"\nline'}},
+                {**VALID_EVENT, "app_id": "com.other.app", "timestamp": None, "bundle_id": "b1"},
+            ]
+        )
+    )
+    Collector(backend, clock=lambda: DAY2).handle(body(load_fixture("ios_batch")))
+    backend.close()
+    return f"sqlite:///{path}"
+
+
+def run(*args: str) -> click_testing.Result:
+    return click_testing.CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def test_export_jsonl_lines_are_valid_event_bodies(storage: str):
+    result = run("export", "--storage", storage)
+
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.output.splitlines()]
+    assert len(lines) == 6
+    assert lines[0]["_received_at"] == "2026-11-01T12:00:00Z"
+    assert lines[0]["_device_time"] == "2025-11-26T00:00:00Z"
+    assert [line["_action_known"] for line in lines[:3]] == [True, False, True]
+    assert lines[2]["_device_time"] is None
+    # Without the export fields, a line is the event as the device sent it; posting it stores it.
+    wire = {k: v for k, v in lines[2].items() if not k.startswith("_")}
+    assert wire["bundle_id"] == "b1"
+    assert AppInfos.from_wire(wire).to_wire() == wire
+    collector = Collector(SQLiteBackend(":memory:"))
+    assert collector.handle(json.dumps(lines[1]).encode()) == {"status": "ok"}
+
+
+def test_export_filters_by_app_and_since(storage: str):
+    by_app = run("export", "--storage", storage, "--app", "com.other.app")
+    since = run("export", "--storage", storage, "--since", "2026-11-10")
+    since_time = run("export", "--storage", storage, "--since", "2026-11-20T08:30:00Z")
+    relative = run("export", "--storage", storage, "--since", "36500d")
+
+    assert [json.loads(x)["app_id"] for x in by_app.output.splitlines()] == ["com.other.app"]
+    assert [json.loads(x)["action"] for x in since.output.splitlines()] == [
+        "set",
+        "update_fail",
+        "reset",
+    ]
+    assert len(since_time.output.splitlines()) == 3
+    assert len(relative.output.splitlines()) == 6
+
+
+def test_export_rejects_an_unreadable_since(storage: str):
+    result = click_testing.CliRunner().invoke(
+        cli, ["export", "--storage", storage, "--since", "soon"]
+    )
+
+    assert result.exit_code == 2
+    assert "use a date (2026-11-01)" in result.output
+
+
+def test_export_csv(storage: str, tmp_path: Path):
+    target = tmp_path / "out.csv"
+
+    result = run("export", "--storage", storage, "--format", "csv", "--output", str(target))
+
+    assert result.exit_code == 0
+    rows = list(csv.DictReader(io.StringIO(target.read_text())))
+    assert list(rows[0]) == list(CSV_COLUMNS)
+    assert len(rows) == 6
+    assert rows[0]["received_at"] == "2026-11-01T12:00:00Z"
+    assert rows[0]["defaultChannel"] == ""
+    assert rows[0]["is_prod"] == "true"
+    assert rows[0]["timestamp"] == str(VALID_EVENT["timestamp"])
+    assert json.loads(rows[1]["metadata"]) == {"k": 'v,"quoted"\nline'}
+    assert rows[1]["action_known"] == "false"
+    assert json.loads(rows[2]["extras"]) == {"bundle_id": "b1"}
+    assert rows[2]["device_time"] == ""
+
+
+def test_export_streams_in_chunks(tmp_path: Path, monkeypatch):
+    path = tmp_path / "many.sqlite3"
+    backend = SQLiteBackend(path)
+    now = dt.datetime.now(dt.timezone.utc)
+    backend.write(
+        [
+            StoredEvent.from_event(AppInfos.from_wire({**VALID_EVENT, "timestamp": i}), now)
+            for i in range(2500)
+        ]
+    )
+    backend.close()
+    chunk_sizes: list[int] = []
+    original = SQLiteBackend.events
+
+    def spy(self, *, app_id=None, chunk_size=1000):
+        chunk_sizes.append(chunk_size)
+        return original(self, app_id=app_id, chunk_size=chunk_size)
+
+    monkeypatch.setattr(SQLiteBackend, "events", spy)
+
+    result = run("export", "--storage", f"sqlite:///{path}")
+
+    assert len(result.output.splitlines()) == 2500
+    assert chunk_sizes == [1000]  # read 1000 rows at a time, never all at once
+
+
+def test_export_unknown_storage_is_a_clear_error():
+    result = click_testing.CliRunner().invoke(cli, ["export", "--storage", "ftp://x"])
+
+    assert result.exit_code == 1
+    assert "unknown storage URL 'ftp://x'" in result.output
+
+
+def test_version():
+    result = run("--version")
+    assert result.output.strip() == f"updater-stats, version {version('updater-stats')}"
+
+
+@pytest.mark.parametrize("command", [[], ["serve"], ["export"]])
+def test_help_on_every_command_shows_examples(command):
+    result = run(*command, "--help")
+
+    assert result.exit_code == 0
+    assert "Usage: " in result.output
+    if command:
+        assert "Examples:" in result.output
+        assert f"updater-stats {command[0]}" in result.output
+
+
+def test_serve_without_uvicorn_names_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "uvicorn", None)
+
+    result = click_testing.CliRunner().invoke(cli, ["serve"])
+
+    assert result.exit_code == 1
+    assert "pip install 'updater-stats[server]'" in result.output
+
+
+def test_serve_warns_when_storage_does_not_answer_yet(tmp_path: Path, monkeypatch):
+    started: list[dict[str, object]] = []
+    monkeypatch.setattr("uvicorn.run", lambda app, **options: started.append(options))
+    # serve exports its settings to worker processes; let monkeypatch undo that afterwards.
+    monkeypatch.setenv("UPDATER_STATS_STORAGE", "unset")
+    monkeypatch.setenv("UPDATER_STATS_PATH", "unset")
+    missing = tmp_path / "no-such-dir" / "s.sqlite3"
+
+    result = click_testing.CliRunner().invoke(
+        cli, ["serve", "--storage", f"sqlite:///{missing}", "--port", "9999", "--workers", "3"]
+    )
+
+    assert result.exit_code == 0, result.output
+    assert "storage does not answer yet" in result.output
+    assert started[0]["port"] == 9999
+    assert started[0]["workers"] == 3
+    assert started[0]["factory"] is True
+
+
+def test_command_line_without_click_names_the_extra(tmp_path: Path):
+    code = (
+        "import sys; sys.modules['click'] = None\nfrom updater_stats.__main__ import main\nmain()\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False, cwd=tmp_path
+    )
+
+    assert result.returncode == 1
+    assert "pip install 'updater-stats[server]'" in result.stderr

@@ -1,0 +1,244 @@
+"""`updater-stats serve` as a real server process, then `updater-stats export` over what it stored."""
+
+from __future__ import annotations
+
+import gzip
+import http.client
+import json
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from updater_stats import SQLiteBackend
+
+from .conftest import VALID_EVENT, body, fixture_bytes, load_fixture
+from .test_wsgi import raw_exchange
+
+pytest.importorskip("uvicorn")
+
+HOST = "127.0.0.1"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+class Server:
+    def __init__(self, tmp_path: Path, *extra: str) -> None:
+        self.port = free_port()
+        self.database = tmp_path / "served.sqlite3"
+        self.storage = f"sqlite:///{self.database}"
+        # A file, not a pipe: access logs would fill a pipe nobody reads and stall the server.
+        self.log = (tmp_path / f"server-{self.port}.log").open("wb")
+        command = ["serve", "--port", str(self.port), "--storage", self.storage]
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "updater_stats", *command, "--log-level", "info", *extra],
+            cwd=tmp_path,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if self._ready():
+                return
+            time.sleep(0.05)
+        self.stop()
+        raise AssertionError(f"the server did not start:\n{self.output}")
+
+    def _ready(self) -> bool:
+        try:
+            return self.request("GET", "/ready")[0] == 200
+        except OSError:
+            return False
+
+    def request(
+        self,
+        method: str,
+        path: str = "/stats",
+        data: bytes = b"",
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, Any]:
+        conn = http.client.HTTPConnection(HOST, self.port, timeout=10)
+        try:
+            conn.request(method, path, body=data, headers=headers or {})
+            response = conn.getresponse()
+            content = response.read()
+            return response.status, json.loads(content) if content else None
+        finally:
+            conn.close()
+
+    def stop(self, sig: int = signal.SIGTERM) -> bool:
+        """Stop the server; whether it shut down cleanly (storage closed, process finished).
+
+        uvicorn re-raises the signal once it has shut down, so that supervisors see it:
+        an exit by that same signal, after the shutdown lines, is a clean exit.
+        """
+        return self._stop(sig) in {0, -sig} and "Application shutdown complete" in self.output
+
+    def _stop(self, sig: int) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+        try:
+            return self.process.wait(timeout=30)
+        finally:
+            self.log.close()
+
+    @property
+    def output(self) -> str:
+        return Path(self.log.name).read_text()
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Server]:
+    running = Server(tmp_path)
+    yield running
+    running.stop()
+
+
+def export(storage: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "updater_stats", "export", "--storage", storage, *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+
+
+def test_plugin_shaped_bodies_then_export_shows_exactly_what_was_stored(server: Server):
+    android = fixture_bytes("android_batch")
+    assert server.request("POST", data=android, headers={"Content-Type": "application/json"}) == (
+        200,
+        {"status": "ok", "results": [{"status": "ok", "index": i} for i in range(6)]},
+    )
+    assert server.request("POST", data=fixture_bytes("android_worker_single")) == (
+        200,
+        {"status": "ok"},
+    )
+    gzipped = gzip.compress(fixture_bytes("ios_batch"))
+    assert server.request("POST", data=gzipped, headers={"Content-Encoding": "gzip"})[0] == 200
+    mixed = body([VALID_EVENT, {**VALID_EVENT, "device_id": 7}])
+    status, answer = server.request("POST", "/", data=mixed)
+    assert status == 200
+    assert [r["status"] for r in answer["results"]] == ["ok", "error"]
+    assert server.request("POST", data=android)[0] == 200  # a device retry: stored once
+
+    status, answer = server.request("POST", data=b"not json")
+    assert (status, answer["error"]) == (400, "invalid_json")
+    status, answer = server.request("POST", data=body({**VALID_EVENT, "is_prod": "no"}))
+    assert (status, answer["moreInfo"]["fields"]) == (400, ["is_prod"])
+    status, answer = server.request("PUT")
+    assert (status, answer["error"]) == (405, "method_not_allowed")
+    assert server.request("GET") == (200, {"status": "ok"})
+    head = (
+        b"POST /stats HTTP/1.1\r\nHost: x\r\nContent-Length: 17000000\r\nConnection: close\r\n\r\n"
+    )
+    status, content = raw_exchange(HOST, server.port, head + b"[")
+    assert (status, json.loads(content)["error"]) == (413, "body_too_large")
+
+    result = export(server.storage)
+
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    wire = [{k: v for k, v in line.items() if not k.startswith("_")} for line in lines]
+    expected = [
+        *load_fixture("android_batch"),
+        load_fixture("android_worker_single"),
+        *load_fixture("ios_batch"),
+        VALID_EVENT,
+    ]
+    assert wire == expected
+    assert all(line["_action_known"] is True for line in lines)
+    assert lines[0]["_device_time"] == "2025-11-26T00:00:00Z"
+    assert lines[6]["_device_time"] is None  # the worker's single event has no timestamp
+
+
+def test_sigterm_during_a_stream_loses_no_acknowledged_event(tmp_path: Path):
+    server = Server(tmp_path)
+    acked: list[int] = []
+    answered_other: list[int] = []
+    stop = threading.Event()
+    lock = threading.Lock()
+
+    def client(worker: int) -> None:
+        for i in range(100_000):
+            if stop.is_set():
+                return
+            ts = worker * 1_000_000 + i
+            try:
+                status, _ = server.request("POST", data=body({**VALID_EVENT, "timestamp": ts}))
+            except OSError:
+                time.sleep(0.01)  # refused or reset while shutting down: the device retries
+                if server.process.poll() is not None:
+                    return
+                continue
+            with lock:
+                (acked if status == 200 else answered_other).append(ts)
+
+    threads = [threading.Thread(target=client, args=(w,)) for w in range(8)]
+    for thread in threads:
+        thread.start()
+    time.sleep(1.5)
+    clean = server.stop(signal.SIGTERM)
+    stop.set()
+    for thread in threads:
+        thread.join(30)
+
+    assert clean, server.output
+    assert len(acked) > 50
+    assert answered_other == []  # every answer the server gave was a 200
+    stored = [e.event.timestamp for e in SQLiteBackend(server.database).events()]
+    assert len(stored) == len(set(stored))
+    assert set(acked) <= set(stored)
+
+
+def test_sigint_shuts_down_cleanly(tmp_path: Path):
+    server = Server(tmp_path)
+    assert server.request("POST", data=body(VALID_EVENT))[0] == 200
+
+    assert server.stop(signal.SIGINT), server.output
+    assert len(list(SQLiteBackend(server.database).events())) == 1
+
+
+def test_two_workers_share_the_file(tmp_path: Path):
+    server = Server(tmp_path, "--workers", "2")
+    try:
+        for i in range(40):
+            assert server.request("POST", data=body({**VALID_EVENT, "timestamp": i}))[0] == 200
+    finally:
+        assert server.stop(), server.output
+    stored = sorted(e.event.timestamp for e in SQLiteBackend(server.database).events())
+    assert stored == list(range(40))
+
+
+def test_serve_refuses_an_unknown_storage_url_before_binding(tmp_path: Path):
+    result = subprocess.run(
+        [sys.executable, "-m", "updater_stats", "serve", "--storage", "mysql://x/y", "--port", "1"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert "unknown storage URL 'mysql://x/y'" in result.stderr
+
+
+def test_the_console_script_is_installed_and_runs():
+    script = Path(sys.executable).parent / "updater-stats"
+
+    result = subprocess.run(
+        [str(script), "serve", "--help"], capture_output=True, text=True, check=False
+    )
+
+    assert result.returncode == 0
+    assert "--storage" in result.stdout
