@@ -125,6 +125,41 @@ def json_headers(response: Response, payload: bytes) -> list[tuple[str, str]]:
     return headers
 
 
+class StatsAppBase:
+    """What both apps hold, and the answers that need no body."""
+
+    def __init__(
+        self,
+        storage: str | StorageBackend | Collector | None = None,
+        *,
+        path: str = "/stats",
+        ready_path: str = "/ready",
+        policy: Policy | None = None,
+    ) -> None:
+        self.collector = collector_for(storage, policy)
+        self.settings = HttpSettings(path, ready_path)
+        # A collector handed in belongs to the caller, who closes it.
+        self._owns_collector = not isinstance(storage, Collector)
+
+    def answer_without_body(self, method: str, path: str) -> Response | None:
+        """The answer for every request but a stats POST, which gets `None`."""
+        route = self.settings.route(method, path)
+        if route is Route.STATS:
+            return None
+        if route is Route.HEALTH:
+            return OK
+        if route is Route.READY:
+            return readiness(self.collector)
+        if route is Route.NOT_FOUND:
+            return NOT_FOUND
+        return method_not_allowed(method)
+
+    def close(self) -> None:
+        """Close the collector this app created (a collector passed in stays open)."""
+        if self._owns_collector:
+            self.collector.close()
+
+
 def collector_for(
     storage: str | StorageBackend | Collector | None, policy: Policy | None
 ) -> Collector:

@@ -39,7 +39,7 @@ class _Disconnected(Exception):  # noqa: N818 - a signal, not an error for users
     """The client went away before its body arrived."""
 
 
-class StatsASGIApp:
+class StatsASGIApp(_http.StatsAppBase):
     """An ASGI 3 application serving the stats endpoint.
 
     - ``POST`` on the stats path (or ``/``): the collector's answer.
@@ -49,19 +49,6 @@ class StatsASGIApp:
 
     The lifespan shutdown closes the collector the app created (flushing storage).
     """
-
-    def __init__(
-        self,
-        storage: str | StorageBackend | Collector | None = None,
-        *,
-        path: str = "/stats",
-        ready_path: str = "/ready",
-        policy: Policy | None = None,
-    ) -> None:
-        self.collector = _http.collector_for(storage, policy)
-        self.settings = _http.HttpSettings(path, ready_path)
-        # A collector handed in belongs to the caller, who closes it.
-        self._owns_collector = not isinstance(storage, Collector)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -93,15 +80,9 @@ class StatsASGIApp:
         root_path = scope.get("root_path", "")
         if root_path and path.startswith(root_path):
             path = path[len(root_path) :] or "/"  # mounted under a prefix
-        route = self.settings.route(scope["method"], path)
-        if route is _http.Route.HEALTH:
-            return _http.OK
-        if route is _http.Route.READY:
-            return _http.readiness(self.collector)
-        if route is _http.Route.NOT_FOUND:
-            return _http.NOT_FOUND
-        if route is _http.Route.METHOD_NOT_ALLOWED:
-            return _http.method_not_allowed(scope["method"])
+        answer = self.answer_without_body(scope["method"], path)
+        if answer is not None:
+            return answer
         headers = {name.decode("latin-1").lower(): value for name, value in scope["headers"]}
         limit = self.collector.policy.max_body_bytes
         declared = headers.get("content-length")
@@ -127,8 +108,7 @@ class StatsASGIApp:
             if message["type"] == "lifespan.startup":
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                if self._owns_collector:
-                    self.collector.close()
+                self.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 

@@ -36,23 +36,11 @@ _REASONS = {
 }
 
 
-class StatsWSGIApp:
+class StatsWSGIApp(_http.StatsAppBase):
     """A WSGI application serving the stats endpoint; the same routes as `StatsASGIApp`.
 
     Call `close` on shutdown to flush and close the storage it created.
     """
-
-    def __init__(
-        self,
-        storage: str | StorageBackend | Collector | None = None,
-        *,
-        path: str = "/stats",
-        ready_path: str = "/ready",
-        policy: Policy | None = None,
-    ) -> None:
-        self.collector = _http.collector_for(storage, policy)
-        self.settings = _http.HttpSettings(path, ready_path)
-        self._owns_collector = not isinstance(storage, Collector)
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         response = self._respond(environ)
@@ -64,15 +52,9 @@ class StatsWSGIApp:
     def _respond(self, environ: dict[str, Any]) -> Response:
         method = environ.get("REQUEST_METHOD", "GET")
         path = environ.get("PATH_INFO", "") or "/"
-        route = self.settings.route(method, path)
-        if route is _http.Route.HEALTH:
-            return _http.OK
-        if route is _http.Route.READY:
-            return _http.readiness(self.collector)
-        if route is _http.Route.NOT_FOUND:
-            return _http.NOT_FOUND
-        if route is _http.Route.METHOD_NOT_ALLOWED:
-            return _http.method_not_allowed(method)
+        answer = self.answer_without_body(method, path)
+        if answer is not None:
+            return answer
         limit = self.collector.policy.max_body_bytes
         declared = environ.get("CONTENT_LENGTH")
         problem = _http.content_length_problem(declared, limit)
@@ -93,11 +75,6 @@ class StatsWSGIApp:
         if problem is not None:
             return problem
         return self.collector.respond(body)
-
-    def close(self) -> None:
-        """Close the collector this app created (a collector passed in stays open)."""
-        if self._owns_collector:
-            self.collector.close()
 
 
 def _read_upto(stream: IO[bytes], length: int | None, limit: int) -> bytes | None:
