@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from .conftest import EXAMPLE_NAMES, EXAMPLES, ROOT, example_file, header_line
+from .conftest import EXAMPLE_NAMES, EXAMPLES, MOUNT_NAMES, ROOT, example_file, header_line
 
 PAGE = ROOT / "docs" / "frameworks.md"
 SNIPPET = re.compile(r'^```py\n--8<-- "([^"]+)"\n```$', re.MULTILINE)
@@ -18,7 +18,7 @@ def test_examples_are_the_ones_the_tests_know() -> None:
     modules = {p.stem for p in EXAMPLES.glob("*.py")}
     packages = {p.parent.name for p in EXAMPLES.glob("*/__init__.py")}
 
-    assert modules | packages == set(EXAMPLE_NAMES)
+    assert modules | packages == {*EXAMPLE_NAMES, *MOUNT_NAMES}
 
 
 def test_page_includes_every_example_file_once() -> None:
@@ -49,12 +49,12 @@ def test_included_files_render_as_they_are() -> None:
 def test_run_commands_on_the_page_are_the_headers() -> None:
     rows = dict(TABLE_ROW.findall(PAGE.read_text()))
 
-    assert sorted(rows) == sorted(EXAMPLE_NAMES)
+    assert sorted(rows) == sorted([*EXAMPLE_NAMES, *MOUNT_NAMES])
     for name, command in rows.items():
         assert command == header_line(example_file(name), "Run")
 
 
-@pytest.mark.parametrize("name", EXAMPLE_NAMES)
+@pytest.mark.parametrize("name", [*EXAMPLE_NAMES, *MOUNT_NAMES])
 def test_every_example_names_its_extra(name: str) -> None:
     assert header_line(example_file(name), "Install").startswith(
         'pip install "updater-stats[frameworks'
