@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
+import socket
+import threading
+import time
 from typing import Any
 
 import attrs
@@ -14,6 +17,7 @@ from updater_stats import Collector, MemoryBackend, Policy
 from updater_stats.asgi import StatsASGIApp, create_app, create_app_from_env
 
 from .conftest import VALID_EVENT, body, fixture_bytes, load_fixture
+from .test_wsgi import raw_exchange
 
 
 @attrs.define
@@ -284,3 +288,57 @@ def test_create_app_from_env(tmp_path, monkeypatch):
 
     assert call(app, path="/collect", chunks=[body(VALID_EVENT)]).status == 200
     assert target.exists()
+
+
+def test_a_body_that_never_finishes_gets_408(backend):
+    app = create_app(backend, body_timeout=0.2)
+    sent: list[dict[str, Any]] = []
+    first = True
+
+    async def receive() -> dict[str, Any]:
+        nonlocal first
+        if first:
+            first = False
+            return {"type": "http.request", "body": b'{"app_id": "com', "more_body": True}
+        await asyncio.sleep(60)  # the rest never comes
+        raise AssertionError("unreachable")
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    async def main() -> None:
+        scope = {"type": "http", "method": "POST", "path": "/stats", "headers": []}
+        await asyncio.wait_for(app(scope, receive, send), 5)
+
+    asyncio.run(main())
+
+    assert sent[0]["status"] == 408
+    assert json.loads(sent[1]["body"])["error"] == "request_timeout"
+    assert len(backend) == 0
+
+
+def test_a_slow_client_under_uvicorn_is_cut_off_with_408(backend):
+    uvicorn = pytest.importorskip("uvicorn")
+    app = create_app(backend, body_timeout=0.3)
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.02)
+        port = server.servers[0].sockets[0].getsockname()[1]
+        head = b"POST /stats HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n"
+        started = time.monotonic()
+
+        status, content = raw_exchange("127.0.0.1", port, head + b'{"app_id": "com')
+
+        assert time.monotonic() - started < 5
+        assert (status, json.loads(content)["error"]) == (408, "request_timeout")
+        with socket.create_connection(("127.0.0.1", port), timeout=5):
+            pass  # the server still accepts connections
+    finally:
+        server.should_exit = True
+        thread.join(10)
+    assert len(backend) == 0

@@ -41,10 +41,13 @@ class HttpSettings:
     Attributes:
         path: The stats path devices POST to (and operators GET). ``/`` is always served too.
         ready_path: Answers 200 when storage answers, 503 with the reason otherwise.
+        body_timeout: Seconds a client has to send its whole body; a slower one gets 408,
+            which devices retry, and its connection stops holding the server.
     """
 
     path: str = attrs.field(default="/stats", converter=_normal_path)
     ready_path: str = attrs.field(default="/ready", converter=_normal_path)
+    body_timeout: float = 30.0
 
     def route(self, method: str, path: str) -> Route:
         if path != "/":
@@ -68,6 +71,13 @@ def method_not_allowed(method: str) -> Response:
     return Response(
         405,
         {"error": "method_not_allowed", "message": f"{method} is not allowed: use POST or GET"},
+    )
+
+
+def body_timed_out(seconds: float) -> Response:
+    return Response(
+        408,
+        {"error": "request_timeout", "message": f"the body did not arrive within {seconds:g} s"},
     )
 
 
@@ -135,9 +145,10 @@ class StatsAppBase:
         path: str = "/stats",
         ready_path: str = "/ready",
         policy: Policy | None = None,
+        body_timeout: float = 30.0,
     ) -> None:
         self.collector = collector_for(storage, policy)
-        self.settings = HttpSettings(path, ready_path)
+        self.settings = HttpSettings(path, ready_path, body_timeout)
         # A collector handed in belongs to the caller, who closes it.
         self._owns_collector = not isinstance(storage, Collector)
 

@@ -11,6 +11,7 @@ and the answer is sent once they are committed.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -39,6 +40,10 @@ class _Disconnected(Exception):  # noqa: N818 - a signal, not an error for users
     """The client went away before its body arrived."""
 
 
+class _TooSlow(Exception):  # noqa: N818 - a signal, not an error for users.
+    """The client did not send its whole body in time."""
+
+
 class StatsASGIApp(_http.StatsAppBase):
     """An ASGI 3 application serving the stats endpoint.
 
@@ -46,6 +51,7 @@ class StatsASGIApp(_http.StatsAppBase):
     - ``GET``/``HEAD`` on it: ``{"status": "ok"}``, the operators' health check.
     - ``GET`` on ``ready_path``: 200 when storage answers, 503 with the reason when not.
     - Other methods: 405; other paths: 404; always a JSON body.
+    - A body that does not arrive within ``body_timeout`` seconds: 408 (devices retry).
 
     The lifespan shutdown closes the collector the app created (flushing storage).
     """
@@ -63,14 +69,17 @@ class StatsASGIApp(_http.StatsAppBase):
         except _Disconnected:
             return
         payload = response.json()
+        headers = _http.json_headers(response, payload)
+        if response.status_code in {408, 413}:
+            # The rest of the body may still be on its way: the connection cannot carry another
+            # request, and closing it frees the server at once. (WSGI servers decide this
+            # themselves: PEP 3333 keeps hop-by-hop headers from apps.)
+            headers.append(("connection", "close"))
         await send(
             {
                 "type": "http.response.start",
                 "status": response.status_code,
-                "headers": [
-                    (name.encode(), value.encode())
-                    for name, value in _http.json_headers(response, payload)
-                ],
+                "headers": [(name.encode(), value.encode()) for name, value in headers],
             }
         )
         await send({"type": "http.response.body", "body": b"" if method == "HEAD" else payload})
@@ -91,7 +100,10 @@ class StatsASGIApp(_http.StatsAppBase):
         )
         if problem is not None:
             return problem
-        body = await _read_body(receive, limit)
+        try:
+            body = await _read_body(receive, limit, self.settings.body_timeout)
+        except _TooSlow:
+            return _http.body_timed_out(self.settings.body_timeout)
         if body is None:
             return _http.too_large(limit)
         encoding = headers.get("content-encoding")
@@ -113,12 +125,22 @@ class StatsASGIApp(_http.StatsAppBase):
                 return
 
 
-async def _read_body(receive: Receive, limit: int) -> bytes | None:
-    """The whole body, or `None` as soon as it passes *limit* bytes (chunked bodies too)."""
+async def _read_body(receive: Receive, limit: int, timeout: float) -> bytes | None:
+    """The whole body, or `None` as soon as it passes *limit* bytes (chunked bodies too).
+
+    Raises `_TooSlow` when the body takes longer than *timeout* seconds: ASGI servers wait
+    for a body as long as the client likes, and a client that never finishes would hold a
+    connection and its buffered bytes for ever.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
     chunks: list[bytes] = []
     size = 0
     while True:
-        message = await receive()
+        try:
+            message = await asyncio.wait_for(receive(), max(deadline - loop.time(), 0))
+        except asyncio.TimeoutError:
+            raise _TooSlow from None
         if message["type"] == "http.disconnect":
             raise _Disconnected
         chunk = message.get("body", b"")
@@ -136,12 +158,15 @@ def create_app(
     path: str = "/stats",
     ready_path: str = "/ready",
     policy: Policy | None = None,
+    body_timeout: float = 30.0,
 ) -> StatsASGIApp:
     """An ASGI app over *storage*: a storage URL, a backend, a `Collector`, or `None`.
 
     ``None`` reads ``UPDATER_STATS_STORAGE`` and falls back to ``updater_stats.sqlite3``.
     """
-    return StatsASGIApp(storage, path=path, ready_path=ready_path, policy=policy)
+    return StatsASGIApp(
+        storage, path=path, ready_path=ready_path, policy=policy, body_timeout=body_timeout
+    )
 
 
 def create_app_from_env() -> StatsASGIApp:
