@@ -342,3 +342,15 @@ def test_a_slow_client_under_uvicorn_is_cut_off_with_408(backend):
         server.should_exit = True
         thread.join(10)
     assert len(backend) == 0
+
+
+def test_create_app_from_env_reads_the_allow_list(monkeypatch):
+    monkeypatch.setenv("UPDATER_STATS_STORAGE", "memory://")
+    monkeypatch.setenv("UPDATER_STATS_ALLOWED_APPS", "com.example.app, com.example.beta ,")
+
+    app = create_app_from_env()
+    other = call(app, chunks=[body({**VALID_EVENT, "app_id": "com.example.other"})])
+
+    assert app.collector.policy.allowed_app_ids == {"com.example.app", "com.example.beta"}
+    assert call(app, chunks=[body(VALID_EVENT)]).status == 200
+    assert (other.status, other.json["moreInfo"]["fields"]) == (400, ["app_id"])

@@ -4,6 +4,7 @@ import csv
 import datetime as dt
 import io
 import json
+import os
 import subprocess
 import sys
 from importlib.metadata import version
@@ -173,8 +174,10 @@ def test_serve_warns_when_storage_does_not_answer_yet(tmp_path: Path, monkeypatc
     monkeypatch.setenv("UPDATER_STATS_PATH", "unset")
     missing = tmp_path / "no-such-dir" / "s.sqlite3"
 
+    monkeypatch.setenv("UPDATER_STATS_ALLOWED_APPS", "unset")
+    args = ["--port", "9999", "--workers", "3", "--allow-app", "com.a.b", "--allow-app", "com.c.d"]
     result = click_testing.CliRunner().invoke(
-        cli, ["serve", "--storage", f"sqlite:///{missing}", "--port", "9999", "--workers", "3"]
+        cli, ["serve", "--storage", f"sqlite:///{missing}", *args]
     )
 
     assert result.exit_code == 0, result.output
@@ -182,6 +185,9 @@ def test_serve_warns_when_storage_does_not_answer_yet(tmp_path: Path, monkeypatc
     assert started[0]["port"] == 9999
     assert started[0]["workers"] == 3
     assert started[0]["factory"] is True
+    # Worker processes build their apps from the environment.
+    assert os.environ["UPDATER_STATS_STORAGE"] == f"sqlite:///{missing}"
+    assert os.environ["UPDATER_STATS_ALLOWED_APPS"] == "com.a.b,com.c.d"
 
 
 def test_command_line_without_click_names_the_extra(tmp_path: Path):

@@ -270,3 +270,23 @@ def test_device_time_and_is_failure():
 def test_to_wire_output_is_json_ready():
     event = AppInfos.from_wire({**VALID_EVENT, "metadata": {"a": "b"}, "x": [1, {"y": None}]})
     assert json.loads(json.dumps(event.to_wire())) == event.to_wire()
+
+
+def test_an_allow_list_keeps_other_apps_out():
+    policy = Policy(allowed_app_ids=["com.example.app", "com.example.other"])
+
+    assert AppInfos.from_wire(VALID_EVENT, policy=policy).app_id == "com.example.app"
+    with pytest.raises(InvalidEventError) as info:
+        AppInfos.from_wire({**VALID_EVENT, "app_id": "com.attacker.app"}, policy=policy)
+    assert info.value.errors == ["is not an app this endpoint accepts @ $.app_id"]
+    assert policy.allowed_app_ids == frozenset({"com.example.app", "com.example.other"})
+    with pytest.raises(TypeError, match="not one string"):
+        Policy(allowed_app_ids="com.example.app")  # type: ignore[arg-type]
+
+
+def test_an_allow_list_works_without_the_reverse_domain_rule():
+    policy = Policy(allowed_app_ids={"legacy"}, require_reverse_domain_app_id=False)
+
+    assert AppInfos.from_wire({**VALID_EVENT, "app_id": "legacy"}, policy=policy).app_id == "legacy"
+    with pytest.raises(InvalidEventError, match="is not an app this endpoint accepts"):
+        AppInfos.from_wire(VALID_EVENT, policy=policy)

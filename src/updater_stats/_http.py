@@ -171,6 +171,17 @@ class StatsAppBase:
             self.collector.close()
 
 
+#: Comma-separated ``app_id`` values the apps built from the environment accept.
+ALLOWED_APPS_ENV_VAR = "UPDATER_STATS_ALLOWED_APPS"
+
+
+def policy_from_env() -> Policy:
+    """The default `Policy`, with the allow-list from ``UPDATER_STATS_ALLOWED_APPS`` if set."""
+    raw = os.environ.get(ALLOWED_APPS_ENV_VAR, "")
+    allowed = {part.strip() for part in raw.split(",") if part.strip()}
+    return Policy(allowed_app_ids=allowed or None)
+
+
 def collector_for(
     storage: str | StorageBackend | Collector | None, policy: Policy | None
 ) -> Collector:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 
 import attrs
@@ -17,6 +17,14 @@ def _positive(_instance: object, attribute: attrs.Attribute[int], value: int) ->
 
 def _frozen_lengths(lengths: Mapping[str, int]) -> Mapping[str, int]:
     return MappingProxyType(dict(lengths))
+
+
+def _frozen_ids(ids: Iterable[str] | None) -> frozenset[str] | None:
+    if ids is None:
+        return None
+    if isinstance(ids, str):
+        raise TypeError("allowed_app_ids takes a collection of app ids, not one string")
+    return frozenset(ids)
 
 
 def _default_field_lengths() -> Mapping[str, int]:
@@ -46,6 +54,8 @@ class Policy:
         require_reverse_domain_app_id: ``app_id`` must look like ``com.example.app``.
         accept_unknown_actions: Store actions this version does not know yet
             (the default: rejecting them loses data from newer plugins).
+        allowed_app_ids: When set, only events of these ``app_id`` values are stored;
+            the endpoint is public, and this keeps other apps' (or made-up) events out.
     """
 
     max_body_bytes: int = attrs.field(default=16 * MiB, validator=_positive)
@@ -62,6 +72,7 @@ class Policy:
     require_uuid_device_id: bool = True
     require_reverse_domain_app_id: bool = True
     accept_unknown_actions: bool = True
+    allowed_app_ids: frozenset[str] | None = attrs.field(default=None, converter=_frozen_ids)
 
     # A mapping is not hashable, so equality and hashing go through a sorted tuple of it.
     _field_lengths_key: tuple[tuple[str, int], ...] = attrs.field(init=False, repr=False)

@@ -144,13 +144,19 @@ def _check_device_id(policy: Policy) -> Callable[[str], str | None] | None:
 
 
 def _check_app_id(policy: Policy) -> Callable[[str], str | None] | None:
-    if not policy.require_reverse_domain_app_id:
+    allowed = policy.allowed_app_ids
+    reverse_domain = policy.require_reverse_domain_app_id
+    if allowed is None and not reverse_domain:
         return None
-    return lambda value: (
-        None
-        if _REVERSE_DOMAIN.fullmatch(value)
-        else "must be a reverse-domain id like com.example.app"
-    )
+
+    def check(value: str) -> str | None:
+        if reverse_domain and not _REVERSE_DOMAIN.fullmatch(value):
+            return "must be a reverse-domain id like com.example.app"
+        if allowed is not None and value not in allowed:
+            return "is not an app this endpoint accepts"
+        return None
+
+    return check
 
 
 def _check_action(policy: Policy) -> Callable[[str], str | None] | None:

@@ -170,8 +170,9 @@ def create_app(
 
 
 def create_app_from_env() -> StatsASGIApp:
-    """`create_app` configured by ``UPDATER_STATS_STORAGE`` and ``UPDATER_STATS_PATH``.
+    """`create_app` configured by the environment, one app per worker process.
 
-    A factory for servers that import the app by name, one per worker process.
+    ``UPDATER_STATS_STORAGE`` (the storage URL), ``UPDATER_STATS_PATH`` (the stats path) and
+    ``UPDATER_STATS_ALLOWED_APPS`` (comma-separated ``app_id`` values; unset accepts any).
     """
-    return create_app(path=os.environ.get(PATH_ENV_VAR) or "/stats")
+    return create_app(path=os.environ.get(PATH_ENV_VAR) or "/stats", policy=_http.policy_from_env())

@@ -17,6 +17,7 @@ from typing import IO, Any
 import click
 
 from ._collector import DEFAULT_STORAGE_URL, STORAGE_ENV_VAR, Collector
+from ._http import ALLOWED_APPS_ENV_VAR
 from ._models import WIRE_KEYS, StoredEvent
 from .asgi import PATH_ENV_VAR
 from .backends import backend_from_url
@@ -60,6 +61,7 @@ Examples:
   updater-stats serve
   updater-stats serve --storage sqlite:////var/lib/updater-stats/stats.sqlite3 --port 9000
   updater-stats serve --host 0.0.0.0 --workers 4 --path /api/stats
+  updater-stats serve --allow-app com.example.app --allow-app com.example.beta
 
 \b
 Then set the plugin's statsUrl (capacitor.config.json, plugins.CapacitorUpdater)
@@ -75,7 +77,22 @@ to http://HOST:PORT/stats.""",
 @click.option(
     "--log-level", default="info", show_default=True, type=click.Choice(_LOG_LEVELS, False)
 )
-def serve(storage: str, host: str, port: int, path: str, workers: int, log_level: str) -> None:
+@click.option(
+    "--allow-app",
+    "allowed_apps",
+    metavar="ID",
+    multiple=True,
+    help="Accept events of this app_id only (repeat for several); default: any app.",
+)
+def serve(
+    storage: str,
+    host: str,
+    port: int,
+    path: str,
+    workers: int,
+    log_level: str,
+    allowed_apps: tuple[str, ...],
+) -> None:
     """Run the stats endpoint with uvicorn.
 
     POST on the path stores events; GET on it is a health check; GET /ready
@@ -92,6 +109,7 @@ def serve(storage: str, host: str, port: int, path: str, workers: int, log_level
     # Every worker process builds its app from these, through the factory below.
     os.environ[STORAGE_ENV_VAR] = storage
     os.environ[PATH_ENV_VAR] = path
+    os.environ[ALLOWED_APPS_ENV_VAR] = ",".join(allowed_apps)
     shown_host = f"[{host}]" if ":" in host else host
     click.echo(
         f"updater-stats {_version()}: devices POST to http://{shown_host}:{port}/"

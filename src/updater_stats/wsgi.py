@@ -109,5 +109,5 @@ def create_app(
 
 
 def create_app_from_env() -> StatsWSGIApp:
-    """`create_app` configured by ``UPDATER_STATS_STORAGE`` and ``UPDATER_STATS_PATH``."""
-    return create_app(path=os.environ.get(PATH_ENV_VAR) or "/stats")
+    """`create_app` configured by the environment, as `asgi.create_app_from_env` is."""
+    return create_app(path=os.environ.get(PATH_ENV_VAR) or "/stats", policy=_http.policy_from_env())
