@@ -1,0 +1,68 @@
+"""kill -9 mid-stream: every event whose request got a 200 is stored, once, after a restart."""
+
+from __future__ import annotations
+
+import http.client
+import signal
+import threading
+import time
+from pathlib import Path
+
+from updater_stats import SQLiteBackend
+
+from .conftest import VALID_EVENT, body
+from .test_server import Server
+
+
+def test_kill_9_loses_no_acknowledged_event_and_retries_store_once(tmp_path: Path):
+    server = Server(tmp_path)
+    acked: set[int] = set()
+    sent: set[int] = set()
+    lock = threading.Lock()
+    killed = threading.Event()
+
+    def device(worker: int) -> None:
+        # Each device sends a batch of 3 queued events at a time, as current plugins do.
+        for i in range(100_000):
+            if killed.is_set():
+                return
+            stamps = [worker * 10_000_000 + i * 3 + k for k in range(3)]
+            with lock:
+                sent.update(stamps)
+            batch = [{**VALID_EVENT, "timestamp": ts} for ts in stamps]
+            try:
+                status, _ = server.request("POST", data=body(batch))
+            except (OSError, http.client.HTTPException):
+                return  # the server died, maybe mid-answer: these stay queued on the device
+            if status == 200:
+                with lock:
+                    acked.update(stamps)
+
+    devices = [threading.Thread(target=device, args=(w,)) for w in range(8)]
+    for thread in devices:
+        thread.start()
+    time.sleep(1.0)
+    server.process.send_signal(signal.SIGKILL)
+    server.process.wait(10)
+    killed.set()
+    for thread in devices:
+        thread.join(30)
+    server.stop()
+
+    assert len(acked) > 100
+    stored = [e.event.timestamp for e in SQLiteBackend(server.database).events()]
+    assert len(stored) == len(set(stored))  # nothing twice
+    assert acked <= set(stored)  # nothing acknowledged was lost
+
+    # The devices send everything again that was never acknowledged; the server is back.
+    restarted = Server(tmp_path)
+    try:
+        unacked = sorted(sent - acked)
+        for start in range(0, len(unacked), 200):
+            chunk = unacked[start : start + 200]
+            batch = [{**VALID_EVENT, "timestamp": ts} for ts in chunk]
+            assert restarted.request("POST", data=body(batch))[0] == 200
+    finally:
+        assert restarted.stop(), restarted.output
+    stored = [e.event.timestamp for e in SQLiteBackend(server.database).events()]
+    assert sorted(stored) == sorted(sent)  # every event exactly once
