@@ -390,7 +390,11 @@ def test_storage_failure_is_503_and_nothing_is_acknowledged(make_event, exc):
         with pytest.raises(BackendError) as info:
             failing.handle(raw)
         assert info.value.status_code == 503
-        assert info.value.body["error"] == "storage_unavailable"
+        assert info.value.body == {
+            "error": "storage_unavailable",
+            "message": "storage is unavailable: the events were not stored, send them again",
+        }
+        assert str(exc) not in json.dumps(info.value.body)  # no driver detail in public
 
 
 def test_backend_that_loses_events_is_not_acknowledged(make_event):

@@ -7,6 +7,7 @@ decision about a request is made here, once.
 from __future__ import annotations
 
 import enum
+import logging
 import os
 
 import attrs
@@ -16,6 +17,8 @@ from ._models import Response
 from ._policy import Policy
 from .backends import StorageBackend, backend_from_url
 from .exceptions import BackendError
+
+log = logging.getLogger("updater_stats")
 
 _GZIP_MAGIC = b"\x1f\x8b"
 _IDENTITY = frozenset({"", "identity"})
@@ -40,7 +43,7 @@ class HttpSettings:
 
     Attributes:
         path: The stats path devices POST to (and operators GET). ``/`` is always served too.
-        ready_path: Answers 200 when storage answers, 503 with the reason otherwise.
+        ready_path: Answers 200 when storage answers, 503 otherwise (the reason is logged).
         body_timeout: Seconds a client has to send its whole body; a slower one gets 408,
             which devices retry, and its connection stops holding the server.
     """
@@ -120,6 +123,7 @@ def readiness(collector: Collector) -> Response:
     try:
         collector.ping()
     except BackendError as error:
+        log.warning("readiness check: storage does not answer: %s", error.message)
         return Response(503, {"status": "unavailable", **error.body})
     return Response(200, {"status": "ok", "storage": "ok"})
 

@@ -49,7 +49,7 @@ class StatsASGIApp(_http.StatsAppBase):
 
     - ``POST`` on the stats path (or ``/``): the collector's answer.
     - ``GET``/``HEAD`` on it: ``{"status": "ok"}``, the operators' health check.
-    - ``GET`` on ``ready_path``: 200 when storage answers, 503 with the reason when not.
+    - ``GET`` on ``ready_path``: 200 when storage answers, 503 when not (the reason is logged).
     - Other methods: 405; other paths: 404; always a JSON body.
     - A body that does not arrive within ``body_timeout`` seconds: 408 (devices retry).
 

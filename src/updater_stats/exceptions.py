@@ -99,3 +99,13 @@ class BackendError(UpdaterStatsError):
 
     status_code = 503
     default_code = "storage_unavailable"
+
+    #: What the public endpoint says. The detail (`message`, the chained driver error) goes
+    #: to the logs: it names files, hosts and drivers, which are nobody else's business.
+    public_message: ClassVar[str] = (
+        "storage is unavailable: the events were not stored, send them again"
+    )
+
+    @property
+    def body(self) -> dict[str, Any]:
+        return {"error": self.code, "message": self.public_message}
