@@ -80,7 +80,7 @@ def body(value: Any) -> bytes:
     return json.dumps(value).encode()
 
 
-BACKENDS = ["memory", "sqlite-file", "sqlite-memory"]
+BACKENDS = ["memory", "sqlite-file", "sqlite-memory", "postgres", "clickhouse"]
 
 
 def make_backend(kind: str, tmp_path: Path) -> StorageBackend:
@@ -90,6 +90,14 @@ def make_backend(kind: str, tmp_path: Path) -> StorageBackend:
         return SQLiteBackend(tmp_path / "stats.sqlite3")
     if kind == "sqlite-memory":
         return SQLiteBackend(":memory:")
+    # The server backends: a real PostgreSQL and the ClickHouse engine in-process (chdb),
+    # each test in a fresh schema or database of its own.
+    from .backends import servers  # noqa: PLC0415 - imports the drivers only when needed
+
+    if kind == "postgres":
+        return servers.postgres_backend()
+    if kind == "clickhouse":
+        return servers.clickhouse_backend()
     raise AssertionError(kind)
 
 

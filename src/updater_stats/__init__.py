@@ -19,6 +19,7 @@ from ._collector import (
 )
 from ._models import AppInfos, Response, StoredEvent, WriteResult
 from ._policy import Policy
+from ._writer import Batching
 from .backends import MemoryBackend, SQLiteBackend, StorageBackend, backend_from_url
 from .exceptions import (
     BackendError,
@@ -35,6 +36,7 @@ __all__ = [
     "Action",
     "AppInfos",
     "BackendError",
+    "Batching",
     "Collector",
     "ConfigurationError",
     "InvalidBodyError",

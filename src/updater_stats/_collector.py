@@ -8,7 +8,7 @@ import datetime as dt
 import logging
 import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import attrs
@@ -18,6 +18,7 @@ from ._decode import decode_body
 from ._models import Response, StoredEvent
 from ._policy import Policy
 from ._wire import validate_event
+from ._writer import Batching, BatchWriter
 from .backends import StorageBackend, backend_from_url
 from .exceptions import BackendError, InvalidBodyError, PayloadTooLargeError, UpdaterStatsError
 
@@ -39,6 +40,11 @@ DEFAULT_STORAGE_URL = "sqlite:///updater_stats.sqlite3"
 
 _OK: dict[str, Any] = {"status": "ok"}
 
+# `ahandle` decodes and validates plain bodies up to this size on the event loop (well under a
+# millisecond); larger or gzip-compressed bodies are decoded in a worker thread.
+_INLINE_BODY_BYTES = 64 * 1024
+_GZIP_MAGIC = b"\x1f\x8b"
+
 log = logging.getLogger("updater_stats")
 
 
@@ -53,15 +59,30 @@ class Collector:
     Holds no global state: create one per app (or use the module-level
     `handle`, which uses a default one).
 
+    Concurrent requests share storage writes (group commit, see `Batching`):
+    each caller still gets its answer only once its own events are committed.
+
     Args:
         backend: Where events go.
         policy: Validation and size limits.
         clock: The server clock (UTC); tests may pass their own.
+        batching: How concurrent requests are grouped into writes; by default
+            the backend's ``batching`` attribute, else `Batching()`.
     """
 
     backend: StorageBackend
     policy: Policy = attrs.field(factory=Policy)
     _clock: Callable[[], dt.datetime] = attrs.field(default=_utc_now, alias="clock")
+    batching: Batching | None = attrs.field(default=None, kw_only=True)
+    _writer: BatchWriter = attrs.field(init=False, repr=False)
+
+    @_writer.default
+    def _make_writer(self) -> BatchWriter:
+        batching = self.batching
+        if batching is None:
+            preferred = getattr(self.backend, "batching", None)
+            batching = preferred if isinstance(preferred, Batching) else Batching()
+        return BatchWriter(self.backend.write, batching)
 
     @classmethod
     def from_url(cls, url: str, *, policy: Policy | None = None) -> Collector:
@@ -78,27 +99,24 @@ class Collector:
                 400 for a body that is not usable JSON or a single invalid event,
                 413 over a size cap, 503 when storage fails.
         """
-        if not isinstance(body, (bytes, bytearray, memoryview)):
-            msg = f"handle() takes the raw request body as bytes, not {type(body).__name__}"
-            raise TypeError(msg)
-        payload = decode_body(bytes(body), self.policy.max_body_bytes)
-        received_at = self._clock()
-        if type(payload) is dict:
-            outcome = validate_event(payload, self.policy)
-            if isinstance(outcome, UpdaterStatsError):
-                raise outcome
-            self._store([StoredEvent.from_event(outcome, received_at)])
-            return dict(_OK)
-        if type(payload) is list:
-            return self._handle_batch(payload, received_at)
-        raise InvalidBodyError(
-            "the body must be an event object or an array of events",
-            code="invalid_body",
-        )
+        events, answer = self._prepare(body)
+        self._writer.write(events)
+        return answer
 
     async def ahandle(self, body: bytes) -> dict[str, Any]:
-        """`handle` for async frameworks: storage runs in a worker thread, not on the event loop."""
-        return await asyncio.to_thread(self.handle, body)
+        """`handle` for async frameworks: storage runs in the writer thread, not on the event loop.
+
+        While its events are written the coroutine waits without holding a
+        thread, so thousands of requests can share one storage write.
+        """
+        if isinstance(body, (bytes, bytearray)) and (
+            len(body) <= _INLINE_BODY_BYTES and not body.startswith(_GZIP_MAGIC)
+        ):
+            events, answer = self._prepare(body)
+        else:
+            events, answer = await asyncio.to_thread(self._prepare, body)
+        await self._writer.awrite(events)
+        return answer
 
     def respond(self, body: bytes) -> Response:
         """`handle`, with every outcome as a `Response`: the few lines of a route, done once.
@@ -117,7 +135,28 @@ class Collector:
         except UpdaterStatsError as error:
             return Response(error.status_code, error.body)
 
-    def _handle_batch(self, items: list[Any], received_at: dt.datetime) -> dict[str, Any]:
+    def _prepare(self, body: bytes) -> tuple[list[StoredEvent], dict[str, Any]]:
+        """Decode and validate: the events to store, and the answer once they are stored."""
+        if not isinstance(body, (bytes, bytearray, memoryview)):
+            msg = f"handle() takes the raw request body as bytes, not {type(body).__name__}"
+            raise TypeError(msg)
+        payload = decode_body(bytes(body), self.policy.max_body_bytes)
+        received_at = self._clock()
+        if type(payload) is dict:
+            outcome = validate_event(payload, self.policy)
+            if isinstance(outcome, UpdaterStatsError):
+                raise outcome
+            return [StoredEvent.from_event(outcome, received_at)], dict(_OK)
+        if type(payload) is list:
+            return self._prepare_batch(payload, received_at)
+        raise InvalidBodyError(
+            "the body must be an event object or an array of events",
+            code="invalid_body",
+        )
+
+    def _prepare_batch(
+        self, items: list[Any], received_at: dt.datetime
+    ) -> tuple[list[StoredEvent], dict[str, Any]]:
         if len(items) > self.policy.max_batch_events:
             raise PayloadTooLargeError(
                 f"a batch holds at most {self.policy.max_batch_events} events, got {len(items)}",
@@ -132,26 +171,7 @@ class Collector:
             else:
                 accepted.append(StoredEvent.from_event(outcome, received_at))
                 results.append({"status": "ok", "index": index})
-        if accepted:
-            self._store(accepted)
-        return {"status": "ok", "results": results}
-
-    def _store(self, events: Sequence[StoredEvent]) -> None:
-        try:
-            result = self.backend.write(events)
-        except BackendError:
-            log.warning("storage write of %d events failed", len(events), exc_info=True)
-            raise
-        except Exception as exc:
-            # Whatever a backend raises, the device must hear "retry later", not a crash.
-            log.warning("storage write of %d events failed", len(events), exc_info=True)
-            raise BackendError(f"storage failed: {type(exc).__name__}: {exc}") from exc
-        if result.inserted + result.duplicates != len(events):
-            # A backend that cannot account for every event may have lost one: do not ack.
-            raise BackendError(
-                f"storage accounted for {result.inserted + result.duplicates} "
-                f"of {len(events)} events"
-            )
+        return accepted, {"status": "ok", "results": results}
 
     def ping(self) -> None:
         """Raise `BackendError` unless storage answers; for readiness checks.
@@ -169,7 +189,8 @@ class Collector:
             raise BackendError(f"storage does not answer: {type(exc).__name__}: {exc}") from exc
 
     def close(self) -> None:
-        """Close the backend."""
+        """Write what is queued, stop the writer, then close the backend."""
+        self._writer.close()
         self.backend.close()
 
     def __enter__(self) -> Self:

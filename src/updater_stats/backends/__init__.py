@@ -1,10 +1,16 @@
-"""Storage: the `StorageBackend` protocol, the built-in backends, and URLs that name them."""
+"""Storage: the `StorageBackend` protocol, the built-in backends, and URLs that name them.
+
+`PostgresBackend` and `ClickHouseBackend` need their drivers (the ``postgres``
+and ``clickhouse`` extras): import them from `updater_stats.backends.postgres`
+and `updater_stats.backends.clickhouse`, or name them with a URL.
+"""
 
 from __future__ import annotations
 
+from .._writer import Batching
 from ._protocol import StorageBackend
 from ._url import backend_from_url
 from .memory import MemoryBackend
 from .sqlite import SQLiteBackend
 
-__all__ = ["MemoryBackend", "SQLiteBackend", "StorageBackend", "backend_from_url"]
+__all__ = ["Batching", "MemoryBackend", "SQLiteBackend", "StorageBackend", "backend_from_url"]

@@ -17,6 +17,10 @@ if TYPE_CHECKING:
 _SCHEMES: dict[str, tuple[str, str | None]] = {
     "sqlite": ("updater_stats.backends.sqlite:SQLiteBackend.from_url", None),
     "memory": ("updater_stats.backends.memory:MemoryBackend.from_url", None),
+    "postgresql": ("updater_stats.backends.postgres:PostgresBackend.from_url", "postgres"),
+    "postgres": ("updater_stats.backends.postgres:PostgresBackend.from_url", "postgres"),
+    "clickhouse": ("updater_stats.backends.clickhouse:ClickHouseBackend.from_url", "clickhouse"),
+    "clickhouses": ("updater_stats.backends.clickhouse:ClickHouseBackend.from_url", "clickhouse"),
 }
 
 
@@ -26,6 +30,10 @@ def backend_from_url(url: str) -> StorageBackend:
     - ``sqlite:///relative/path.sqlite3``, ``sqlite:////absolute/path.sqlite3``
     - ``sqlite://:memory:`` (or ``sqlite://``): SQLite in memory
     - ``memory://``: the pure-Python `MemoryBackend`
+    - ``postgresql://user:password@host:5432/database?schema=updater_stats``
+      (or ``postgres://``): `PostgresBackend`, extra ``postgres``
+    - ``clickhouse://user:password@host:8123/database`` (``clickhouses://``
+      for HTTPS): `ClickHouseBackend`, extra ``clickhouse``
 
     Raises:
         ConfigurationError: for a URL whose scheme is unknown, malformed, or

@@ -1,0 +1,382 @@
+"""The group-commit writer: concurrent requests share one storage write.
+
+Every `Collector` owns one `BatchWriter`. A caller hands it the events of one
+request and waits; a writer thread takes whatever requests are queued (whole
+requests, never split), writes them to the backend in one `write` call, and
+then wakes each caller with the outcome of that one write. So:
+
+- a caller is answered only after its events are committed;
+- a failing write fails exactly the callers whose events were in it;
+- storage sees one write per batch, not one per request.
+
+Sync callers block on a `threading.Event`; async callers await an asyncio
+future that the writer thread resolves with ``call_soon_threadsafe``. The
+queue is bounded: when storage is slower than intake, callers wait for room,
+and past their deadline they get a `BackendError` (503, the device retries).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+
+import attrs
+
+from ._models import StoredEvent
+from .exceptions import BackendError
+
+__all__ = ["BatchWriter", "Batching"]
+
+log = logging.getLogger("updater_stats")
+
+# A writer thread with nothing to do for this long exits; the next request starts a new one.
+# Collectors that are never closed (tests, short scripts) then leave no thread behind.
+_IDLE_EXIT_SECONDS = 1.0
+
+
+@attrs.frozen(kw_only=True)
+class Batching:
+    """How a collector groups concurrent requests into storage writes.
+
+    A backend may declare its preference as a ``batching`` attribute (the
+    ClickHouse backend does); `Collector(batching=...)` overrides it.
+
+    Attributes:
+        max_events: Events in one storage write. Requests are never split: a
+            request larger than this is written alone.
+        max_delay: Seconds a batch may stay open for more requests, counted
+            from the arrival of its oldest request or from the end of the
+            previous write, whichever is later. Applied only while
+            requests arrive together (the previous write held several, or
+            several are queued), unless `delay_lone_requests` is set: a lone
+            request is then written at once, since waiting gains nothing.
+        delay_lone_requests: Hold every request up to `max_delay`, even one
+            that arrives alone. For stores that want few large inserts.
+        max_pending_events: Events queued for the next writes. Past it a
+            caller waits for room (a request larger than this waits for an
+            empty queue): memory stays bounded when storage is slow.
+        timeout: Seconds one caller waits in all (for room, then for its
+            write) before it gets a `BackendError`, answered with 503.
+    """
+
+    max_events: int = attrs.field(default=1000, validator=attrs.validators.gt(0))
+    max_delay: float = attrs.field(default=0.002, validator=attrs.validators.ge(0))
+    delay_lone_requests: bool = False
+    max_pending_events: int = attrs.field(default=10_000, validator=attrs.validators.gt(0))
+    timeout: float = attrs.field(default=15.0, validator=attrs.validators.gt(0))
+
+
+_QUEUED, _TAKEN, _DONE, _ABANDONED = range(4)
+
+
+class _Ticket:
+    """One caller's events and the way to tell that caller the outcome."""
+
+    __slots__ = ("arrived", "error", "events", "notify", "state")
+
+    def __init__(self, events: Sequence[StoredEvent], notify: Callable[[], None]) -> None:
+        self.events = events
+        self.notify = notify
+        self.arrived = time.monotonic()
+        self.state = _QUEUED
+        self.error: BackendError | None = None
+
+
+def _per_caller(error: BackendError) -> BackendError:
+    """A fresh copy of a batch's error for one caller.
+
+    Several threads raise the outcome of one write at once; raising one shared
+    instance would have them overwrite each other's traceback.
+    """
+    copy = BackendError(error.message, code=error.code, more_info=error.more_info)
+    copy.__cause__ = error.__cause__ or error
+    return copy
+
+
+def _settle(future: asyncio.Future[None], error: BackendError | None) -> None:
+    if future.done():  # the caller gave up (timeout or cancellation)
+        return
+    if error is None:
+        future.set_result(None)
+    else:
+        future.set_exception(_per_caller(error))
+
+
+class BatchWriter:
+    """Groups the events of concurrent callers into single backend writes (group commit).
+
+    Args:
+        write: The backend's ``write`` method.
+        batching: Batch size, delay and bounds.
+    """
+
+    def __init__(
+        self,
+        write: Callable[[Sequence[StoredEvent]], object],
+        batching: Batching | None = None,
+    ) -> None:
+        self._write = write
+        self.batching = batching or Batching()
+        self._lock = threading.Lock()
+        self._work = threading.Condition(self._lock)  # requests queued, or closing
+        self._room = threading.Condition(self._lock)  # queue space freed, or closing
+        self._idle = threading.Condition(self._lock)  # nothing queued nor being written
+        self._queue: collections.deque[_Ticket] = collections.deque()
+        self._queued_events = 0
+        self._writing = False
+        self._closed = False
+        self._thread: threading.Thread | None = None
+        self._last_batch_requests = 0
+        self._last_write_end = 0.0
+        #: Storage writes done so far (for tests and monitoring).
+        self.writes = 0
+
+    def __repr__(self) -> str:
+        return f"<BatchWriter {self._queued_events} events queued, {self.writes} writes>"
+
+    # -- callers ---------------------------------------------------------------------------
+
+    def write(self, events: Sequence[StoredEvent]) -> None:
+        """Store *events* with other callers' events; return once they are committed.
+
+        Raises:
+            BackendError: the write failed, the writer is closed, or the
+                deadline (`Batching.timeout`) passed first.
+        """
+        if not events:
+            return
+        deadline = time.monotonic() + self.batching.timeout
+        done = threading.Event()
+        ticket = _Ticket(events, done.set)
+        with self._lock:
+            self._wait_for_room(ticket, deadline)
+            self._enqueue(ticket)
+        if not done.wait(max(0.0, deadline - time.monotonic())):
+            self._give_up(ticket)
+        with self._lock:  # the writer set the outcome under the lock
+            error = ticket.error
+        if error is not None:
+            raise _per_caller(error)
+
+    async def awrite(self, events: Sequence[StoredEvent]) -> None:
+        """`write` for coroutines: waits on the event loop, holds no thread while it waits."""
+        if not events:
+            return
+        deadline = time.monotonic() + self.batching.timeout
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+
+        def notify() -> None:
+            # RuntimeError: the loop was closed, so nobody is waiting any more.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(_settle, future, ticket.error)
+
+        ticket = _Ticket(events, notify)
+        with self._lock:
+            has_room = self._has_room(ticket)
+            if has_room:
+                self._check_open()
+                self._enqueue(ticket)
+        if not has_room:
+            # Rare (storage is behind): wait for room in a worker thread, not on the loop.
+            await asyncio.to_thread(self._enqueue_when_room, ticket, deadline)
+        try:
+            await asyncio.wait_for(future, max(0.0, deadline - time.monotonic()))
+        except asyncio.TimeoutError:  # not the builtin TimeoutError before Python 3.11
+            self._give_up(ticket)  # returns only when the write finished just in time
+            with self._lock:
+                error = ticket.error
+            if error is not None:
+                raise _per_caller(error) from None
+        except asyncio.CancelledError:
+            # The client went away: its events need not be written if they still wait.
+            self._withdraw(ticket)
+            raise
+
+    def _enqueue_when_room(self, ticket: _Ticket, deadline: float) -> None:
+        with self._lock:
+            self._wait_for_room(ticket, deadline)
+            self._enqueue(ticket)
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise BackendError("the collector is closed: storage takes no more events")
+
+    def _has_room(self, ticket: _Ticket) -> bool:
+        # An empty queue always takes a request, however large: it would never fit otherwise.
+        return (
+            self._queued_events == 0
+            or self._queued_events + len(ticket.events) <= self.batching.max_pending_events
+        )
+
+    def _wait_for_room(self, ticket: _Ticket, deadline: float) -> None:
+        """Hold the lock."""
+        self._check_open()
+        while not self._has_room(ticket):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise BackendError(
+                    f"storage is overloaded: {self._queued_events} events are waiting to be "
+                    "written",
+                    code="storage_overloaded",
+                )
+            self._room.wait(remaining)
+            self._check_open()
+
+    def _enqueue(self, ticket: _Ticket) -> None:
+        """Hold the lock."""
+        self._queue.append(ticket)
+        self._queued_events += len(ticket.events)
+        thread = self._thread
+        if thread is None or not thread.is_alive():  # not started, idle-exited, or lost in a fork
+            self._thread = threading.Thread(
+                target=self._run, name="updater-stats-writer", daemon=True
+            )
+            self._thread.start()
+        self._work.notify()
+
+    def _withdraw(self, ticket: _Ticket) -> bool:
+        """Take a ticket that no one waits for out of the queue; False once it is being written."""
+        with self._lock:
+            if ticket.state != _QUEUED:
+                return False
+            self._queue.remove(ticket)
+            self._queued_events -= len(ticket.events)
+            ticket.state = _ABANDONED
+            self._room.notify_all()
+            self._notify_if_idle()
+            return True
+
+    def _give_up(self, ticket: _Ticket) -> None:
+        """The caller's deadline passed: raise, unless the write finished just in time."""
+        with self._lock:
+            if ticket.state == _DONE:
+                return
+        waited = self.batching.timeout
+        if self._withdraw(ticket):
+            raise BackendError(f"storage did not take the events within {waited:g} seconds")
+        with self._lock:
+            if ticket.state == _DONE:
+                return
+        # Being written now: they may still be stored. A 503 is safe: a device retry is
+        # deduplicated by event key. Acknowledging events not known to be stored is not.
+        raise BackendError(f"storage did not confirm the write within {waited:g} seconds")
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until every queued request is written; False if *timeout* passed first."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._lock:
+            while self._queue or self._writing:
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return False
+                self._idle.wait(remaining)
+        return True
+
+    def close(self) -> None:
+        """Write what is queued, then stop: later requests get a `BackendError`."""
+        with self._lock:
+            self._closed = True
+            thread = self._thread
+            self._work.notify_all()
+            self._room.notify_all()  # callers waiting for room will not get any
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(self.batching.timeout)
+            if thread.is_alive():
+                log.warning("the storage writer did not finish within %gs", self.batching.timeout)
+
+    # -- the writer thread -----------------------------------------------------------------
+
+    def _notify_if_idle(self) -> None:
+        """Hold the lock."""
+        if not self._queue and not self._writing:
+            self._idle.notify_all()
+
+    def _next_batch(self) -> list[_Ticket] | None:
+        """Wait for requests and take a batch of them; None when the thread should exit."""
+        batching = self.batching
+        with self._lock:
+            while not self._queue:
+                if self._closed:
+                    self._thread = None
+                    return None
+                if not self._work.wait(_IDLE_EXIT_SECONDS) and not self._queue:
+                    self._thread = None  # idle: the next request starts a new thread
+                    return None
+            if batching.max_delay > 0 and (
+                batching.delay_lone_requests
+                or self._last_batch_requests > 1
+                or len(self._queue) > 1
+            ):
+                # Hold the batch open for more requests: up to max_delay after the oldest came,
+                # or after the last write ended, when the callers it answered may come back.
+                opened = max(self._queue[0].arrived, self._last_write_end)
+                close_at = opened + batching.max_delay
+                while self._queue and self._queued_events < batching.max_events:
+                    remaining = close_at - time.monotonic()
+                    if self._closed or remaining <= 0:
+                        break
+                    self._work.wait(remaining)
+            batch: list[_Ticket] = []
+            size = 0
+            while self._queue and (
+                not batch or size + len(self._queue[0].events) <= batching.max_events
+            ):
+                ticket = self._queue.popleft()
+                ticket.state = _TAKEN
+                size += len(ticket.events)
+                batch.append(ticket)
+            self._queued_events -= size
+            self._writing = bool(batch)
+            self._room.notify_all()
+            return batch
+
+    def _run(self) -> None:
+        while (batch := self._next_batch()) is not None:
+            if not batch:  # every request queued was withdrawn during the delay
+                with self._lock:
+                    self._notify_if_idle()
+                continue
+            error = self._commit([stored for ticket in batch for stored in ticket.events])
+            with self._lock:
+                self.writes += 1
+                self._last_batch_requests = len(batch)
+                self._last_write_end = time.monotonic()
+                for ticket in batch:
+                    ticket.error = error
+                    ticket.state = _DONE
+                self._writing = False
+                self._notify_if_idle()
+            for ticket in batch:
+                ticket.notify()
+
+    def _commit(self, events: list[StoredEvent]) -> BackendError | None:
+        """Write one batch; the error each of its callers gets, or None."""
+        try:
+            result = self._write(events)
+        except BackendError as exc:
+            log.warning("storage write of %d events failed", len(events), exc_info=True)
+            return exc
+        except Exception as exc:
+            # Whatever a backend raises, devices must hear "retry later", not a crash.
+            log.warning("storage write of %d events failed", len(events), exc_info=True)
+            error = BackendError(f"storage failed: {type(exc).__name__}: {exc}")
+            error.__cause__ = exc
+            return error
+        inserted = getattr(result, "inserted", None)
+        duplicates = getattr(result, "duplicates", None)
+        if not isinstance(inserted, int) or not isinstance(duplicates, int):
+            return BackendError(f"storage returned {result!r}, not a WriteResult")
+        if inserted + duplicates != len(events):
+            # A backend that cannot account for every event may have lost one: do not ack.
+            return BackendError(
+                f"storage accounted for {inserted + duplicates} of {len(events)} events"
+            )
+        return None

@@ -1,0 +1,485 @@
+"""ClickHouse: stats at scale, through the official ``clickhouse-connect`` driver.
+
+ClickHouse wants few, large inserts. The collector's writer groups requests
+(see `CLICKHOUSE_BATCHING`): every batch is one ``INSERT``, however many
+requests it answers.
+
+Layout: one ``ReplacingMergeTree`` table, partitioned by the month the server
+received the event, ordered by ``(app_id, version_name, action, event_time,
+row_id)`` so that per-app and per-version queries read a narrow range.
+
+Keys: `row_id` is derived from the event key (random for events without one),
+and every key field is in the sorting key, so copies of one event collapse in
+merges. Before each insert the backend looks the batch's keys up and leaves
+known ones out: that is what `WriteResult.duplicates` counts, and the table
+holds each key once. Only writers in several processes racing on one key can
+still leave two copies until a merge: reports count ``uniqExact(row_id)`` (or
+read ``FINAL``) and are exact anyway.
+
+Strings go to ClickHouse as bytes, so any text, NUL included, reads back
+exactly; unknown fields are kept as JSON text.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import re
+import threading
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+import attrs
+import clickhouse_connect
+from clickhouse_connect.driver.client import Client
+from clickhouse_connect.driver.exceptions import ClickHouseError
+
+from .._models import AppInfos, StoredEvent, WriteResult
+from .._writer import Batching
+from ..exceptions import BackendError, ConfigurationError
+
+__all__ = ["CLICKHOUSE_BATCHING", "SCHEMA_VERSION", "ClickHouseBackend", "create_statements"]
+
+#: The default for ClickHouse: batches of up to 10 000 events, each request held up to 200 ms
+#: so that concurrent requests share one INSERT (at most about five per second per process).
+CLICKHOUSE_BATCHING = Batching(
+    max_events=10_000, max_delay=0.2, delay_lone_requests=True, max_pending_events=50_000
+)
+
+SCHEMA_VERSION = 1
+_COMMENT = "updater-stats events, schema version {version}"
+_COMMENT_VERSION = re.compile(r"updater-stats events, schema version (\d+)")
+
+# (column, type). Strings that repeat (apps, versions, actions) are LowCardinality.
+_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("row_id", "UUID"),  # from the event key; random for events without one
+    ("event_key", "Nullable(String)"),
+    ("seq", "UInt64"),  # storage order: increasing within a process
+    ("received_at", "DateTime64(3, 'UTC')"),
+    ("event_time", "DateTime64(3, 'UTC')"),  # the device clock when sent, else received_at
+    ("device_ts", "Nullable(Int64)"),  # the wire `timestamp`, exactly as sent
+    ("action_known", "Bool"),
+    ("app_id", "LowCardinality(String)"),
+    ("device_id", "String"),
+    ("platform", "LowCardinality(String)"),
+    ("action", "LowCardinality(String)"),
+    ("version_name", "LowCardinality(String)"),
+    ("old_version_name", "LowCardinality(Nullable(String))"),
+    ("version_build", "LowCardinality(String)"),
+    ("version_code", "LowCardinality(String)"),
+    ("version_os", "LowCardinality(String)"),
+    ("plugin_version", "LowCardinality(String)"),
+    ("custom_id", "Nullable(String)"),
+    ("is_prod", "Bool"),
+    ("is_emulator", "Bool"),
+    ("install_source", "LowCardinality(Nullable(String))"),
+    ("default_channel", "LowCardinality(Nullable(String))"),
+    ("channel", "LowCardinality(Nullable(String))"),
+    ("key_id", "LowCardinality(Nullable(String))"),
+    ("has_metadata", "Bool"),  # tells an absent metadata from an empty one
+    ("metadata", "Map(String, String)"),
+    ("extras", "String"),  # JSON object of unknown fields, '' when none
+)
+_COLUMN_NAMES = [name for name, _ in _COLUMNS]
+_EVENT_TEXT = (
+    "app_id",
+    "device_id",
+    "platform",
+    "action",
+    "version_name",
+    "old_version_name",
+    "version_build",
+    "version_code",
+    "version_os",
+    "plugin_version",
+    "custom_id",
+    "install_source",
+    "default_channel",
+    "channel",
+    "key_id",
+)
+
+_ORDER_BY = "(app_id, version_name, action, event_time, row_id)"
+_PARTITION_BY = "toYYYYMM(received_at)"
+
+
+def _engine_clause(replicated: bool, database: str, table: str) -> str:
+    if not replicated:
+        return "ReplacingMergeTree"
+    # The macros are filled in by each server from its own configuration.
+    path = f"/clickhouse/tables/{{shard}}/{database}/{table}"
+    return f"ReplicatedReplacingMergeTree({_literal(path)}, '{{replica}}')"
+
+
+def _quote(identifier: str) -> str:
+    return "`" + identifier.replace("\\", "\\\\").replace("`", "\\`") + "`"
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def create_statements(
+    database: str, table: str = "events", cluster: str | None = None
+) -> list[str]:
+    """The DDL that creates the database and table(s).
+
+    Without *cluster*: one ``ReplacingMergeTree`` table. With a cluster: on
+    every node ``ON CLUSTER``, a ``ReplicatedReplacingMergeTree`` table named
+    ``<table>_local`` holding each shard's rows, and *table* itself as a
+    ``Distributed`` table over it, sharded by ``(app_id, device_id)`` so that
+    all copies of one event land on the same shard (where they collapse).
+    """
+    db = _quote(database)
+    on_cluster = f" ON CLUSTER {_quote(cluster)}" if cluster else ""
+    local = f"{table}_local" if cluster else table
+    columns = ",\n    ".join(f"{_quote(name)} {kind}" for name, kind in _COLUMNS)
+    comment = _literal(_COMMENT.format(version=SCHEMA_VERSION))
+    create_table = (
+        f"CREATE TABLE IF NOT EXISTS {db}.{_quote(local)}{on_cluster} (\n    {columns},\n"
+        # Finds known keys before an insert without reading whole apps.
+        "    INDEX row_id_bloom row_id TYPE bloom_filter GRANULARITY 4,\n"
+        # Rows are written in seq order, so each part covers a narrow seq range: reading in
+        # storage order skips whole parts.
+        "    INDEX seq_minmax seq TYPE minmax GRANULARITY 1\n"
+        f") ENGINE = {_engine_clause(bool(cluster), database, local)}\n"
+        f"PARTITION BY {_PARTITION_BY}\n"
+        f"ORDER BY {_ORDER_BY}\n"
+        f"COMMENT {comment}"
+    )
+    statements = [f"CREATE DATABASE IF NOT EXISTS {db}{on_cluster}", create_table]
+    if cluster:
+        statements.append(
+            f"CREATE TABLE IF NOT EXISTS {db}.{_quote(table)}{on_cluster} "
+            f"AS {db}.{_quote(local)} "
+            f"ENGINE = Distributed({_literal(cluster)}, {_literal(database)}, {_literal(local)}, "
+            "cityHash64(app_id, device_id)) "
+            f"COMMENT {comment}"
+        )
+    return statements
+
+
+# -- rows ----------------------------------------------------------------------------------
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+_ONE_MS = dt.timedelta(milliseconds=1)
+# DateTime64(3) reaches from 1900 to 2299: a device clock outside is clamped for sorting only.
+_MIN_MS = -2208988800000
+_MAX_MS = 10413791999999
+
+
+def _bytes(text: str | None) -> bytes | None:
+    # surrogatepass: every Python string round-trips, whatever it holds.
+    return None if text is None else text.encode("utf-8", "surrogatepass")
+
+
+def _text(raw: bytes | str | None) -> str | None:
+    if raw is None or isinstance(raw, str):
+        return raw
+    return raw.decode("utf-8", "surrogatepass")
+
+
+def _ms(moment: dt.datetime) -> int:
+    return (moment - _EPOCH) // _ONE_MS
+
+
+def _row_id(key: str) -> uuid.UUID:
+    return uuid.UUID(bytes=hashlib.blake2b(_bytes(key) or b"", digest_size=16).digest())
+
+
+def _row(stored: StoredEvent, row_id: uuid.UUID, seq: int) -> list[Any]:
+    event = stored.event
+    received_ms = _ms(stored.received_at)
+    event_ms = received_ms if event.timestamp is None else event.timestamp
+    return [
+        row_id,
+        _bytes(stored.key),
+        seq,
+        _EPOCH + received_ms * _ONE_MS,
+        _EPOCH + min(max(event_ms, _MIN_MS), _MAX_MS) * _ONE_MS,
+        event.timestamp,
+        event.action_known,
+        *(_bytes(getattr(event, column)) for column in _EVENT_TEXT[:10]),
+        _bytes(event.custom_id),
+        event.is_prod,
+        event.is_emulator,
+        *(_bytes(getattr(event, column)) for column in _EVENT_TEXT[11:]),
+        event.metadata is not None,
+        {_bytes(k): _bytes(v) for k, v in (event.metadata or {}).items()},
+        _bytes(json.dumps(event.extras, ensure_ascii=False)) if event.extras else b"",
+    ]
+
+
+_SELECT_COLUMNS = ", ".join(
+    "toUnixTimestamp64Milli(received_at)" if name == "received_at" else _quote(name)
+    for name in _COLUMN_NAMES
+    if name not in {"row_id", "seq", "event_time"}
+)
+
+
+def _stored(row: Sequence[Any]) -> StoredEvent:
+    key, received_ms, device_ts, _known, *rest = row
+    texts = dict(zip(_EVENT_TEXT[:10], rest[:10], strict=True))
+    custom_id, is_prod, is_emulator = rest[10:13]
+    texts.update(zip(_EVENT_TEXT[11:], rest[13:17], strict=True))
+    has_metadata, metadata, extras = rest[17:]
+    fields: dict[str, Any] = {name: _text(value) for name, value in texts.items()}
+    event = AppInfos(
+        **fields,
+        custom_id=_text(custom_id),
+        is_prod=bool(is_prod),
+        is_emulator=bool(is_emulator),
+        timestamp=device_ts,
+        metadata={_text(k) or "": _text(v) or "" for k, v in metadata.items()}
+        if has_metadata
+        else None,
+        extras=json.loads(_text(extras) or "{}"),
+    )
+    return StoredEvent(event=event, received_at=_EPOCH + received_ms * _ONE_MS, key=_text(key))
+
+
+# What the driver raises when the server is away or refuses: a 503, the device retries.
+_DRIVER_ERRORS = (ClickHouseError, OSError)
+
+# -- the backend ---------------------------------------------------------------------------
+
+# Query parameters of a clickhouse:// URL that are ours; the others are ClickHouse settings.
+_OWN_PARAMETERS = {"table", "cluster", "batch_delay_ms", "batch_max_events"}
+
+
+class ClickHouseBackend:
+    """Events in a ClickHouse table, one INSERT per batch.
+
+    The database and table are created on first use. A server that cannot be
+    reached is a `BackendError` (503) for that batch; the next one tries again.
+
+    Args:
+        dsn: A clickhouse-connect DSN: ``http://``/``https://`` for a server,
+            ``chdb://`` for the in-process engine (tests, trying things out).
+            `from_url` turns ``clickhouse://`` URLs into one.
+        database: The database holding the table, created if missing.
+        table: The table name.
+        cluster: Create the tables ``ON CLUSTER`` this cluster: replicated
+            shards behind a ``Distributed`` table (see `create_statements`).
+        batching: How the collector groups requests; `CLICKHOUSE_BATCHING` by default.
+        settings: ClickHouse settings for the client.
+    """
+
+    def __init__(  # noqa: PLR0913 - keyword-only options, each with a default
+        self,
+        dsn: str,
+        *,
+        database: str = "updater_stats",
+        table: str = "events",
+        cluster: str | None = None,
+        batching: Batching | None = None,
+        settings: dict[str, Any] | None = None,
+    ) -> None:
+        self._dsn = dsn
+        self.database = database
+        self.table = table
+        self.cluster = cluster
+        self.batching = batching or CLICKHOUSE_BATCHING
+        self._settings = dict(settings or {})
+        self._qualified = f"{_quote(database)}.{_quote(table)}"
+        self._lock = threading.Lock()
+        self._client: Client | None = None
+        self._ready = False
+        self._closed = False
+        self._last_seq = 0
+        #: INSERT statements sent so far (for tests and monitoring).
+        self.inserts = 0
+
+    @classmethod
+    def from_url(cls, url: str) -> ClickHouseBackend:
+        """``clickhouse://user:password@host:8123/database?cluster=name``; ``clickhouses://``: TLS.
+
+        Query parameters: ``table``, ``cluster``, ``batch_delay_ms``,
+        ``batch_max_events``; any other is passed on as a ClickHouse setting.
+        """
+        parts = urlsplit(url)
+        scheme = parts.scheme.lower()
+        ours: dict[str, str] = {}
+        settings: dict[str, Any] = {}
+        for name, value in parse_qsl(parts.query, keep_blank_values=True):
+            if name in _OWN_PARAMETERS:
+                ours[name] = value
+            else:
+                settings[name] = value
+        secure = scheme == "clickhouses"
+        try:
+            port = parts.port or (8443 if secure else 8123)
+        except ValueError as exc:
+            raise ConfigurationError(f"bad ClickHouse URL: {exc}", code="bad_storage_url") from exc
+        # User and password stay percent-encoded: the DSN is a URL too.
+        auth = parts.netloc.rpartition("@")[0]
+        host = parts.hostname or "localhost"
+        if ":" in host:  # IPv6
+            host = f"[{host}]"
+        dsn = f"{'https' if secure else 'http'}://{auth + '@' if auth else ''}{host}:{port}"
+        database = unquote(parts.path.strip("/")) or "updater_stats"
+        try:
+            batching = CLICKHOUSE_BATCHING
+            if "batch_delay_ms" in ours:
+                batching = _evolve(batching, max_delay=float(ours["batch_delay_ms"]) / 1000)
+            if "batch_max_events" in ours:
+                batching = _evolve(batching, max_events=int(ours["batch_max_events"]))
+        except ValueError as exc:
+            raise ConfigurationError(
+                f"bad ClickHouse URL option: {exc}", code="bad_storage_url"
+            ) from exc
+        return cls(
+            dsn,
+            database=database,
+            table=ours.get("table", "events"),
+            cluster=ours.get("cluster") or None,
+            batching=batching,
+            settings=settings,
+        )
+
+    def __repr__(self) -> str:
+        return f"<ClickHouseBackend {self._qualified}>"
+
+    def _connect(self) -> Client:
+        """The client, creating it and the schema first if needed. Hold the lock."""
+        if self._closed:
+            raise BackendError("the ClickHouse backend is closed")
+        if self._client is None:
+            options: dict[str, Any] = {}
+            if not self._dsn.startswith("chdb:"):
+                # One session per client would make concurrent queries wait on each other.
+                options = {"autogenerate_session_id": False, "send_receive_timeout": 60}
+            try:
+                self._client = clickhouse_connect.get_client(
+                    dsn=self._dsn, settings=self._settings, **options
+                )
+            except _DRIVER_ERRORS as exc:
+                raise BackendError(f"cannot connect to ClickHouse: {exc}") from exc
+        if not self._ready:
+            try:
+                self._create(self._client)
+            except _DRIVER_ERRORS as exc:
+                raise BackendError(f"cannot prepare the ClickHouse table: {exc}") from exc
+            self._ready = True
+        return self._client
+
+    def _create(self, client: Client) -> None:
+        found = client.query(
+            "SELECT comment FROM system.tables WHERE database = {db:String} AND name = {t:String}",
+            parameters={"db": self.database, "t": self.table},
+        ).result_rows
+        if found:
+            match = _COMMENT_VERSION.search(str(found[0][0]))
+            version = int(match.group(1)) if match else 0
+            if version > SCHEMA_VERSION:
+                raise ConfigurationError(
+                    f"the ClickHouse table {self._qualified} has schema version {version}, newer "
+                    f"than this updater-stats ({SCHEMA_VERSION}): upgrade updater-stats",
+                    code="schema_too_new",
+                )
+            if version == SCHEMA_VERSION:
+                return
+        for statement in create_statements(self.database, self.table, self.cluster):
+            client.command(statement)
+
+    def _next_seq(self, count: int) -> int:
+        # Nanoseconds since the epoch: increasing across restarts, and across processes
+        # roughly in time order; never repeating within this one.
+        first = max(self._last_seq + 1, time.time_ns())
+        self._last_seq = first + count - 1
+        return first
+
+    def write(self, events: Sequence[StoredEvent]) -> WriteResult:
+        with self._lock:
+            client = self._connect()
+            if not events:
+                return WriteResult(inserted=0)
+            try:
+                known = self._known_row_ids(client, events)
+                rows: list[list[Any]] = []
+                seq = self._next_seq(len(events))
+                for stored in events:
+                    if stored.key is None:
+                        row_id = uuid.uuid4()
+                    else:
+                        row_id = _row_id(stored.key)
+                        if row_id in known:
+                            continue
+                        known.add(row_id)  # a later copy in this batch is a duplicate
+                    rows.append(_row(stored, row_id, seq + len(rows)))
+                if rows:
+                    client.insert(
+                        self._qualified,
+                        rows,
+                        column_names=_COLUMN_NAMES,
+                        # A Distributed table answers only once the shards hold the rows.
+                        settings={"distributed_foreground_insert": 1} if self.cluster else None,
+                    )
+                    self.inserts += 1
+            except _DRIVER_ERRORS as exc:
+                raise BackendError(f"ClickHouse write failed: {exc}") from exc
+        return WriteResult(inserted=len(rows), duplicates=len(events) - len(rows))
+
+    def _known_row_ids(self, client: Client, events: Sequence[StoredEvent]) -> set[uuid.UUID]:
+        keyed = [stored for stored in events if stored.key is not None]
+        if not keyed:
+            return set()
+        # app_id narrows the search to the apps' ranges of the sorting key; row_id's bloom
+        # filter skips most granules in them.
+        result = client.query(
+            f"SELECT DISTINCT row_id FROM {self._qualified} "  # noqa: S608 - quoted identifiers
+            "WHERE app_id IN {apps:Array(String)} AND row_id IN {ids:Array(UUID)}",
+            parameters={
+                "apps": sorted({stored.event.app_id for stored in keyed}),
+                "ids": [_row_id(stored.key or "") for stored in keyed],
+            },
+        )
+        return {row[0] for row in result.result_rows}
+
+    def ping(self) -> None:
+        """Raise `BackendError` unless ClickHouse answers a query on the table."""
+        with self._lock:
+            client = self._connect()
+            try:
+                client.query(f"SELECT 1 FROM {self._qualified} LIMIT 1")  # noqa: S608
+            except _DRIVER_ERRORS as exc:
+                raise BackendError(f"ClickHouse does not answer: {exc}") from exc
+
+    def events(self, *, app_id: str | None = None, chunk_size: int = 1000) -> Iterator[StoredEvent]:
+        """Every stored event in storage order (``FINAL``: each key once), read in chunks."""
+        where = "seq > {last:UInt64}" + (" AND app_id = {app:String}" if app_id else "")
+        query = (
+            f"SELECT seq, {_SELECT_COLUMNS} FROM {self._qualified} FINAL "  # noqa: S608
+            f"WHERE {where} ORDER BY seq LIMIT {int(chunk_size)}"
+        )
+        last = 0
+        while True:
+            with self._lock:
+                client = self._connect()
+                try:
+                    rows = client.query(
+                        query,
+                        parameters={"last": last, "app": app_id or ""},
+                        query_formats={"String": "bytes"},
+                    ).result_rows
+                except _DRIVER_ERRORS as exc:
+                    raise BackendError(f"ClickHouse read failed: {exc}") from exc
+            if not rows:
+                return
+            last = rows[-1][0]
+            yield from (_stored(row[1:]) for row in rows)
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            client, self._client = self._client, None
+        if client is not None:
+            client.close()
+
+
+def _evolve(batching: Batching, **changes: Any) -> Batching:
+    return attrs.evolve(batching, **changes)

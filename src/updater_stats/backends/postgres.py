@@ -1,0 +1,511 @@
+"""PostgreSQL: psycopg 3 and its connection pool, for teams that run a database server already.
+
+Writes: each batch is sent with ``COPY`` into a per-session staging table,
+then moved with one ``INSERT ... SELECT ... ON CONFLICT DO NOTHING`` (known
+keys are skipped by the unique index, the row count says how many were new),
+in one transaction. The schema lives in its own PostgreSQL schema
+(``updater_stats`` by default), is created on first use and migrated under an
+advisory lock, with its version in a table beside it.
+
+PostgreSQL text and ``jsonb`` cannot hold NUL (``U+0000``), nor a lone
+surrogate; ``jsonb`` also rewrites numbers (``1e16`` comes back as an integer,
+``-0.0`` as ``0``). So that every event reads back exactly as it came, strings
+holding such characters are stored with a reversible escape (see `escape`),
+and JSON floats are written in a form ``jsonb`` keeps. Ordinary text, which is
+nearly all of it, is stored unchanged, so plain SQL on the tables works.
+
+Connection loss: the write fails with `BackendError` (a 503, the device
+retries), the pool drops the broken connection and reconnects in the
+background, and later writes succeed again without a restart.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import re
+import threading
+from collections.abc import Iterator, Sequence
+from decimal import Decimal
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import psycopg
+from psycopg import sql
+from psycopg_pool import ConnectionPool
+
+from .._models import AppInfos, StoredEvent, WriteResult
+from ..exceptions import BackendError, ConfigurationError
+
+__all__ = ["SCHEMA_VERSION", "PostgresBackend", "escape", "from_jsonb", "to_jsonb", "unescape"]
+
+_EVENT_COLUMNS = (
+    "app_id",
+    "device_id",
+    "platform",
+    "action",
+    "version_name",
+    "old_version_name",
+    "version_build",
+    "version_code",
+    "version_os",
+    "plugin_version",
+    "custom_id",
+    "is_prod",
+    "is_emulator",
+    "install_source",
+    "default_channel",
+    "channel",
+    "key_id",
+)
+_TEXT_COLUMNS = frozenset(_EVENT_COLUMNS) - {"is_prod", "is_emulator"}
+_COLUMNS = (
+    "event_key",
+    "received_at",
+    "device_ts",
+    "action_known",
+    *_EVENT_COLUMNS,
+    "metadata",
+    "extras",
+)
+
+# -- text that PostgreSQL cannot hold ------------------------------------------------------
+
+# DLE, "data link escape": the ASCII control made for this job, and absent from real events.
+_ESC = "\x10"
+_NEEDS_ESCAPE = re.compile("[\x00\x10\ud800-\udfff]")
+_ESCAPED = re.compile("\x10(0|1|u[0-9a-f]{4})")
+# A jsonb string starting with this stands for the float after it (only -0.0 needs it).
+_FLOAT_TAG = _ESC + "f"
+
+
+def _escape_one(match: re.Match[str]) -> str:
+    char = match.group()
+    if char == "\x00":
+        return _ESC + "0"
+    if char == _ESC:
+        return _ESC + "1"
+    return f"{_ESC}u{ord(char):04x}"  # a lone surrogate
+
+
+def _unescape_one(match: re.Match[str]) -> str:
+    code = match.group(1)
+    if code == "0":
+        return "\x00"
+    if code == "1":
+        return _ESC
+    return chr(int(code[1:], 16))
+
+
+def escape(text: str) -> str:
+    """*text* as PostgreSQL can store it: unchanged unless it holds NUL, DLE or a lone surrogate.
+
+    NUL becomes DLE ``0``, DLE itself DLE ``1``, a lone surrogate DLE ``u`` and
+    four hex digits. So a stored string holds DLE only if it was escaped, and
+    `unescape` gives the original back.
+    """
+    if _NEEDS_ESCAPE.search(text) is None:
+        return text
+    return _NEEDS_ESCAPE.sub(_escape_one, text)
+
+
+def unescape(text: str) -> str:
+    """The inverse of `escape`."""
+    if _ESC not in text:
+        return text
+    return _ESCAPED.sub(_unescape_one, text)
+
+
+def _escape_or_none(text: str | None) -> str | None:
+    return None if text is None else escape(text)
+
+
+def _json_string_raw(text: str) -> str:
+    return json.dumps(text, ensure_ascii=False)
+
+
+def _json_string(text: str) -> str:
+    return _json_string_raw(escape(text))
+
+
+def _json_float(number: float) -> str:
+    if number == 0 and math.copysign(1.0, number) < 0:
+        return _json_string_raw(_FLOAT_TAG + "-0.0")  # numeric has no negative zero
+    # Positional notation with a fractional part: jsonb keeps the digits as written, so the
+    # value reads back as this very float, and as a float (``1e16`` would come back an int).
+    text = format(Decimal(repr(number)), "f")
+    return text if "." in text else text + ".0"
+
+
+def to_jsonb(value: Any) -> str:
+    """JSON text that ``jsonb`` stores without loss; `from_jsonb` reverses it."""
+    if isinstance(value, str):
+        return _json_string(value)
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return _json_float(value)
+    if isinstance(value, dict):
+        items = (f"{_json_string(key)}:{to_jsonb(item)}" for key, item in value.items())
+        return "{" + ",".join(items) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(to_jsonb(item) for item in value) + "]"
+    raise TypeError(f"not a JSON value: {type(value).__name__}")
+
+
+def from_jsonb(value: Any) -> Any:
+    """A value decoded from ``jsonb`` text written by `to_jsonb`, as it was before."""
+    if isinstance(value, str):
+        if value.startswith(_FLOAT_TAG):
+            return float(value[len(_FLOAT_TAG) :])
+        return unescape(value)
+    if isinstance(value, dict):
+        return {unescape(key): from_jsonb(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [from_jsonb(item) for item in value]
+    return value
+
+
+# -- schema --------------------------------------------------------------------------------
+
+
+_V1 = (
+    """
+    CREATE TABLE {schema}.events (
+        id               bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,  -- storage order
+        event_key        text,                  -- NULL for events without a device timestamp
+        received_at      timestamptz NOT NULL,  -- server clock
+        device_ts        bigint,                -- the wire `timestamp`, epoch milliseconds
+        action_known     boolean NOT NULL,
+        app_id           text NOT NULL,
+        device_id        text NOT NULL,
+        platform         text NOT NULL,
+        action           text NOT NULL,
+        version_name     text NOT NULL,
+        old_version_name text,
+        version_build    text NOT NULL,
+        version_code     text NOT NULL,
+        version_os       text NOT NULL,
+        plugin_version   text NOT NULL,
+        custom_id        text,
+        is_prod          boolean NOT NULL,
+        is_emulator      boolean NOT NULL,
+        install_source   text,
+        default_channel  text,
+        channel          text,
+        key_id           text,
+        metadata         jsonb,                 -- object of strings, NULL when absent
+        extras           jsonb                  -- object of unknown fields, NULL when none
+    )
+    """,
+    # Partial: keyless events take no room in it. ON CONFLICT DO NOTHING relies on it.
+    (
+        "CREATE UNIQUE INDEX events_event_key ON {schema}.events (event_key) "
+        "WHERE event_key IS NOT NULL"
+    ),
+    "CREATE INDEX events_app_version ON {schema}.events (app_id, version_name, action)",
+    "CREATE INDEX events_app_received ON {schema}.events (app_id, received_at)",
+    "CREATE INDEX events_app_action_received ON {schema}.events (app_id, action, received_at)",
+    "CREATE INDEX events_app_device ON {schema}.events (app_id, device_id, received_at)",
+    # Rows arrive in time order: a tiny BRIN index serves time ranges (purges, exports).
+    "CREATE INDEX events_received_brin ON {schema}.events USING brin (received_at)",
+)
+
+
+def _v1(conn: psycopg.Connection[Any], schema: sql.Identifier) -> None:
+    for statement in _V1:
+        # The statements are ours; only the schema name is configuration, quoted by psycopg.
+        conn.execute(sql.SQL(statement).format(schema=schema))
+
+
+#: Migration n+1 brings a schema from version n to n+1.
+_MIGRATIONS = (_v1,)
+SCHEMA_VERSION = len(_MIGRATIONS)
+
+# Any constant works: it only has to be the same in every process that migrates.
+_MIGRATION_LOCK = 0x5570_5374_6174_73  # "UpStats"
+
+
+def _migrate(conn: psycopg.Connection[Any], schema_name: str) -> None:
+    """Create or upgrade the schema; one process at a time, the others wait and see it done."""
+    schema = sql.Identifier(schema_name)
+    with conn.transaction():
+        encoding = conn.execute("SHOW server_encoding").fetchone()
+        if encoding is None or encoding[0].upper() not in {"UTF8", "UTF-8"}:
+            raise ConfigurationError(
+                f"the PostgreSQL database must use UTF8 encoding, not {encoding and encoding[0]}",
+                code="database_encoding",
+            )
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", [_MIGRATION_LOCK])
+        # Look first: CREATE SCHEMA IF NOT EXISTS needs the CREATE right even when it exists.
+        if not conn.execute(
+            "SELECT 1 FROM pg_namespace WHERE nspname = %s", [schema_name]
+        ).fetchone():
+            conn.execute(sql.SQL("CREATE SCHEMA {}").format(schema))
+        version_table = sql.SQL("{}.schema_version").format(schema)
+        if not conn.execute(
+            "SELECT 1 FROM pg_tables WHERE schemaname = %s AND tablename = 'schema_version'",
+            [schema_name],
+        ).fetchone():
+            conn.execute(
+                sql.SQL("CREATE TABLE {} (version integer NOT NULL)").format(version_table)
+            )
+            conn.execute(sql.SQL("INSERT INTO {} VALUES (0)").format(version_table))
+        row = conn.execute(sql.SQL("SELECT version FROM {}").format(version_table)).fetchone()
+        current = 0 if row is None else int(row[0])
+        if current > SCHEMA_VERSION:
+            raise ConfigurationError(
+                f"the PostgreSQL schema {schema_name!r} has version {current}, newer than this "
+                f"updater-stats ({SCHEMA_VERSION}): upgrade updater-stats",
+                code="schema_too_new",
+            )
+        for migration in _MIGRATIONS[current:]:
+            migration(conn, schema)
+        conn.execute(sql.SQL("UPDATE {} SET version = %s").format(version_table), [SCHEMA_VERSION])
+
+
+# -- rows ----------------------------------------------------------------------------------
+
+_STAGING = "updater_stats_staging"
+_CREATE_STAGING = sql.SQL(
+    "CREATE TEMP TABLE IF NOT EXISTS {staging} (ord integer, event_key text, "
+    "received_at timestamptz, device_ts bigint, action_known boolean, "
+    + ", ".join(
+        f"{column} {'text' if column in _TEXT_COLUMNS else 'boolean'}" for column in _EVENT_COLUMNS
+    )
+    + ", metadata jsonb, extras jsonb) ON COMMIT DELETE ROWS"
+).format(staging=sql.Identifier(_STAGING))
+_COPY = sql.SQL("COPY {staging} (ord, {columns}) FROM STDIN").format(
+    staging=sql.Identifier(_STAGING), columns=sql.SQL(", ").join(map(sql.Identifier, _COLUMNS))
+)
+
+
+def _row(ord_: int, stored: StoredEvent) -> tuple[Any, ...]:
+    event = stored.event
+    return (
+        ord_,
+        _escape_or_none(stored.key),
+        stored.received_at,
+        event.timestamp,
+        event.action_known,
+        *(
+            _escape_or_none(getattr(event, column))
+            if column in _TEXT_COLUMNS
+            else getattr(event, column)
+            for column in _EVENT_COLUMNS
+        ),
+        None if event.metadata is None else to_jsonb(dict(event.metadata)),
+        to_jsonb(dict(event.extras)) if event.extras else None,
+    )
+
+
+def _stored(row: Sequence[Any]) -> StoredEvent:
+    key, received_at, device_ts, _known, *rest = row
+    values = dict(zip(_EVENT_COLUMNS, rest[: len(_EVENT_COLUMNS)], strict=True))
+    metadata_text, extras_text = rest[len(_EVENT_COLUMNS) :]
+    fields: dict[str, Any] = {
+        column: unescape(value) if column in _TEXT_COLUMNS and value is not None else value
+        for column, value in values.items()
+    }
+    event = AppInfos(
+        **fields,
+        timestamp=device_ts,
+        metadata=None if metadata_text is None else from_jsonb(json.loads(metadata_text)),
+        extras={} if extras_text is None else from_jsonb(json.loads(extras_text)),
+    )
+    return StoredEvent(
+        event=event,
+        received_at=received_at.astimezone(dt.timezone.utc),
+        key=None if key is None else unescape(key),
+    )
+
+
+# -- the backend ---------------------------------------------------------------------------
+
+# Query parameters of a postgresql:// URL that are ours, not libpq's.
+_OWN_PARAMETERS = {"schema", "pool_size", "pool_timeout"}
+
+
+class PostgresBackend:
+    """Events in a PostgreSQL database, through a psycopg connection pool.
+
+    Nothing connects until the first write (or `ping`); the schema is created
+    then. A database that cannot be reached is a `BackendError` (503) for
+    that request, and the next one tries again.
+
+    Args:
+        conninfo: A libpq connection string or ``postgresql://`` URL.
+        schema: The PostgreSQL schema that holds the tables.
+        pool_size: Most connections the pool opens.
+        pool_timeout: Seconds to wait for a connection before failing with 503.
+    """
+
+    def __init__(
+        self,
+        conninfo: str,
+        *,
+        schema: str = "updater_stats",
+        pool_size: int = 4,
+        pool_timeout: float = 5.0,
+    ) -> None:
+        self._schema_name = schema
+        self._schema = sql.Identifier(schema)
+        self._pool_timeout = pool_timeout
+        params = psycopg.conninfo.conninfo_to_dict(conninfo)
+        kwargs: dict[str, Any] = {"client_encoding": "UTF8"}
+        if "connect_timeout" not in params:
+            kwargs["connect_timeout"] = max(1, round(pool_timeout))
+        if "application_name" not in params:
+            kwargs["application_name"] = "updater-stats"
+        self._pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
+            conninfo,
+            kwargs=kwargs,
+            min_size=1,
+            max_size=pool_size,
+            open=False,
+            timeout=pool_timeout,
+            # Detect connections broken by a server restart before a write uses them.
+            check=ConnectionPool.check_connection,
+            # Give up reconnecting quickly: the next request starts a fresh attempt at once,
+            # so a database that comes back is used within seconds, not after a long backoff.
+            reconnect_timeout=max(2.0, 2 * pool_timeout),
+            name="updater-stats",
+        )
+        self._lock = threading.Lock()
+        self._opened = False
+        self._ready = False
+        self._closed = False
+        table = sql.SQL("{}.events").format(self._schema)
+        self._insert = sql.SQL(
+            "INSERT INTO {table} ({columns}) SELECT {columns} FROM {staging} ORDER BY ord "
+            "ON CONFLICT DO NOTHING"
+        ).format(
+            table=table,
+            columns=sql.SQL(", ").join(map(sql.Identifier, _COLUMNS)),
+            staging=sql.Identifier(_STAGING),
+        )
+        self._select = sql.SQL("SELECT id, {columns} FROM {table}").format(
+            columns=sql.SQL(", ").join(
+                sql.SQL("{}::text").format(sql.Identifier(c))
+                if c in {"metadata", "extras"}
+                else sql.Identifier(c)
+                for c in _COLUMNS
+            ),
+            table=table,
+        )
+        self._table = table
+
+    @classmethod
+    def from_url(cls, url: str) -> PostgresBackend:
+        """``postgresql://user:password@host:5432/database?schema=updater_stats&pool_size=4``.
+
+        Other query parameters (``sslmode``, ``connect_timeout``, ...) go to libpq.
+        """
+        parts = urlsplit(url)
+        ours: dict[str, str] = {}
+        theirs: list[tuple[str, str]] = []
+        for name, value in parse_qsl(parts.query, keep_blank_values=True):
+            if name in _OWN_PARAMETERS:
+                ours[name] = value
+            else:
+                theirs.append((name, value))
+        conninfo = urlunsplit(parts._replace(query=urlencode(theirs)))
+        try:
+            return cls(
+                conninfo,
+                schema=ours.get("schema", "updater_stats"),
+                pool_size=int(ours.get("pool_size", 4)),
+                pool_timeout=float(ours.get("pool_timeout", 5.0)),
+            )
+        except (ValueError, psycopg.ProgrammingError) as exc:
+            raise ConfigurationError(f"bad PostgreSQL URL: {exc}", code="bad_storage_url") from exc
+
+    @property
+    def schema(self) -> str:
+        return self._schema_name
+
+    def __repr__(self) -> str:
+        return f"<PostgresBackend schema={self._schema_name!r}>"
+
+    def _prepare(self) -> None:
+        """Open the pool and migrate the schema, once; a failure is retried by the next call."""
+        if self._closed:
+            raise BackendError("the PostgreSQL backend is closed")
+        if self._ready:
+            return
+        with self._lock:
+            if self._closed:
+                raise BackendError("the PostgreSQL backend is closed")
+            if not self._opened:
+                self._pool.open(wait=False)
+                self._opened = True
+            if self._ready:
+                return
+            try:
+                with self._pool.connection() as conn:
+                    _migrate(conn, self._schema_name)
+            except psycopg.Error as exc:
+                raise BackendError(f"cannot prepare the PostgreSQL schema: {exc}") from exc
+            self._ready = True
+
+    def write(self, events: Sequence[StoredEvent]) -> WriteResult:
+        if not events:
+            self._prepare()
+            return WriteResult(inserted=0)
+        rows = [_row(index, stored) for index, stored in enumerate(events)]
+        self._prepare()
+        try:
+            with self._pool.connection() as conn, conn.transaction():
+                conn.execute(_CREATE_STAGING)
+                with conn.cursor() as cursor:
+                    with cursor.copy(_COPY) as copy:
+                        for row in rows:
+                            copy.write_row(row)
+                    cursor.execute(self._insert)
+                    inserted = cursor.rowcount
+        except psycopg.Error as exc:
+            raise BackendError(f"PostgreSQL write failed: {exc}") from exc
+        return WriteResult(inserted=inserted, duplicates=len(rows) - inserted)
+
+    def ping(self) -> None:
+        """Raise `BackendError` unless the database answers a query on the events table."""
+        self._prepare()
+        try:
+            with self._pool.connection() as conn:
+                conn.execute(sql.SQL("SELECT 1 FROM {} LIMIT 1").format(self._table)).fetchall()
+        except psycopg.Error as exc:
+            raise BackendError(f"PostgreSQL does not answer: {exc}") from exc
+
+    def events(self, *, app_id: str | None = None, chunk_size: int = 1000) -> Iterator[StoredEvent]:
+        """Every stored event in storage order, read in chunks (never all at once)."""
+        self._prepare()
+        where = sql.SQL("WHERE id > %s AND app_id = %s" if app_id else "WHERE id > %s")
+        query = sql.SQL("{} {} ORDER BY id LIMIT %s").format(self._select, where)
+        extra = [escape(app_id)] if app_id else []
+        last_id = 0
+        while True:
+            try:
+                with self._pool.connection() as conn:
+                    rows = conn.execute(query, [last_id, *extra, chunk_size]).fetchall()
+            except psycopg.Error as exc:
+                raise BackendError(f"PostgreSQL read failed: {exc}") from exc
+            if not rows:
+                return
+            last_id = rows[-1][0]
+            yield from (_stored(row[1:]) for row in rows)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            opened = self._opened
+        if opened:
+            self._pool.close()

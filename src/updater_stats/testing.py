@@ -1,0 +1,514 @@
+"""Helpers for tests, yours included: the in-memory backend and the backend contract suite.
+
+`BackendContract` holds every promise of `StorageBackend` as pytest tests.
+Subclass it in your own test module and give it a ``backend`` fixture that
+yields a fresh, empty backend:
+
+    import pytest
+    from updater_stats.testing import BackendContract
+
+    class TestMyBackend(BackendContract):
+        @pytest.fixture
+        def backend(self, tmp_path):
+            backend = MyBackend(tmp_path / "events")
+            yield backend
+            backend.close()
+
+The suite reads events back with the backend's ``events()`` method (every
+stored event in storage order, as `StoredEvent` values); override
+`BackendContract.read_back` if yours reads another way. Importing this module
+needs pytest.
+"""
+
+# This module is test code, for pytest: plain `assert` is how its checks speak.
+# ruff: noqa: S101
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import threading
+from collections.abc import Iterable, Sequence
+from typing import Any, ClassVar
+
+import attrs
+import pytest
+
+from ._collector import Collector
+from ._models import AppInfos, StoredEvent, WriteResult
+from ._writer import Batching
+from .backends import MemoryBackend, StorageBackend
+from .exceptions import BackendError
+
+__all__ = [
+    "BackendContract",
+    "MemoryBackend",
+    "assert_same_events",
+    "stored_event",
+    "wire_event",
+]
+
+#: A valid event with every required field; `wire_event` starts from it.
+BASE_EVENT: dict[str, Any] = {
+    "app_id": "com.example.app",
+    "device_id": "0b5e5c1a-93b4-4f0e-a3a2-1f7f6f3b2d10",
+    "platform": "android",
+    "action": "set",
+    "version_name": "1.4.2",
+    "old_version_name": "1.4.1",
+    "version_build": "2.0.0",
+    "version_code": "200",
+    "version_os": "14",
+    "plugin_version": "8.42.0",
+    "is_prod": True,
+    "is_emulator": False,
+    "timestamp": 1764115200000,
+}
+
+#: The server time `stored_event` uses unless told otherwise (whole milliseconds, UTC).
+RECEIVED_AT = dt.datetime(2026, 11, 26, 12, 30, 15, 123000, tzinfo=dt.timezone.utc)
+
+
+def wire_event(**overrides: Any) -> dict[str, Any]:
+    """`BASE_EVENT` with fields replaced; an override of `None` leaves the field out."""
+    event = {**BASE_EVENT, **overrides}
+    return {key: value for key, value in event.items() if value is not None}
+
+
+def stored_event(*, received_at: dt.datetime = RECEIVED_AT, **overrides: Any) -> StoredEvent:
+    """A validated `StoredEvent` as `Collector` builds it, from `wire_event(**overrides)`."""
+    return StoredEvent.from_event(AppInfos.from_wire(wire_event(**overrides)), received_at)
+
+
+def _json_difference(actual: Any, expected: Any, path: str) -> str | None:
+    """Where two decoded JSON values differ, types included (``1`` is not ``1.0`` nor ``True``)."""
+    if type(actual) is not type(expected):
+        return f"{path}: {actual!r} ({type(actual).__name__}) != {expected!r}"
+    if isinstance(expected, dict):
+        if set(actual) != set(expected):
+            return f"{path}: keys {sorted(actual)!r} != {sorted(expected)!r}"
+        pairs = [(actual[key], value, f"{path}[{key!r}]") for key, value in expected.items()]
+    elif isinstance(expected, list):
+        if len(actual) != len(expected):
+            return f"{path}: {len(actual)} items != {len(expected)}"
+        pairs = [
+            (a, e, f"{path}[{i}]") for i, (a, e) in enumerate(zip(actual, expected, strict=True))
+        ]
+    else:
+        # -0.0 == 0.0 in Python, yet they are two JSON values: compare signs too.
+        same = actual == expected and (
+            not isinstance(expected, float)
+            or math.copysign(1, actual) == math.copysign(1, expected)
+        )
+        return None if same else f"{path}: {actual!r} != {expected!r}"
+    for one, other, where in pairs:
+        found = _json_difference(one, other, where)
+        if found:
+            return found
+    return None
+
+
+def _event_difference(actual: StoredEvent, expected: StoredEvent) -> str | None:
+    if actual.key != expected.key:
+        return f"key: {actual.key!r} != {expected.key!r}"
+    if actual.received_at.utcoffset() is None:
+        return f"received_at has no time zone: {actual.received_at!r}"
+    if actual.received_at != expected.received_at:
+        return f"received_at: {actual.received_at!r} != {expected.received_at!r}"
+    for field in attrs.fields(AppInfos):
+        found = _json_difference(
+            getattr(actual.event, field.name),
+            getattr(expected.event, field.name),
+            f"event.{field.name}",
+        )
+        if found:
+            return found
+    return None
+
+
+def assert_same_events(actual: Iterable[StoredEvent], expected: Iterable[StoredEvent]) -> None:
+    """Assert that two sequences hold the same events, exactly: every field, every JSON type.
+
+    Stricter than ``==``, for which ``1 == 1.0 == True``. Key order inside
+    JSON objects is not compared: JSON objects are unordered.
+    """
+    actual, expected = list(actual), list(expected)
+    assert len(actual) == len(expected), f"{len(actual)} events read back, {len(expected)} expected"
+    for index, (one, other) in enumerate(zip(actual, expected, strict=True)):
+        found = _event_difference(one, other)
+        assert found is None, f"event {index} differs: {found}"
+
+
+# Strings that break naive storage code: NUL, the C0 controls, COPY/CSV/TSV syntax, JSON and
+# SQL syntax, lines that end in odd places, Unicode beyond the BMP, invisible characters.
+ODD_STRINGS: tuple[str, ...] = (
+    "",
+    " ",
+    "\x00",
+    "a\x00b",
+    "\x00\x00 trailing NUL\x00",
+    "".join(chr(code) for code in range(32)) + "\x7f",
+    "\x10",  # a control character some escaping schemes use as their escape
+    "\x101",
+    "\\",
+    "\\N",  # NULL in COPY's text format
+    "\\.",  # end of data in COPY's text format
+    "\\x00",
+    "\\u0000",
+    "\\ud800",
+    "tab\tnew\nline\rreturn\r\n",
+    "'; DROP TABLE events; --",
+    '" OR 1=1 --',
+    "%s %(name)s {0} {name} $1 ?",
+    '{"json": [1, 2]}',
+    "null",
+    "true",
+    "0",
+    "🚀",
+    "👩‍👩‍👧‍👦",  # one grapheme, seven code points
+    "e\u0301 \u00e9",
+    "\u202eright to left\u202c",
+    "\ufeffBOM",
+    "\u2028\u2029\u0085",
+    "\uffff\ufffe\U0010ffff",
+    "\ue000 private use",
+    "日本語のテキスト",
+    "x" * 1024,
+)
+
+
+class BackendContract:
+    """The promises of `StorageBackend`, as tests to run against any backend.
+
+    Subclass it in a test module and provide a ``backend`` fixture yielding a
+    fresh, empty backend (and closing it afterwards). Every test here must
+    pass unchanged; none depends on how the backend stores events.
+
+    Reading back: the default `read_back` calls ``backend.events()``, which
+    must yield every stored event in storage order (write order for writes
+    from one thread), optionally filtered by ``app_id``.
+    """
+
+    #: Threads used by the concurrency tests.
+    threads: ClassVar[int] = 8
+
+    def read_back(self, backend: Any, app_id: str | None = None) -> list[StoredEvent]:
+        """Every event *backend* holds, in storage order; override for another read path."""
+        events = backend.events() if app_id is None else backend.events(app_id=app_id)
+        return list(events)
+
+    def write(self, backend: StorageBackend, events: Sequence[StoredEvent]) -> WriteResult:
+        result = backend.write(events)
+        assert isinstance(result, WriteResult), f"write returned {result!r}, not a WriteResult"
+        assert result.inserted + result.duplicates == len(events), result
+        return result
+
+    # -- batches and keys ------------------------------------------------------------------
+
+    def test_implements_the_protocol(self, backend: StorageBackend) -> None:
+        assert isinstance(backend, StorageBackend)
+
+    def test_a_batch_is_stored_in_order_and_counted(self, backend: StorageBackend) -> None:
+        batch = [stored_event(timestamp=ts) for ts in (3, 1, 2)]
+        batch += [stored_event(timestamp=None, version_code=code) for code in ("b", "a")]
+
+        assert self.write(backend, batch) == WriteResult(inserted=5, duplicates=0)
+
+        assert_same_events(self.read_back(backend), batch)
+
+    def test_an_empty_batch_stores_nothing(self, backend: StorageBackend) -> None:
+        assert self.write(backend, []) == WriteResult(inserted=0, duplicates=0)
+        assert self.read_back(backend) == []
+
+    def test_known_keys_are_skipped_and_counted(self, backend: StorageBackend) -> None:
+        keyed = [stored_event(timestamp=ts) for ts in range(4)]
+        keyless = stored_event(timestamp=None)
+        self.write(backend, [*keyed, keyless])
+
+        again = self.write(backend, [*keyed, keyless])
+
+        assert again == WriteResult(inserted=1, duplicates=4)
+        assert_same_events(self.read_back(backend), [*keyed, keyless, keyless])
+
+    def test_a_retry_later_keeps_the_first_copy(self, backend: StorageBackend) -> None:
+        first = stored_event(timestamp=7, metadata={"try": "1"})
+        # The same key, sent again a day later with other details: a duplicate.
+        retry = stored_event(
+            timestamp=7, metadata={"try": "2"}, received_at=RECEIVED_AT + dt.timedelta(days=1)
+        )
+        assert first.key == retry.key
+
+        self.write(backend, [first])
+        assert self.write(backend, [retry]) == WriteResult(inserted=0, duplicates=1)
+
+        assert_same_events(self.read_back(backend), [first])
+
+    def test_duplicates_inside_one_batch_keep_the_first(self, backend: StorageBackend) -> None:
+        a, b = stored_event(timestamp=1), stored_event(timestamp=2)
+        a_again = stored_event(timestamp=1, metadata={"copy": "yes"})
+
+        result = self.write(backend, [a, b, a_again, a, b])
+
+        assert result == WriteResult(inserted=2, duplicates=3)
+        assert_same_events(self.read_back(backend), [a, b])
+
+    def test_a_batch_of_new_and_known_events(self, backend: StorageBackend) -> None:
+        old = [stored_event(timestamp=ts) for ts in range(0, 10, 2)]
+        self.write(backend, old)
+        mixed = [stored_event(timestamp=ts) for ts in range(10)]
+
+        assert self.write(backend, mixed) == WriteResult(inserted=5, duplicates=5)
+
+        assert_same_events(self.read_back(backend), old + mixed[1::2])
+
+    def test_events_without_a_key_are_always_stored(self, backend: StorageBackend) -> None:
+        keyless = stored_event(timestamp=None)
+        assert keyless.key is None
+
+        assert self.write(backend, [keyless, keyless]) == WriteResult(inserted=2, duplicates=0)
+        assert self.write(backend, [keyless]) == WriteResult(inserted=1, duplicates=0)
+
+        assert_same_events(self.read_back(backend), [keyless] * 3)
+
+    def test_a_large_batch(self, backend: StorageBackend) -> None:
+        batch = [stored_event(timestamp=ts, custom_id=f"user-{ts}") for ts in range(2000)]
+
+        assert self.write(backend, batch) == WriteResult(inserted=2000, duplicates=0)
+        assert self.write(backend, batch[::-1]) == WriteResult(inserted=0, duplicates=2000)
+
+        assert_same_events(self.read_back(backend), batch)
+
+    # -- every field, losslessly -----------------------------------------------------------
+
+    def test_every_wire_field_and_extra_reads_back(self, backend: StorageBackend) -> None:
+        full = stored_event(
+            action="app_nav2",  # not a known action (yet): kept as sent
+            custom_id="user-42",
+            is_prod=False,
+            is_emulator=True,
+            install_source="testflight",
+            defaultChannel="beta",
+            channel="canary",
+            key_id="k-1",
+            metadata={"duration_ms": "1500", "empty": "", "stack": "at main.js:1\n" * 100},
+            stats_mode="batch",
+            bundle_id="b_1",
+            nested={"list": [1, -2, 2**70, -(2**63), 0, None, True, False, "", [], {}]},
+            floats=[0.1, -2.5, 1e300, 5e-324, 1e16, 100000.0, 2.0, -0.0, 0.0, 123456789.125],
+            deep={"a": {"b": {"c": {"d": [[["bottom"]]]}}}},
+            empty_object={},
+            empty_list=[],
+            null_extra=[None],
+        )
+        assert full.event.extras  # the unknown fields are extras
+
+        self.write(backend, [full])
+
+        (read,) = self.read_back(backend)
+        assert_same_events([read], [full])
+        assert read.event.to_wire() == full.event.to_wire()
+        assert read.action_known is False
+
+    def test_absent_empty_and_false_are_kept_apart(self, backend: StorageBackend) -> None:
+        bare = stored_event(
+            old_version_name=None, timestamp=None, is_prod=None, is_emulator=None, version_name=""
+        )
+        empty = stored_event(
+            old_version_name="",
+            timestamp=0,
+            custom_id="",
+            install_source="",
+            defaultChannel="",
+            channel="",
+            key_id="",
+            metadata={},
+        )
+
+        self.write(backend, [bare, empty])
+
+        read_bare, read_empty = self.read_back(backend)
+        assert_same_events([read_bare, read_empty], [bare, empty])
+        assert read_bare.event.old_version_name is None
+        assert read_bare.event.metadata is None
+        assert read_bare.event.extras == {}
+        assert read_bare.event.timestamp is None
+        assert read_empty.event.metadata == {}
+        assert read_empty.event.old_version_name == ""
+        assert read_empty.event.timestamp == 0
+
+    def test_device_timestamps_at_the_edges(self, backend: StorageBackend) -> None:
+        edges = [0, 1, 999, 1764115200000, 253402300799999, 253402300800000, 2**63 - 1]
+        events = [stored_event(timestamp=ts) for ts in edges]
+
+        self.write(backend, events)
+
+        read = self.read_back(backend)
+        assert_same_events(read, events)
+        assert [e.event.timestamp for e in read] == edges
+
+    def test_received_at_reads_back_in_utc(self, backend: StorageBackend) -> None:
+        moments = [
+            dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc),
+            dt.datetime(2026, 2, 28, 23, 59, 59, 999000, tzinfo=dt.timezone.utc),
+            dt.datetime(2026, 3, 1, 0, 0, tzinfo=dt.timezone.utc),
+            # Another offset: the same instant must come back (in any time zone).
+            dt.datetime(2026, 7, 1, 14, 0, tzinfo=dt.timezone(dt.timedelta(hours=2))),
+        ]
+        events = [stored_event(timestamp=i, received_at=m) for i, m in enumerate(moments)]
+
+        self.write(backend, events)
+
+        read = self.read_back(backend)
+        assert_same_events(read, events)
+        assert [r.received_at.utcoffset() for r in read[:3]] == [dt.timedelta(0)] * 3
+        assert read[3].received_at == dt.datetime(2026, 7, 1, 12, 0, tzinfo=dt.timezone.utc)
+
+    def test_received_at_keeps_at_least_milliseconds(self, backend: StorageBackend) -> None:
+        moment = dt.datetime(2026, 5, 4, 3, 2, 1, 654321, tzinfo=dt.timezone.utc)
+        self.write(backend, [stored_event(received_at=moment)])
+
+        (read,) = self.read_back(backend)
+        # Backends keep milliseconds or finer; the server clock needs no more.
+        assert moment - dt.timedelta(milliseconds=1) < read.received_at <= moment
+        assert read.received_at.utcoffset() == dt.timedelta(0)
+
+    @pytest.mark.parametrize("text", ODD_STRINGS, ids=lambda s: repr(s)[:24])
+    def test_odd_strings_read_back_in_every_field(self, backend: StorageBackend, text: str) -> None:
+        short = text[:20]
+        event = stored_event(
+            platform=text,
+            action=text,
+            version_name=text,
+            old_version_name=text,
+            version_build=text,
+            version_code=text,
+            version_os=text,
+            plugin_version=text,
+            custom_id=text[:36],
+            install_source=text[:64],
+            defaultChannel=text,
+            channel=text,
+            key_id=short,
+            metadata={text[:64]: text, "k": text},
+            odd=text,
+            odd_list=[text, {text: [text]}],
+            **({text: text} if text and text not in BASE_EVENT else {}),  # type: ignore[arg-type]
+        )
+        keyless = stored_event(timestamp=None, version_name=text, metadata={"v": text})
+
+        self.write(backend, [event, keyless])
+        # The key, made of odd text, is recognised.
+        assert self.write(backend, [event]) == WriteResult(inserted=0, duplicates=1)
+
+        assert_same_events(self.read_back(backend), [event, keyless])
+
+    def test_many_odd_strings_in_one_batch(self, backend: StorageBackend) -> None:
+        events = [
+            stored_event(timestamp=index, version_name=text, custom_id=text[:36], odd=text)
+            for index, text in enumerate(ODD_STRINGS)
+        ]
+
+        assert self.write(backend, events).inserted == len(events)
+
+        assert_same_events(self.read_back(backend), events)
+
+    def test_reading_by_app(self, backend: StorageBackend) -> None:
+        events = [stored_event(timestamp=ts, app_id=f"com.app.n{ts % 3}") for ts in range(12)]
+        self.write(backend, events)
+
+        for app in ("com.app.n0", "com.app.n2"):
+            expected = [e for e in events if e.event.app_id == app]
+            assert_same_events(self.read_back(backend, app_id=app), expected)
+        assert self.read_back(backend, app_id="com.app.none") == []
+
+    # -- threads and the collector ---------------------------------------------------------
+
+    def test_concurrent_writes_lose_and_double_nothing(self, backend: StorageBackend) -> None:
+        rounds, shared = 15, [stored_event(timestamp=10_000 + i) for i in range(5)]
+        results: list[WriteResult] = []
+        errors: list[BaseException] = []
+        start = threading.Barrier(self.threads)
+
+        def work(worker: int) -> None:
+            try:
+                start.wait()
+                for i in range(rounds):
+                    own = stored_event(timestamp=worker * 1000 + i, custom_id=f"w{worker}")
+                    keyless = stored_event(timestamp=None, version_code=f"{worker}-{i}")
+                    # Every thread also re-sends the same shared events: all race for them.
+                    results.append(self.write(backend, [own, keyless, shared[i % 5]]))
+            except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+                errors.append(exc)
+
+        workers = [threading.Thread(target=work, args=(w,)) for w in range(self.threads)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join(120)
+
+        assert errors == []
+        read = self.read_back(backend)
+        keys = [e.key for e in read if e.key is not None]
+        assert len(keys) == len(set(keys)), "a key was stored twice"
+        expected_keys = {e.key for e in shared} | {
+            stored_event(timestamp=w * 1000 + i).key
+            for w in range(self.threads)
+            for i in range(rounds)
+        }
+        assert set(keys) == expected_keys
+        assert sorted(e.event.version_code for e in read if e.key is None) == sorted(
+            f"{w}-{i}" for w in range(self.threads) for i in range(rounds)
+        )
+        assert sum(r.inserted for r in results) == len(read)
+
+    def test_the_collector_answers_only_what_is_stored(self, backend: StorageBackend) -> None:
+        collector = Collector(backend, batching=Batching(max_delay=0.005))
+        per_thread, errors = 40, []
+        answers: list[dict[str, Any]] = []
+
+        def send(worker: int) -> None:
+            try:
+                for i in range(per_thread):
+                    event = wire_event(timestamp=worker * 1000 + i)
+                    body = json.dumps([event, event]).encode()  # a retry inside one body
+                    answers.append(collector.handle(body))
+            except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+                errors.append(exc)
+
+        workers = [threading.Thread(target=send, args=(w,)) for w in range(self.threads)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join(120)
+
+        assert errors == []
+        assert len(answers) == self.threads * per_thread
+        assert all(a["results"][1] == {"status": "ok", "index": 1} for a in answers)
+        stamps = sorted(e.event.timestamp or 0 for e in self.read_back(backend))
+        assert stamps == sorted(
+            w * 1000 + i for w in range(self.threads) for i in range(per_thread)
+        )
+
+    # -- health and closing ----------------------------------------------------------------
+
+    def test_ping_answers_when_ready(self, backend: StorageBackend) -> None:
+        ping = getattr(backend, "ping", None)
+        if ping is not None:  # optional: a backend without ping() is taken as ready
+            ping()
+        self.write(backend, [stored_event()])
+        if ping is not None:
+            ping()
+
+    def test_close_is_final_and_can_be_repeated(self, backend: StorageBackend) -> None:
+        self.write(backend, [stored_event(timestamp=1)])
+
+        backend.close()
+        backend.close()
+
+        with pytest.raises(BackendError):
+            backend.write([stored_event(timestamp=2)])
+        ping = getattr(backend, "ping", None)
+        if ping is not None:
+            with pytest.raises(BackendError):
+                ping()

@@ -1,0 +1,46 @@
+"""The public contract suite, run unchanged against every built-in backend and the docs' example.
+
+The `backend` fixture of tests/conftest.py is parametrized over all built-in backends.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from updater_stats.testing import BackendContract
+
+from ..test_docs import ROOT, blocks
+
+
+class TestEveryBuiltInBackend(BackendContract):
+    pass
+
+
+@pytest.fixture(scope="module")
+def docs_backend_class(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """`JsonLinesBackend`, from the code blocks of the "Write your own backend" page."""
+    namespace: dict[str, Any] = {"__name__": "docs_custom_backends"}
+    here = Path.cwd()
+    os.chdir(tmp_path_factory.mktemp("docs"))  # the page's example writes a file
+    try:
+        page = ROOT / "docs" / "custom-backends.md"
+        for code in blocks(page, "python"):
+            exec(compile(code, str(page), "exec"), namespace)
+    finally:
+        os.chdir(here)
+    # The page's own test class is the one this file runs.
+    assert issubclass(namespace["TestJsonLinesBackend"], BackendContract)
+    return namespace["JsonLinesBackend"]
+
+
+class TestTheDocsExampleBackend(BackendContract):
+    @pytest.fixture
+    def backend(self, docs_backend_class: Any, tmp_path: Path) -> Iterator[Any]:
+        backend = docs_backend_class(tmp_path / "events.jsonl")
+        yield backend
+        backend.close()
