@@ -271,6 +271,247 @@ def export(
         click.echo(f"\rexported {count} events", err=True)
 
 
+# --- reports and release health -------------------------------------------------------------
+
+_GATE_ERROR = 4
+
+
+class _GateError(click.ClickException):
+    """The gate could not decide: exit 4, so no failure to run reads as a verdict."""
+
+    exit_code = _GATE_ERROR
+
+
+class _GateUsageError(click.UsageError):
+    exit_code = _GATE_ERROR
+
+
+class _GateCommand(click.Command):
+    """Usage errors exit 4 too: click's usual 2 would read as "insufficient data"."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as error:
+            raise _GateUsageError(error.format_message(), error.ctx) from None
+
+
+def _parse_duration(value: str, hint: str) -> dt.timedelta:
+    relative = _RELATIVE.fullmatch(value.strip())
+    if relative is None:
+        raise click.BadParameter(f"{value!r}: use 7d, 12h or 30m", param_hint=hint)
+    amount, unit = relative.groups()
+    delta = dt.timedelta(**{_UNITS[unit]: int(amount)})
+    if delta <= dt.timedelta(0):
+        raise click.BadParameter(f"{value!r}: must be longer than zero", param_hint=hint)
+    return delta
+
+
+def _parse_until(value: str | None) -> dt.datetime | None:
+    if value is None:
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise click.BadParameter(
+            f"{value!r}: use a date (2026-11-01) or a time (2026-11-01T12:00:00Z)",
+            param_hint="--until",
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
+
+
+def _open_reports(storage: str, error: type[click.ClickException]) -> Any:
+    from .reports import open_reports  # noqa: PLC0415 - only the report commands need it.
+
+    try:
+        return open_reports(storage)
+    except (ConfigurationError, BackendError) as exc:
+        raise error(exc.message) from None
+
+
+_filters = [
+    click.option("--platform", help="Only this platform: android, ios, electron."),
+    click.option("--channel", help="Only this channel (channel, else defaultChannel)."),
+    click.option(
+        "--all-devices",
+        is_flag=True,
+        help="Also count development builds and emulators (left out by default).",
+    ),
+]
+
+
+def _with_filters(command: Any) -> Any:
+    for option in reversed(_filters):
+        command = option(command)
+    return command
+
+
+@cli.command(
+    epilog="""\b
+Examples:
+  updater-stats report --app com.example.app
+  updater-stats report --app com.example.app --since 30d --format json > report.json
+  updater-stats report --app com.example.app --since 2026-11-01 --chart daily.png
+
+\b
+Event times are the device's clock when it is plausible (at most 5 minutes
+ahead of the server and 30 days behind), the server's receive time otherwise.""",
+)
+@storage_option
+@click.option("--app", "app_id", required=True, metavar="ID", help="The app_id to report on.")
+@click.option(
+    "--since",
+    default="7d",
+    show_default=True,
+    metavar="DATE",
+    help="From: 2026-11-01, 2026-11-01T12:00Z, 7d, 12h.",
+)
+@click.option("--until", metavar="DATE", help="Up to (excluded); default: now.")
+@_with_filters
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["table", "json", "csv"]),
+    default="table",
+    show_default=True,
+)
+@click.option(
+    "--chart",
+    type=click.Path(dir_okay=False, writable=True),
+    metavar="FILE.png",
+    help="Also draw daily installs, failures and running devices by version.",
+)
+def report(
+    storage: str,
+    app_id: str,
+    since: str,
+    until: str | None,
+    platform: str | None,
+    channel: str | None,
+    all_devices: bool,
+    output_format: str,
+    chart: str | None,
+) -> None:
+    """Per-version installs and failures, the update funnel, adoption, activity, download times."""
+    from .reports import ReportQuery  # noqa: PLC0415
+    from .reports._chart import daily_chart  # noqa: PLC0415
+    from .reports._render import print_summary  # noqa: PLC0415
+    from .reports._summary import Summary, summarize  # noqa: PLC0415
+
+    try:
+        query = ReportQuery(
+            app_id=app_id,
+            since=_parse_since(since),
+            until=_parse_until(until) or dt.datetime.now(dt.timezone.utc),
+            platform=platform,
+            channel=channel,
+            all_devices=all_devices,
+        )
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--since / --until") from None
+    reports = _open_reports(storage, click.ClickException)
+    try:
+        summary = summarize(reports, query)
+        if output_format == "json":
+            click.echo(json.dumps(summary.to_json(), indent=2, ensure_ascii=False))
+        elif output_format == "csv":
+            rows = csv.writer(sys.stdout, lineterminator="\n")
+            rows.writerow(Summary.CSV_COLUMNS)
+            rows.writerows([_csv_cell(cell) for cell in row] for row in summary.csv_rows())
+        else:
+            print_summary(summary)
+        if chart is not None:
+            daily_chart(summary.daily, chart, title=f"{app_id}: daily installs, failures, adoption")
+            click.echo(f"chart written to {chart}", err=True)
+    except (ConfigurationError, BackendError) as error:
+        raise click.ClickException(error.message) from None
+    finally:
+        reports.close()
+
+
+@cli.command(
+    cls=_GateCommand,
+    epilog="""\b
+Exit codes:
+  0  healthy            the failure rate's 95 % interval is within the limit
+  1  at_risk            the interval is entirely above the limit
+  2  insufficient_data  fewer devices than --min-devices tried the version
+  3  warning            the interval straddles the limit: not proven either way
+  4  the gate could not run (bad options, storage unavailable)
+
+\b
+Examples:
+  updater-stats gate --app com.example.app --version 1.4.2
+  updater-stats gate --app com.example.app --version 1.4.2 --max-failure-rate 0.02 --json""",
+)
+@storage_option
+@click.option("--app", "app_id", required=True, metavar="ID", help="The app_id.")
+@click.option("--version", "version", required=True, metavar="V", help="The bundle version.")
+@click.option(
+    "--max-failure-rate",
+    default=0.05,
+    show_default=True,
+    type=click.FloatRange(0.0, 1.0, min_open=True, max_open=True),
+    help="The share of devices that may see a failure.",
+)
+@click.option(
+    "--min-devices",
+    default=50,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Fewer devices than this: insufficient_data.",
+)
+@click.option(
+    "--window", default="7d", show_default=True, help="How far back to look: 7d, 24h, 90m."
+)
+@_with_filters
+@click.option("--json", "as_json", is_flag=True, help="Print the verdict as JSON.")
+def gate(
+    storage: str,
+    app_id: str,
+    version: str,
+    max_failure_rate: float,
+    min_devices: int,
+    window: str,
+    platform: str | None,
+    channel: str | None,
+    all_devices: bool,
+    as_json: bool,
+) -> None:
+    """Is this release healthy? Print the verdict; the exit code says it to scripts."""
+    from .reports import HealthPolicy, release_health  # noqa: PLC0415
+    from .reports._render import print_health  # noqa: PLC0415
+
+    try:
+        policy = HealthPolicy(
+            max_failure_rate=max_failure_rate,
+            min_devices=min_devices,
+            window=_parse_duration(window, "--window"),
+        )
+    except click.BadParameter as error:
+        raise _GateError(error.format_message()) from None
+    reports = _open_reports(storage, _GateError)
+    try:
+        health = release_health(
+            reports,
+            app_id,
+            version,
+            policy,
+            platform=platform,
+            channel=channel,
+            all_devices=all_devices,
+        )
+        if as_json:
+            click.echo(json.dumps(health.to_json(), indent=2, ensure_ascii=False))
+        else:
+            print_health(health)
+    except (ConfigurationError, BackendError) as error:
+        raise _GateError(error.message) from None
+    finally:
+        reports.close()
+    sys.exit(health.verdict.exit_code)
+
+
 def main() -> None:
     """The console script's entry point."""
     cli()

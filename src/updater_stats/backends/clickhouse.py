@@ -344,6 +344,16 @@ class ClickHouseBackend:
     def __repr__(self) -> str:
         return f"<ClickHouseBackend {self._qualified}>"
 
+    @property
+    def dsn(self) -> str:
+        """The DSN as given, for a second client (reports use one); kept out of ``repr``."""
+        return self._dsn
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        """A copy of the client settings."""
+        return dict(self._settings)
+
     def _connect(self) -> Client:
         """The client, creating it and the schema first if needed. Hold the lock."""
         if self._closed:

@@ -355,6 +355,7 @@ class PostgresBackend:
         pool_size: int = 4,
         pool_timeout: float = 5.0,
     ) -> None:
+        self._conninfo = conninfo
         self._schema_name = schema
         self._schema = sql.Identifier(schema)
         self._pool_timeout = pool_timeout
@@ -430,6 +431,14 @@ class PostgresBackend:
     @property
     def schema(self) -> str:
         return self._schema_name
+
+    @property
+    def conninfo(self) -> str:
+        """The connection string or URL as given, for a second connection (reports use one).
+
+        It may hold a password: it is kept out of ``repr``.
+        """
+        return self._conninfo
 
     def __repr__(self) -> str:
         return f"<PostgresBackend schema={self._schema_name!r}>"

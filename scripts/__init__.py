@@ -1,0 +1,1 @@
+"""Maintenance scripts: sample data and the docs' chart."""

@@ -1,0 +1,265 @@
+"""`Reports`: the Python API over any `ReportSource`, with rates, intervals and shares."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Mapping
+from types import TracebackType
+
+import attrs
+from typing_extensions import Self
+
+from ..backends import SQLiteBackend, backend_from_url
+from ..backends._url import url_path
+from ..exceptions import ConfigurationError
+from . import _semantics as sem
+from ._protocol import ReportSource
+from ._query import ReportQuery
+from ._records import (
+    ActiveDevices,
+    DailyVersionCounts,
+    LatencyCounts,
+    RunningGroup,
+    VersionCounts,
+)
+from ._wilson import wilson_interval
+
+
+@attrs.frozen(kw_only=True)
+class VersionReport:
+    """Everything about one version; see `VersionCounts` for the counted figures.
+
+    Attributes:
+        failure_rate: ``failed_devices / devices``: the share of devices that tried the
+            version and saw at least one failure. `None` without devices.
+        failure_interval: The 95 % Wilson interval of `failure_rate`, or `None`.
+    """
+
+    version: str
+    devices: int
+    installs: int
+    failures: Mapping[str, int]
+    failed_devices: int
+    failure_rate: float | None
+    failure_interval: tuple[float, float] | None
+    rollbacks: Mapping[str, int]
+    replaced_by: Mapping[str, int]
+
+    @property
+    def failure_events(self) -> int:
+        return sum(self.failures.values())
+
+    @classmethod
+    def from_counts(cls, counts: VersionCounts) -> VersionReport:
+        rate = interval = None
+        if counts.devices:
+            rate = counts.failed_devices / counts.devices
+            interval = wilson_interval(counts.failed_devices, counts.devices)
+        return cls(
+            version=counts.version,
+            devices=counts.devices,
+            installs=counts.installs,
+            failures=counts.failures,
+            failed_devices=counts.failed_devices,
+            failure_rate=rate,
+            failure_interval=interval,
+            rollbacks=counts.rollbacks,
+            replaced_by=counts.replaced_by,
+        )
+
+
+@attrs.frozen(kw_only=True)
+class FunnelStep:
+    """One step: distinct devices, and their share of the previous step (`None` for the first)."""
+
+    name: str
+    devices: int
+    conversion: float | None
+
+
+@attrs.frozen(kw_only=True)
+class FunnelReport:
+    version: str
+    steps: tuple[FunnelStep, ...]
+
+
+@attrs.frozen(kw_only=True)
+class Share:
+    """Devices with one value (a version, a platform, ...) and their share of all devices."""
+
+    value: str
+    devices: int
+    share: float
+
+
+@attrs.frozen(kw_only=True)
+class AdoptionReport:
+    """Devices by the version they run now, and by platform, OS, plugin and native version.
+
+    "Now" is each device's latest running-version event in the query's window.
+    """
+
+    devices: int
+    versions: tuple[Share, ...]
+    platforms: tuple[Share, ...]
+    os_versions: tuple[Share, ...]
+    plugin_versions: tuple[Share, ...]
+    native_versions: tuple[Share, ...]
+
+    @property
+    def live_versions(self) -> tuple[str, ...]:
+        """Versions at least one device runs now, most devices first."""
+        return tuple(share.value for share in self.versions)
+
+
+def _shares(counter: Counter[str], total: int) -> tuple[Share, ...]:
+    ordered = sorted(counter.items(), key=lambda item: (-item[1], item[0]))
+    return tuple(Share(value=value, devices=n, share=n / total) for value, n in ordered)
+
+
+def adoption_from(groups: list[RunningGroup]) -> AdoptionReport:
+    total = sum(group.devices for group in groups)
+    splits: dict[str, Callable[[RunningGroup], str]] = {
+        "versions": lambda g: g.version,
+        "platforms": lambda g: g.platform,
+        "os_versions": lambda g: f"{g.platform} {g.os_version}",
+        "plugin_versions": lambda g: g.plugin_version,
+        "native_versions": lambda g: g.native_version,
+    }
+    results: dict[str, tuple[Share, ...]] = {}
+    for name, key in splits.items():
+        counter: Counter[str] = Counter()
+        for group in groups:
+            counter[key(group)] += group.devices
+        results[name] = _shares(counter, total)
+    return AdoptionReport(devices=total, **results)
+
+
+def funnel_from(counts_steps: tuple[int, ...]) -> tuple[FunnelStep, ...]:
+    steps = []
+    previous: int | None = None
+    for name, devices in zip(sem.FUNNEL_STEPS, counts_steps, strict=True):
+        conversion = None if previous is None else (devices / previous if previous else None)
+        steps.append(FunnelStep(name=name, devices=devices, conversion=conversion))
+        previous = devices
+    return tuple(steps)
+
+
+class Reports:
+    """The reports over one `ReportSource`: per version, funnel, adoption, activity, latency.
+
+    Every figure is computed from the stored events when asked; nothing is cached or
+    pre-aggregated. Use it as a context manager, or call `close`.
+    """
+
+    def __init__(self, source: ReportSource) -> None:
+        self._source = source
+
+    @property
+    def source(self) -> ReportSource:
+        return self._source
+
+    def versions(self, query: ReportQuery) -> list[VersionReport]:
+        """One report per version, most devices first."""
+        reports = [VersionReport.from_counts(c) for c in self._source.version_counts(query)]
+        return sorted(reports, key=lambda r: (-r.devices, r.version))
+
+    def version(self, query: ReportQuery, version: str) -> VersionReport:
+        """The report of one version (zero counts when it has no events)."""
+        for report in self.versions(query):
+            if report.version == version:
+                return report
+        return VersionReport.from_counts(VersionCounts(version=version))
+
+    def funnel(self, query: ReportQuery) -> list[FunnelReport]:
+        rows = sorted(self._source.funnel_counts(query), key=lambda c: c.version)
+        return [
+            FunnelReport(
+                version=c.version,
+                steps=funnel_from((c.download_started, c.download_complete, c.set, c.launched)),
+            )
+            for c in rows
+        ]
+
+    def adoption(self, query: ReportQuery) -> AdoptionReport:
+        return adoption_from(list(self._source.running_versions(query)))
+
+    def active_devices(self, query: ReportQuery) -> ActiveDevices:
+        return self._source.active_devices(query)
+
+    def download_latency(self, query: ReportQuery) -> list[LatencyCounts]:
+        return sorted(self._source.download_latency(query), key=lambda c: c.version)
+
+    def daily(self, query: ReportQuery) -> list[DailyVersionCounts]:
+        return sorted(self._source.daily_counts(query), key=lambda c: (c.day, c.version))
+
+    def close(self) -> None:
+        self._source.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def _read_side(backend: object) -> ReportSource | None:
+    """The built-in read side for a built-in backend, importing drivers only when needed."""
+    if isinstance(backend, SQLiteBackend):
+        from ._sqlite import SQLiteReports  # noqa: PLC0415 - keeps the import graph one-way.
+
+        return SQLiteReports.for_backend(backend)
+    module = type(backend).__module__
+    if module == "updater_stats.backends.postgres":
+        from ._postgres import PostgresReports  # noqa: PLC0415 - needs the postgres extra.
+
+        return PostgresReports.for_backend(backend)  # type: ignore[arg-type]
+    if module == "updater_stats.backends.clickhouse":
+        from ._clickhouse import ClickHouseReports  # noqa: PLC0415 - needs the clickhouse extra.
+
+        return ClickHouseReports.for_backend(backend)  # type: ignore[arg-type]
+    return None
+
+
+def reports_for(backend: object) -> Reports:
+    """`Reports` over a storage backend: a built-in one, or any that implements `ReportSource`.
+
+    The built-in backends (SQLite, PostgreSQL, ClickHouse) get a read side of their own,
+    on a separate connection; the backend keeps writing undisturbed.
+
+    Raises:
+        ConfigurationError: the backend has no read side.
+    """
+    source = _read_side(backend)
+    if source is not None:
+        return Reports(source)
+    if isinstance(backend, ReportSource):
+        return Reports(backend)
+    raise ConfigurationError(
+        f"{type(backend).__name__} cannot be reported on: it does not implement ReportSource",
+        code="no_read_side",
+    )
+
+
+def open_reports(url: str) -> Reports:
+    """`Reports` over the storage a URL names (``sqlite:///stats.sqlite3``, ``postgresql://``...).
+
+    Only reads: no database, schema or table is created.
+    """
+    if url.lower().startswith("sqlite:"):
+        from ._sqlite import SQLiteReports  # noqa: PLC0415
+
+        # The same path rules as SQLiteBackend.from_url, without opening a writer.
+        path = url_path(url).removeprefix("/") if "://" in url else ""
+        return Reports(SQLiteReports(path or ":memory:"))
+    # Server backends connect lazily: building one from the URL only parses it.
+    backend = backend_from_url(url)
+    try:
+        return reports_for(backend)
+    finally:
+        backend.close()

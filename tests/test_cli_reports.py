@@ -1,0 +1,167 @@
+"""`updater-stats report` and `updater-stats gate`: formats, chart, verdicts and exit codes."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+import struct
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from updater_stats import SQLiteBackend
+from updater_stats.cli import cli
+from updater_stats.reports import ReportQuery, Reports, SQLiteReports, daily_chart
+
+from .backends.servers import postgres_backend, postgres_url
+from .reports.build import APP, database, event, release
+from .reports.generate import T0, generate
+
+
+@pytest.fixture
+def storage(tmp_path: Path) -> str:
+    recent = release(healthy=80, failing=20, now=dt.datetime.now(dt.timezone.utc))
+    return f"sqlite:///{database(tmp_path, recent)}"
+
+
+def run(*args: str):
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def test_report_json_has_every_section(storage):
+    result = run("report", "--storage", storage, "--app", APP, "--format", "json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert set(data) == {
+        "query",
+        "versions",
+        "funnel",
+        "adoption",
+        "active_devices",
+        "download_latency",
+        "daily",
+    }
+    (version,) = [v for v in data["versions"] if v["version"] == "1.2.0"]
+    assert version["installs"] == 100
+    assert version["failed_devices"] == 20
+    assert version["failure_rate"] == pytest.approx(0.2)
+    assert data["adoption"]["devices"] == 100
+    assert data["query"]["app_id"] == APP
+
+
+def test_report_csv_is_one_row_per_version(storage):
+    result = run("report", "--storage", storage, "--app", APP, "--format", "csv")
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(io.StringIO(result.output)))
+    by_version = {row["version"]: row for row in rows}
+    assert by_version["1.2.0"]["devices"] == "100"
+    assert by_version["1.2.0"]["running_devices"] == "100"
+    assert by_version["1.1.0"]["devices"] == "0"  # only named as replaced
+
+
+def test_report_table_and_chart(storage, tmp_path):
+    chart = tmp_path / "daily.png"
+    result = run("report", "--storage", storage, "--app", APP, "--chart", str(chart))
+    assert result.exit_code == 0, result.output
+    assert "Versions" in result.output
+    assert "1.2.0" in result.output
+    assert "Update funnel" in result.output
+    png = chart.read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = struct.unpack(">II", png[16:24])
+    assert (width, height) == (1000, 900)
+
+
+def test_chart_of_generated_traffic(tmp_path):
+    path = tmp_path / "s.sqlite3"
+    backend = SQLiteBackend(path)
+    backend.write(generate(7))
+    backend.close()
+    with Reports(SQLiteReports(path)) as reports:
+        daily = reports.daily(ReportQuery(app_id=APP, since=T0))
+    assert daily
+    daily_chart(daily, tmp_path / "c.png", title="generated")
+    assert (tmp_path / "c.png").stat().st_size > 10_000
+
+
+def test_report_refuses_bad_input(storage, tmp_path):
+    assert run("report", "--storage", storage, "--app", APP, "--since", "soon").exit_code == 2
+    missing = run("report", "--storage", f"sqlite:///{tmp_path}/none.sqlite3", "--app", APP)
+    assert missing.exit_code == 1
+    assert "no SQLite database" in missing.output
+
+
+@pytest.mark.parametrize(
+    ("healthy", "failing", "options", "verdict", "code"),
+    [
+        (200, 1, [], "healthy", 0),
+        (60, 40, [], "at_risk", 1),
+        (10, 0, [], "insufficient_data", 2),
+        (10, 0, ["--min-devices", "5"], "warning", 3),
+        (95, 5, ["--max-failure-rate", "0.2"], "healthy", 0),
+    ],
+)
+def test_gate_verdicts_and_exit_codes(tmp_path, healthy, failing, options, verdict, code):  # noqa: PLR0917
+    events = release(healthy, failing, now=dt.datetime.now(dt.timezone.utc))
+    storage = f"sqlite:///{database(tmp_path, events)}"
+    as_json = run(
+        "gate", "--storage", storage, "--app", APP, "--version", "1.2.0", "--json", *options
+    )
+    assert as_json.exit_code == code, as_json.output
+    data = json.loads(as_json.output)
+    assert data["verdict"] == verdict
+    assert data["exit_code"] == code
+    assert data["version"] == "1.2.0"
+    assert isinstance(data["reasons"], list)
+    assert data["reasons"]
+    text = run("gate", "--storage", storage, "--app", APP, "--version", "1.2.0", *options)
+    assert text.exit_code == code
+    assert f"{APP} 1.2.0: {verdict}" in text.output
+
+
+def test_gate_window_option(tmp_path):
+    now = dt.datetime.now(dt.timezone.utc)
+    events = [
+        event("set", "1.2.0", dev=n, received=now - dt.timedelta(hours=30)) for n in range(1, 120)
+    ]
+    storage = f"sqlite:///{database(tmp_path, events)}"
+    assert run("gate", "--storage", storage, "--app", APP, "--version", "1.2.0").exit_code == 0
+    day = run("gate", "--storage", storage, "--app", APP, "--version", "1.2.0", "--window", "24h")
+    assert day.exit_code == 2
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--version", "1.2.0"],  # no --app
+        ["--app", APP, "--version", "1.2.0", "--max-failure-rate", "2"],
+        ["--app", APP, "--version", "1.2.0", "--window", "soon"],
+        ["--app", APP, "--version", "1.2.0", "--storage", "nosuch://x"],
+    ],
+)
+def test_gate_cannot_run_exits_4_never_a_verdict_code(tmp_path, args):
+    result = run("gate", *args)
+    assert result.exit_code == 4, result.output
+
+
+def test_gate_help_lists_the_exit_codes():
+    result = run("gate", "--help")
+    assert result.exit_code == 0
+    for line in ("0  healthy", "1  at_risk", "2  insufficient_data", "3  warning", "4  the gate"):
+        assert line in result.output
+
+
+def test_gate_and_report_on_a_postgresql_url():
+    backend = postgres_backend()
+    backend.write(release(healthy=60, failing=40, now=dt.datetime.now(dt.timezone.utc)))
+    url = f"{postgres_url()}?schema={backend.schema}"
+    backend.close()
+    gate = run("gate", "--storage", url, "--app", APP, "--version", "1.2.0", "--json")
+    assert gate.exit_code == 1, gate.output
+    assert json.loads(gate.output)["failed_devices"] == 40
+    report = run("report", "--storage", url, "--app", APP, "--format", "csv")
+    assert report.exit_code == 0, report.output
+    assert "1.2.0,100,100,40," in report.output
