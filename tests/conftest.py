@@ -10,6 +10,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 from updater_stats import Collector, MemoryBackend, SQLiteBackend, StorageBackend, StoredEvent
+from updater_stats.testing import BASE_EVENT
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -29,21 +30,7 @@ def fixture_bytes(name: str) -> bytes:
     return (FIXTURES / f"{name}.json").read_bytes()
 
 
-VALID_EVENT: dict[str, Any] = {
-    "app_id": "com.example.app",
-    "device_id": "0b5e5c1a-93b4-4f0e-a3a2-1f7f6f3b2d10",
-    "platform": "android",
-    "action": "set",
-    "version_name": "1.4.2",
-    "old_version_name": "1.4.1",
-    "version_build": "2.0.0",
-    "version_code": "200",
-    "version_os": "14",
-    "plugin_version": "8.42.0",
-    "is_prod": True,
-    "is_emulator": False,
-    "timestamp": 1764115200000,
-}
+VALID_EVENT: dict[str, Any] = dict(BASE_EVENT)
 
 
 @pytest.fixture

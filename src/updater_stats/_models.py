@@ -41,6 +41,13 @@ WIRE_KEYS: Mapping[str, str] = {
 }
 
 
+#: `AppInfos` attributes that every backend stores one per column, in wire-table order: all
+#: but ``timestamp`` and ``metadata``, which get columns of their own kind, and ``extras``.
+SCALAR_FIELDS: tuple[str, ...] = tuple(a for a in WIRE_KEYS if a not in {"timestamp", "metadata"})
+#: The boolean ones among them; every other scalar field is text.
+BOOLEAN_FIELDS: frozenset[str] = frozenset({"is_prod", "is_emulator"})
+
+
 @attrs.frozen(kw_only=True)
 class AppInfos:
     """One stats event as a device sends it.

@@ -38,7 +38,7 @@ import clickhouse_connect
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError
 
-from .._models import AppInfos, StoredEvent, WriteResult
+from .._models import BOOLEAN_FIELDS, SCALAR_FIELDS, AppInfos, StoredEvent, WriteResult
 from .._writer import Batching
 from ..exceptions import BackendError, ConfigurationError
 
@@ -85,23 +85,8 @@ _COLUMNS: tuple[tuple[str, str], ...] = (
     ("extras", "String"),  # JSON object of unknown fields, '' when none
 )
 _COLUMN_NAMES = [name for name, _ in _COLUMNS]
-_EVENT_TEXT = (
-    "app_id",
-    "device_id",
-    "platform",
-    "action",
-    "version_name",
-    "old_version_name",
-    "version_build",
-    "version_code",
-    "version_os",
-    "plugin_version",
-    "custom_id",
-    "install_source",
-    "default_channel",
-    "channel",
-    "key_id",
-)
+# Text fields in wire-table order; custom_id (index 10) is nullable, the others are not.
+_EVENT_TEXT = tuple(field for field in SCALAR_FIELDS if field not in BOOLEAN_FIELDS)
 
 _ORDER_BY = "(app_id, version_name, action, event_time, row_id)"
 _PARTITION_BY = "toYYYYMM(received_at)"

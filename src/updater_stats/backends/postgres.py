@@ -35,31 +35,13 @@ import psycopg
 from psycopg import sql
 from psycopg_pool import ConnectionPool
 
-from .._models import AppInfos, StoredEvent, WriteResult
+from .._models import BOOLEAN_FIELDS, SCALAR_FIELDS, AppInfos, StoredEvent, WriteResult
 from ..exceptions import BackendError, ConfigurationError
 
 __all__ = ["SCHEMA_VERSION", "PostgresBackend", "escape", "from_jsonb", "to_jsonb", "unescape"]
 
-_EVENT_COLUMNS = (
-    "app_id",
-    "device_id",
-    "platform",
-    "action",
-    "version_name",
-    "old_version_name",
-    "version_build",
-    "version_code",
-    "version_os",
-    "plugin_version",
-    "custom_id",
-    "is_prod",
-    "is_emulator",
-    "install_source",
-    "default_channel",
-    "channel",
-    "key_id",
-)
-_TEXT_COLUMNS = frozenset(_EVENT_COLUMNS) - {"is_prod", "is_emulator"}
+_EVENT_COLUMNS = SCALAR_FIELDS
+_TEXT_COLUMNS = frozenset(_EVENT_COLUMNS) - BOOLEAN_FIELDS
 _COLUMNS = (
     "event_key",
     "received_at",

@@ -17,7 +17,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from .._models import AppInfos, StoredEvent, WriteResult
+from .._models import SCALAR_FIELDS, AppInfos, StoredEvent, WriteResult
 from ..exceptions import BackendError, ConfigurationError
 from ._url import url_path
 
@@ -26,25 +26,7 @@ __all__ = ["SCHEMA_VERSION", "SQLiteBackend"]
 _MEMORY = ":memory:"
 
 # One column per wire field, in `AppInfos` attribute names.
-_EVENT_COLUMNS = (
-    "app_id",
-    "device_id",
-    "platform",
-    "action",
-    "version_name",
-    "old_version_name",
-    "version_build",
-    "version_code",
-    "version_os",
-    "plugin_version",
-    "custom_id",
-    "is_prod",
-    "is_emulator",
-    "install_source",
-    "default_channel",
-    "channel",
-    "key_id",
-)
+_EVENT_COLUMNS = SCALAR_FIELDS
 _COLUMNS = (
     "event_key",
     "received_at",
