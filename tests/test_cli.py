@@ -200,3 +200,22 @@ def test_command_line_without_click_names_the_extra(tmp_path: Path):
 
     assert result.returncode == 1
     assert "pip install 'updater-stats[server]'" in result.stderr
+
+
+def test_export_counts_on_stderr_only_for_a_terminal(tmp_path: Path, monkeypatch):
+    path = tmp_path / "count.sqlite3"
+    backend = SQLiteBackend(path)
+    now = dt.datetime.now(dt.timezone.utc)
+    events = [AppInfos.from_wire({**VALID_EVENT, "timestamp": i}) for i in range(2100)]
+    backend.write([StoredEvent.from_event(e, now) for e in events])
+    backend.close()
+    runner = click_testing.CliRunner()
+
+    quiet = runner.invoke(cli, ["export", "--storage", f"sqlite:///{path}"])
+    monkeypatch.setattr("updater_stats.cli._stderr_is_terminal", lambda: True)
+    watched = runner.invoke(cli, ["export", "--storage", f"sqlite:///{path}"])
+
+    assert quiet.stderr == ""
+    assert "\rexported 1000 events" in watched.stderr
+    assert watched.stderr.endswith("\rexported 2100 events\n")
+    assert len(watched.stdout.splitlines()) == 2100  # the count never mixes into the data

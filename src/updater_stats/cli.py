@@ -164,6 +164,11 @@ def _parse_since(value: str | None) -> dt.datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
 
 
+def _stderr_is_terminal() -> bool:
+    """Whether a person watches stderr: only then does export show a running count."""
+    return sys.stderr.isatty()
+
+
 def _iso(moment: dt.datetime | None) -> str | None:
     return None if moment is None else moment.isoformat().replace("+00:00", "Z")
 
@@ -251,7 +256,7 @@ def export(
 ) -> None:
     """Stream every stored event, in storage order, without loading them all into memory."""
     since_moment = _parse_since(since)
-    progress = sys.stderr.isatty()
+    progress = _stderr_is_terminal()
     count = 0
     writer = csv.writer(output, lineterminator="\n") if output_format == "csv" else None
     if writer is not None:
