@@ -1,4 +1,6 @@
-"""kill -9 mid-stream: every event whose request got a 200 is stored, once, after a restart."""
+"""kill -9 mid-stream: every event whose request got a 200 is stored, once, after a restart.
+
+On SQLite and on PostgreSQL (a throwaway server, see tests/backends/servers.py)."""
 
 from __future__ import annotations
 
@@ -6,16 +8,39 @@ import http.client
 import signal
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
-from updater_stats import SQLiteBackend
+from updater_stats import SQLiteBackend, StorageBackend
+from updater_stats.backends.postgres import PostgresBackend
 
+from .backends import servers
 from .conftest import VALID_EVENT, body
 from .test_server import Server
 
 
 def test_kill_9_loses_no_acknowledged_event_and_retries_store_once(tmp_path: Path):
-    server = Server(tmp_path)
+    database = tmp_path / "served.sqlite3"
+    crash_and_recover(tmp_path, f"sqlite:///{database}", lambda: SQLiteBackend(database))
+
+
+def test_kill_9_with_postgresql(tmp_path: Path):
+    url = f"{servers.postgres_url()}?schema={servers.unique_name('crash')}"
+    crash_and_recover(tmp_path, url, lambda: PostgresBackend.from_url(url))
+
+
+def stored_timestamps(open_backend: Callable[[], StorageBackend]) -> list[int | None]:
+    backend = open_backend()
+    try:
+        return [e.event.timestamp for e in backend.events()]  # type: ignore[attr-defined]
+    finally:
+        backend.close()
+
+
+def crash_and_recover(
+    tmp_path: Path, storage: str, open_backend: Callable[[], StorageBackend]
+) -> None:
+    server = Server(tmp_path, storage=storage)
     acked: set[int] = set()
     sent: set[int] = set()
     lock = threading.Lock()
@@ -50,12 +75,12 @@ def test_kill_9_loses_no_acknowledged_event_and_retries_store_once(tmp_path: Pat
     server.stop()
 
     assert len(acked) > 100
-    stored = [e.event.timestamp for e in SQLiteBackend(server.database).events()]
+    stored = stored_timestamps(open_backend)
     assert len(stored) == len(set(stored))  # nothing twice
     assert acked <= set(stored)  # nothing acknowledged was lost
 
     # The devices send everything again that was never acknowledged; the server is back.
-    restarted = Server(tmp_path)
+    restarted = Server(tmp_path, storage=storage)
     try:
         unacked = sorted(sent - acked)
         for start in range(0, len(unacked), 200):
@@ -64,5 +89,4 @@ def test_kill_9_loses_no_acknowledged_event_and_retries_store_once(tmp_path: Pat
             assert restarted.request("POST", data=body(batch))[0] == 200
     finally:
         assert restarted.stop(), restarted.output
-    stored = [e.event.timestamp for e in SQLiteBackend(server.database).events()]
-    assert sorted(stored) == sorted(sent)  # every event exactly once
+    assert sorted(stored_timestamps(open_backend)) == sorted(sent)  # every event exactly once

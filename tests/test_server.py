@@ -34,10 +34,10 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, tmp_path: Path, *extra: str) -> None:
+    def __init__(self, tmp_path: Path, *extra: str, storage: str | None = None) -> None:
         self.port = free_port()
         self.database = tmp_path / "served.sqlite3"
-        self.storage = f"sqlite:///{self.database}"
+        self.storage = storage or f"sqlite:///{self.database}"
         # A file, not a pipe: access logs would fill a pipe nobody reads and stall the server.
         self.log = (tmp_path / f"server-{self.port}.log").open("wb")
         command = ["serve", "--port", str(self.port), "--storage", self.storage]
