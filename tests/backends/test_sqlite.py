@@ -245,3 +245,29 @@ def test_ping_and_close(tmp_path: Path):
         backend.ping()
     with pytest.raises(BackendError, match="closed"):
         backend.write([stored_event()])
+
+
+def test_a_migration_blocked_by_another_writer_is_a_clear_503(tmp_path: Path):
+    path = tmp_path / "new.sqlite3"
+    blocker = sqlite3.connect(path, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")  # another process holds the write lock on a new file
+
+    with pytest.raises(BackendError, match="locked"):
+        SQLiteBackend(path, timeout=0.1).ping()
+
+    blocker.execute("ROLLBACK")
+    blocker.close()
+
+
+def test_an_up_to_date_file_opens_without_a_write_lock(tmp_path: Path):
+    path = tmp_path / "s.sqlite3"
+    SQLiteBackend(path).write([stored_event()])
+    blocker = sqlite3.connect(path, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")  # a writer busy elsewhere
+
+    reader = SQLiteBackend(path, timeout=0.1)
+    assert len(list(reader.events())) == 1  # reading needs no write lock
+
+    blocker.execute("ROLLBACK")
+    blocker.close()
+    reader.close()

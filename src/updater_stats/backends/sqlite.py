@@ -86,23 +86,32 @@ _MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1,)
 SCHEMA_VERSION = len(_MIGRATIONS)
 
 
+def _schema_version(conn: sqlite3.Connection) -> int:
+    version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    if version > SCHEMA_VERSION:
+        raise ConfigurationError(
+            f"the SQLite file has schema version {version}, newer than this "
+            f"updater-stats ({SCHEMA_VERSION}): upgrade updater-stats",
+            code="schema_too_new",
+        )
+    return version
+
+
 def _migrate(conn: sqlite3.Connection) -> None:
+    # An up-to-date file needs no write lock: opening it then works on a full disk too,
+    # and processes starting together do not queue behind each other.
+    if _schema_version(conn) == SCHEMA_VERSION:
+        return
     conn.execute("BEGIN IMMEDIATE")  # One process migrates; the others wait, then see it done.
     try:
-        current = conn.execute("PRAGMA user_version").fetchone()[0]
-        if current > SCHEMA_VERSION:
-            raise ConfigurationError(
-                f"the SQLite file has schema version {current}, newer than this "
-                f"updater-stats ({SCHEMA_VERSION}): upgrade updater-stats",
-                code="schema_too_new",
-            )
-        for migration in _MIGRATIONS[current:]:
+        for migration in _MIGRATIONS[_schema_version(conn) :]:
             migration(conn)
         # PRAGMA takes no parameters; SCHEMA_VERSION is our own integer.
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        if conn.in_transaction:  # a failure may have ended it already; keep its own error
+            conn.execute("ROLLBACK")
         raise
 
 
