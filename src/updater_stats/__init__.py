@@ -14,13 +14,23 @@ from ._collector import (
     ahandle,
     arespond,
     configure,
+    forget,
     handle,
+    purge,
     respond,
 )
+from ._metrics import IntakeMetrics, IntakeSnapshot
 from ._models import AppInfos, Response, StoredEvent, WriteResult
 from ._policy import Policy
 from ._writer import Batching
-from .backends import MemoryBackend, SQLiteBackend, StorageBackend, backend_from_url
+from .backends import (
+    MemoryBackend,
+    SQLiteBackend,
+    StorageBackend,
+    SupportsForget,
+    SupportsPurge,
+    backend_from_url,
+)
 from .exceptions import (
     BackendError,
     ConfigurationError,
@@ -29,6 +39,7 @@ from .exceptions import (
     PayloadTooLargeError,
     UpdaterStatsError,
 )
+from .privacy import Privacy
 
 __all__ = [
     "DEFAULT_STORAGE_URL",
@@ -39,15 +50,20 @@ __all__ = [
     "Batching",
     "Collector",
     "ConfigurationError",
+    "IntakeMetrics",
+    "IntakeSnapshot",
     "InvalidBodyError",
     "InvalidEventError",
     "MemoryBackend",
     "PayloadTooLargeError",
     "Policy",
+    "Privacy",
     "Response",
     "SQLiteBackend",
     "StorageBackend",
     "StoredEvent",
+    "SupportsForget",
+    "SupportsPurge",
     "UpdaterStatsError",
     "WriteResult",
     "ahandle",
@@ -56,7 +72,9 @@ __all__ = [
     "configure",
     "counts_as_failure",
     "download_fail_means_no_update",
+    "forget",
     "handle",
+    "purge",
     "respond",
 ]
 

@@ -8,19 +8,28 @@ import datetime as dt
 import logging
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import attrs
 from typing_extensions import Self
 
 from ._decode import decode_body
-from ._models import Response, StoredEvent
+from ._lifecycle import forget_events, purge_events
+from ._metrics import IntakeMetrics
+from ._models import AppInfos, Response, StoredEvent, WriteResult
 from ._policy import Policy
 from ._wire import validate_event
 from ._writer import Batching, BatchWriter
 from .backends import StorageBackend, backend_from_url
-from .exceptions import BackendError, InvalidBodyError, PayloadTooLargeError, UpdaterStatsError
+from .exceptions import (
+    BackendError,
+    InvalidBodyError,
+    InvalidEventError,
+    PayloadTooLargeError,
+    UpdaterStatsError,
+)
+from .privacy import Privacy
 
 __all__ = [
     "DEFAULT_STORAGE_URL",
@@ -29,7 +38,9 @@ __all__ = [
     "ahandle",
     "arespond",
     "configure",
+    "forget",
     "handle",
+    "purge",
     "respond",
 ]
 
@@ -46,6 +57,9 @@ _INLINE_BODY_BYTES = 64 * 1024
 _GZIP_MAGIC = b"\x1f\x8b"
 
 log = logging.getLogger("updater_stats")
+# Rejected input, one line per event or body: field names and codes, never the body, never an id
+# as sent. INFO: a public endpoint gets junk, and operators choose whether to see it.
+intake_log = logging.getLogger("updater_stats.intake")
 
 
 def _utc_now() -> dt.datetime:
@@ -68,13 +82,32 @@ class Collector:
         clock: The server clock (UTC); tests may pass their own.
         batching: How concurrent requests are grouped into writes; by default
             the backend's ``batching`` attribute, else `Batching()`.
+        privacy: Pseudonymise ``device_id`` / ``custom_id`` before storage (see `Privacy`);
+            `None` stores them as sent.
+        metrics: The intake counters; a new `IntakeMetrics` by default.
     """
 
     backend: StorageBackend
     policy: Policy = attrs.field(factory=Policy)
     _clock: Callable[[], dt.datetime] = attrs.field(default=_utc_now, alias="clock")
     batching: Batching | None = attrs.field(default=None, kw_only=True)
+    privacy: Privacy | None = attrs.field(default=None, kw_only=True)
+    metrics: IntakeMetrics = attrs.field(factory=IntakeMetrics, kw_only=True)
     _writer: BatchWriter = attrs.field(init=False, repr=False)
+    _to_stored: Callable[[AppInfos, dt.datetime], StoredEvent] = attrs.field(init=False, repr=False)
+
+    @_to_stored.default
+    def _make_to_stored(self) -> Callable[[AppInfos, dt.datetime], StoredEvent]:
+        privacy = self.privacy
+        if privacy is None or not privacy.changes_events:
+            return StoredEvent.from_event  # nothing to change: no cost on the hot path
+
+        def to_stored(event: AppInfos, received_at: dt.datetime) -> StoredEvent:
+            # Before the key is computed: keys then hold no raw id, and re-sent events
+            # still get the same key, so deduplication works as before.
+            return StoredEvent.from_event(privacy.apply(event), received_at)
+
+        return to_stored
 
     @_writer.default
     def _make_writer(self) -> BatchWriter:
@@ -82,12 +115,33 @@ class Collector:
         if batching is None:
             preferred = getattr(self.backend, "batching", None)
             batching = preferred if isinstance(preferred, Batching) else Batching()
-        return BatchWriter(self.backend.write, batching)
+        return BatchWriter(self._write_and_count, batching)
+
+    def _write_and_count(self, events: Sequence[StoredEvent]) -> WriteResult:
+        """The backend's write, as the writer calls it, with its outcome counted per app."""
+        try:
+            result = self.backend.write(events)
+        except Exception:
+            self.metrics.failed(events)
+            raise
+        # The writer refuses a result that does not account for every event: count only good ones.
+        if (
+            isinstance(result, WriteResult)
+            and result.inserted >= 0
+            and result.duplicates >= 0
+            and result.inserted + result.duplicates == len(events)
+        ):
+            self.metrics.written(events, result)
+        else:
+            self.metrics.failed(events)
+        return result
 
     @classmethod
-    def from_url(cls, url: str, *, policy: Policy | None = None) -> Collector:
+    def from_url(
+        cls, url: str, *, policy: Policy | None = None, privacy: Privacy | None = None
+    ) -> Collector:
         """A collector over the backend that *url* names (see `backend_from_url`)."""
-        return cls(backend_from_url(url), policy=policy or Policy())
+        return cls(backend_from_url(url), policy=policy or Policy(), privacy=privacy)
 
     def handle(self, body: bytes) -> dict[str, Any]:
         """Validate and store one request body; return the JSON body of a 200 answer.
@@ -99,8 +153,13 @@ class Collector:
                 400 for a body that is not usable JSON or a single invalid event,
                 413 over a size cap, 503 when storage fails.
         """
-        events, answer = self._prepare(body)
-        self._writer.write(events)
+        try:
+            events, answer = self._prepare(body)
+            self._writer.write(events)
+        except UpdaterStatsError as error:
+            self._refused(error)
+            raise
+        self.metrics.request("ok")
         return answer
 
     async def ahandle(self, body: bytes) -> dict[str, Any]:
@@ -109,14 +168,62 @@ class Collector:
         While its events are written the coroutine waits without holding a
         thread, so thousands of requests can share one storage write.
         """
-        if isinstance(body, (bytes, bytearray)) and (
-            len(body) <= _INLINE_BODY_BYTES and not body.startswith(_GZIP_MAGIC)
-        ):
-            events, answer = self._prepare(body)
-        else:
-            events, answer = await asyncio.to_thread(self._prepare, body)
-        await self._writer.awrite(events)
+        try:
+            if isinstance(body, (bytes, bytearray)) and (
+                len(body) <= _INLINE_BODY_BYTES and not body.startswith(_GZIP_MAGIC)
+            ):
+                events, answer = self._prepare(body)
+            else:
+                events, answer = await asyncio.to_thread(self._prepare, body)
+            await self._writer.awrite(events)
+        except UpdaterStatsError as error:
+            self._refused(error)
+            raise
+        self.metrics.request("ok")
         return answer
+
+    def _refused(self, error: UpdaterStatsError) -> None:
+        """Count a refused request; log what was wrong with a body (events log themselves)."""
+        self.metrics.request(error.code)
+        if isinstance(error, (InvalidBodyError, PayloadTooLargeError)):
+            intake_log.info(
+                "rejected body: code=%s",
+                error.code,
+                extra={"updater_stats": {"code": error.code}},
+            )
+
+    def _rejected(self, item: Any, error: InvalidEventError, index: int | None) -> None:
+        """Count and log one event refused by validation: field names and code, nothing sent."""
+        app_id = item.get("app_id") if type(item) is dict else None
+        if not isinstance(app_id, str) or "app_id" in error.fields:
+            app_id = None  # a made-up app_id must not become a metrics label
+        self.metrics.rejected(app_id, error.code, error.fields)
+        if not intake_log.isEnabledFor(logging.INFO):
+            return
+        details: dict[str, Any] = {
+            "code": error.code,
+            "fields": list(error.fields),
+            "app_id": app_id,
+            "index": index,
+        }
+        raw_device = item.get("device_id") if type(item) is dict else None
+        privacy = self.privacy
+        if (
+            privacy is not None
+            and privacy.device_id == "hash"
+            and isinstance(raw_device, str)
+            and "device_id" not in error.fields
+        ):
+            # Only the pseudonym, which is what storage holds: never the id as sent.
+            details["device"] = privacy.device_pseudonym(raw_device)
+        intake_log.info(
+            "rejected event: code=%s app_id=%s fields=%s index=%s",
+            error.code,
+            app_id,
+            ",".join(error.fields),
+            index,
+            extra={"updater_stats": details},
+        )
 
     def respond(self, body: bytes) -> Response:
         """`handle`, with every outcome as a `Response`: the few lines of a route, done once.
@@ -144,9 +251,10 @@ class Collector:
         received_at = self._clock()
         if type(payload) is dict:
             outcome = validate_event(payload, self.policy)
-            if isinstance(outcome, UpdaterStatsError):
+            if isinstance(outcome, InvalidEventError):
+                self._rejected(payload, outcome, None)
                 raise outcome
-            return [StoredEvent.from_event(outcome, received_at)], dict(_OK)
+            return [self._to_stored(outcome, received_at)], dict(_OK)
         if type(payload) is list:
             return self._prepare_batch(payload, received_at)
         raise InvalidBodyError(
@@ -164,12 +272,14 @@ class Collector:
             )
         results: list[dict[str, Any]] = []
         accepted: list[StoredEvent] = []
+        to_stored = self._to_stored
         for index, item in enumerate(items):
             outcome = validate_event(item, self.policy, root=f"$[{index}]")
-            if isinstance(outcome, UpdaterStatsError):
+            if isinstance(outcome, InvalidEventError):
+                self._rejected(item, outcome, index)
                 results.append({"status": "error", "index": index, **outcome.body})
             else:
-                accepted.append(StoredEvent.from_event(outcome, received_at))
+                accepted.append(to_stored(outcome, received_at))
                 results.append({"status": "ok", "index": index})
         return accepted, {"status": "ok", "results": results}
 
@@ -188,6 +298,35 @@ class Collector:
         except Exception as exc:
             raise BackendError(f"storage does not answer: {type(exc).__name__}: {exc}") from exc
 
+    def forget(self, *, device_id: str | None = None, custom_id: str | None = None) -> int:
+        """Erase every stored event of a device and/or a user; return how many were deleted.
+
+        Takes the ids as devices send them; with pseudonymisation on, their
+        pseudonyms are erased too (and the ids as sent, stored before it was on).
+        Events still waiting to be written are written first, so none escapes.
+
+        Raises:
+            ConfigurationError: the backend cannot erase (see `SupportsForget`).
+            BackendError: storage failed.
+        """
+        self._writer.flush(self._writer.batching.timeout)
+        return forget_events(
+            self.backend, device_id=device_id, custom_id=custom_id, privacy=self.privacy
+        )
+
+    def purge(self, *, older_than: dt.timedelta | dt.datetime) -> int:
+        """Delete every event received before *older_than*: a moment, or an age.
+
+        Raises:
+            ConfigurationError: the backend cannot purge (see `SupportsPurge`).
+            BackendError: storage failed.
+        """
+        if isinstance(older_than, dt.timedelta):
+            if older_than <= dt.timedelta(0):
+                raise ValueError("older_than must be a positive age")
+            older_than = self._clock() - older_than
+        return purge_events(self.backend, older_than=older_than)
+
     def close(self) -> None:
         """Write what is queued, stop the writer, then close the backend."""
         self._writer.close()
@@ -205,7 +344,10 @@ _default: Collector | None = None
 
 
 def configure(
-    storage: str | StorageBackend | None = None, *, policy: Policy | None = None
+    storage: str | StorageBackend | None = None,
+    *,
+    policy: Policy | None = None,
+    privacy: Privacy | None = None,
 ) -> Collector:
     """Set up the collector behind the module-level `handle` and return it.
 
@@ -214,14 +356,19 @@ def configure(
             ``UPDATER_STATS_STORAGE`` environment variable, and falls back to
             ``sqlite:///updater_stats.sqlite3`` (a file in the working directory).
         policy: Validation and size limits.
+        privacy: Pseudonymisation. ``None`` reads the environment (`Privacy.from_env`):
+            nothing changes unless ``UPDATER_STATS_PSEUDONYM_SECRET`` or
+            ``UPDATER_STATS_CUSTOM_ID`` is set.
 
     A collector configured earlier is closed.
     """
     global _default
     if storage is None:
         storage = os.environ.get(STORAGE_ENV_VAR) or DEFAULT_STORAGE_URL
+    if privacy is None:
+        privacy = Privacy.from_env()
     backend = backend_from_url(storage) if isinstance(storage, str) else storage
-    collector = Collector(backend, policy=policy or Policy())
+    collector = Collector(backend, policy=policy or Policy(), privacy=privacy)
     with _default_lock:
         previous, _default = _default, collector
     if previous is not None:
@@ -236,7 +383,7 @@ def _default_collector() -> Collector:
         with _default_lock:
             if _default is None:
                 storage = os.environ.get(STORAGE_ENV_VAR) or DEFAULT_STORAGE_URL
-                _default = Collector.from_url(storage)
+                _default = Collector.from_url(storage, privacy=Privacy.from_env())
             collector = _default
     return collector
 
@@ -259,6 +406,16 @@ def respond(body: bytes) -> Response:
 async def arespond(body: bytes) -> Response:
     """`Collector.arespond` on the default collector."""
     return await _default_collector().arespond(body)
+
+
+def forget(*, device_id: str | None = None, custom_id: str | None = None) -> int:
+    """`Collector.forget` on the default collector: erase a device's or a user's events."""
+    return _default_collector().forget(device_id=device_id, custom_id=custom_id)
+
+
+def purge(*, older_than: dt.timedelta | dt.datetime) -> int:
+    """`Collector.purge` on the default collector: delete events older than *older_than*."""
+    return _default_collector().purge(older_than=older_than)
 
 
 @atexit.register

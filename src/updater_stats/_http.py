@@ -15,10 +15,13 @@ import attrs
 from ._collector import DEFAULT_STORAGE_URL, STORAGE_ENV_VAR, Collector
 from ._models import Response
 from ._policy import Policy
+from ._prometheus import PrometheusExporter, exporter_for
 from .backends import StorageBackend, backend_from_url
 from .exceptions import BackendError
+from .privacy import Privacy
 
 log = logging.getLogger("updater_stats")
+intake_log = logging.getLogger("updater_stats.intake")
 
 _GZIP_MAGIC = b"\x1f\x8b"
 _IDENTITY = frozenset({"", "identity"})
@@ -29,6 +32,7 @@ class Route(enum.Enum):
     STATS = "stats"
     HEALTH = "health"
     READY = "ready"
+    METRICS = "metrics"
     METHOD_NOT_ALLOWED = "method_not_allowed"
     NOT_FOUND = "not_found"
 
@@ -46,15 +50,25 @@ class HttpSettings:
         ready_path: Answers 200 when storage answers, 503 otherwise (the reason is logged).
         body_timeout: Seconds a client has to send its whole body; a slower one gets 408,
             which devices retry, and its connection stops holding the server.
+        metrics_path: Where the Prometheus text is served; `None`: nowhere.
     """
 
     path: str = attrs.field(default="/stats", converter=_normal_path)
     ready_path: str = attrs.field(default="/ready", converter=_normal_path)
     body_timeout: float = 30.0
+    metrics_path: str | None = attrs.field(
+        default=None, converter=attrs.converters.optional(_normal_path)
+    )
+
+    def __attrs_post_init__(self) -> None:
+        if self.metrics_path is not None and self.metrics_path in {self.path, "/"}:
+            raise ValueError(f"metrics_path {self.metrics_path!r} is where devices POST")
 
     def route(self, method: str, path: str) -> Route:
         if path != "/":
             path = path.rstrip("/")
+        if path == self.metrics_path:
+            return Route.METRICS if method in {"GET", "HEAD"} else Route.METHOD_NOT_ALLOWED
         if path == self.ready_path:
             return Route.READY if method in {"GET", "HEAD"} else Route.METHOD_NOT_ALLOWED
         if path not in {self.path, "/"}:
@@ -142,7 +156,7 @@ def json_headers(response: Response, payload: bytes) -> list[tuple[str, str]]:
 class StatsAppBase:
     """What both apps hold, and the answers that need no body."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - keyword-only options, each with a default
         self,
         storage: str | StorageBackend | Collector | None = None,
         *,
@@ -150,11 +164,37 @@ class StatsAppBase:
         ready_path: str = "/ready",
         policy: Policy | None = None,
         body_timeout: float = 30.0,
+        privacy: Privacy | None = None,
+        metrics: bool = False,
+        metrics_path: str = "/metrics",
     ) -> None:
-        self.collector = collector_for(storage, policy)
-        self.settings = HttpSettings(path, ready_path, body_timeout)
+        self.settings = HttpSettings(
+            path, ready_path, body_timeout, metrics_path if metrics else None
+        )
+        self.collector = collector_for(storage, policy, privacy)
         # A collector handed in belongs to the caller, who closes it.
         self._owns_collector = not isinstance(storage, Collector)
+        self.exporter: PrometheusExporter | None = None
+        if metrics:
+            try:
+                # Now, not at the first scrape: a missing extra is a start-up error.
+                self.exporter = exporter_for(self.collector.metrics)
+            except BaseException:
+                self.close()
+                raise
+
+    def metrics_page(self, method: str, path: str) -> tuple[bytes, str] | None:
+        """The Prometheus text and its content type for a scrape; `None` for other requests."""
+        if self.exporter is None or self.settings.route(method, path) is not Route.METRICS:
+            return None
+        return self.exporter.render(), self.exporter.content_type
+
+    def refused(self, response: Response) -> Response:
+        """*response*, a refusal made before the collector saw the body, counted and logged."""
+        code = str(response.body.get("error", response.status_code))
+        self.collector.metrics.request(code)
+        intake_log.info("rejected request: code=%s", code, extra={"updater_stats": {"code": code}})
+        return response
 
     def answer_without_body(self, method: str, path: str) -> Response | None:
         """The answer for every request but a stats POST, which gets `None`."""
@@ -165,7 +205,7 @@ class StatsAppBase:
             return OK
         if route is Route.READY:
             return readiness(self.collector)
-        if route is Route.NOT_FOUND:
+        if route is Route.NOT_FOUND or route is Route.METRICS:  # a scrape: see metrics_page
             return NOT_FOUND
         return method_not_allowed(method)
 
@@ -177,6 +217,13 @@ class StatsAppBase:
 
 #: Comma-separated ``app_id`` values the apps built from the environment accept.
 ALLOWED_APPS_ENV_VAR = "UPDATER_STATS_ALLOWED_APPS"
+#: ``1``: the apps built from the environment serve ``/metrics`` (``serve --metrics`` sets it).
+METRICS_ENV_VAR = "UPDATER_STATS_METRICS"
+
+
+def metrics_from_env() -> bool:
+    """Whether ``UPDATER_STATS_METRICS`` asks for ``/metrics``."""
+    return os.environ.get(METRICS_ENV_VAR, "").strip().lower() in {"1", "true", "yes", "on"}
 
 
 def policy_from_env() -> Policy:
@@ -187,15 +234,18 @@ def policy_from_env() -> Policy:
 
 
 def collector_for(
-    storage: str | StorageBackend | Collector | None, policy: Policy | None
+    storage: str | StorageBackend | Collector | None,
+    policy: Policy | None,
+    privacy: Privacy | None = None,
 ) -> Collector:
     """The collector an app uses: the one given, or a new one over a backend or storage URL.
 
     ``None`` means the ``UPDATER_STATS_STORAGE`` environment variable, then the default SQLite file.
+    A collector given keeps its own policy and privacy.
     """
     if isinstance(storage, Collector):
         return storage
     if storage is None:
         storage = os.environ.get(STORAGE_ENV_VAR) or DEFAULT_STORAGE_URL
     backend = backend_from_url(storage) if isinstance(storage, str) else storage
-    return Collector(backend, policy=policy or Policy())
+    return Collector(backend, policy=policy or Policy(), privacy=privacy)

@@ -180,10 +180,17 @@ class StoredEvent:
 
 @attrs.frozen
 class WriteResult:
-    """What one `StorageBackend.write` did: events newly stored and known keys ignored."""
+    """What one `StorageBackend.write` did: events newly stored and known keys ignored.
+
+    Attributes:
+        duplicate_indexes: Optional: the positions in the batch of the duplicates, so that
+            intake metrics can count them per app when one write holds several apps.
+            Not part of equality: two results that count the same are equal.
+    """
 
     inserted: int
     duplicates: int = 0
+    duplicate_indexes: tuple[int, ...] | None = attrs.field(default=None, eq=False, kw_only=True)
 
 
 @attrs.frozen

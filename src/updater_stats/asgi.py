@@ -22,6 +22,7 @@ from ._collector import Collector
 from ._models import Response
 from ._policy import Policy
 from .backends import StorageBackend
+from .privacy import Privacy
 
 __all__ = ["PATH_ENV_VAR", "StatsASGIApp", "create_app", "create_app_from_env"]
 
@@ -50,6 +51,7 @@ class StatsASGIApp(_http.StatsAppBase):
     - ``POST`` on the stats path (or ``/``): the collector's answer.
     - ``GET``/``HEAD`` on it: ``{"status": "ok"}``, the operators' health check.
     - ``GET`` on ``ready_path``: 200 when storage answers, 503 when not (the reason is logged).
+    - ``GET`` on ``metrics_path``, when ``metrics=True``: the intake counters as Prometheus text.
     - Other methods: 405; other paths: 404; always a JSON body.
     - A body that does not arrive within ``body_timeout`` seconds: 408 (devices retry).
 
@@ -64,6 +66,22 @@ class StatsASGIApp(_http.StatsAppBase):
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         method = scope["method"]
+        page = self.metrics_page(method, _app_path(scope))
+        if page is not None:
+            text, content_type = page
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": [
+                        (b"content-type", content_type.encode()),
+                        (b"content-length", str(len(text)).encode()),
+                        (b"cache-control", b"no-store"),
+                    ],
+                }
+            )
+            await send({"type": "http.response.body", "body": b"" if method == "HEAD" else text})
+            return
         try:
             response = await self._respond(scope, receive)
         except _Disconnected:
@@ -85,11 +103,7 @@ class StatsASGIApp(_http.StatsAppBase):
         await send({"type": "http.response.body", "body": b"" if method == "HEAD" else payload})
 
     async def _respond(self, scope: Scope, receive: Receive) -> Response:
-        path = scope["path"]
-        root_path = scope.get("root_path", "")
-        if root_path and path.startswith(root_path):
-            path = path[len(root_path) :] or "/"  # mounted under a prefix
-        answer = self.answer_without_body(scope["method"], path)
+        answer = self.answer_without_body(scope["method"], _app_path(scope))
         if answer is not None:
             return answer
         headers = {name.decode("latin-1").lower(): value for name, value in scope["headers"]}
@@ -99,19 +113,19 @@ class StatsASGIApp(_http.StatsAppBase):
             None if declared is None else declared.decode("latin-1"), limit
         )
         if problem is not None:
-            return problem
+            return self.refused(problem)
         try:
             body = await _read_body(receive, limit, self.settings.body_timeout)
         except _TooSlow:
-            return _http.body_timed_out(self.settings.body_timeout)
+            return self.refused(_http.body_timed_out(self.settings.body_timeout))
         if body is None:
-            return _http.too_large(limit)
+            return self.refused(_http.too_large(limit))
         encoding = headers.get("content-encoding")
         problem = _http.encoding_problem(
             None if encoding is None else encoding.decode("latin-1"), body
         )
         if problem is not None:
-            return problem
+            return self.refused(problem)
         return await self.collector.arespond(body)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
@@ -123,6 +137,15 @@ class StatsASGIApp(_http.StatsAppBase):
                 self.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+
+def _app_path(scope: Scope) -> str:
+    """The request path inside the app: without the prefix it is mounted under."""
+    path: str = scope["path"]
+    root_path = scope.get("root_path", "")
+    if root_path and path.startswith(root_path):
+        path = path[len(root_path) :] or "/"
+    return path
 
 
 async def _read_body(receive: Receive, limit: int, timeout: float) -> bytes | None:
@@ -152,27 +175,47 @@ async def _read_body(receive: Receive, limit: int, timeout: float) -> bytes | No
             return b"".join(chunks)
 
 
-def create_app(
+def create_app(  # noqa: PLR0913 - keyword-only options, each with a default
     storage: str | StorageBackend | Collector | None = None,
     *,
     path: str = "/stats",
     ready_path: str = "/ready",
     policy: Policy | None = None,
     body_timeout: float = 30.0,
+    privacy: Privacy | None = None,
+    metrics: bool = False,
+    metrics_path: str = "/metrics",
 ) -> StatsASGIApp:
     """An ASGI app over *storage*: a storage URL, a backend, a `Collector`, or `None`.
 
     ``None`` reads ``UPDATER_STATS_STORAGE`` and falls back to ``updater_stats.sqlite3``.
+    *privacy* pseudonymises ids (a `Collector` given keeps its own). ``metrics=True``
+    serves the intake counters as Prometheus text on *metrics_path* (the ``metrics``
+    extra); the path is public, like the stats path.
     """
     return StatsASGIApp(
-        storage, path=path, ready_path=ready_path, policy=policy, body_timeout=body_timeout
+        storage,
+        path=path,
+        ready_path=ready_path,
+        policy=policy,
+        body_timeout=body_timeout,
+        privacy=privacy,
+        metrics=metrics,
+        metrics_path=metrics_path,
     )
 
 
 def create_app_from_env() -> StatsASGIApp:
     """`create_app` configured by the environment, one app per worker process.
 
-    ``UPDATER_STATS_STORAGE`` (the storage URL), ``UPDATER_STATS_PATH`` (the stats path) and
-    ``UPDATER_STATS_ALLOWED_APPS`` (comma-separated ``app_id`` values; unset accepts any).
+    ``UPDATER_STATS_STORAGE`` (the storage URL), ``UPDATER_STATS_PATH`` (the stats path),
+    ``UPDATER_STATS_ALLOWED_APPS`` (comma-separated ``app_id`` values; unset accepts any),
+    ``UPDATER_STATS_PSEUDONYM_SECRET`` and ``UPDATER_STATS_CUSTOM_ID`` (see `Privacy.from_env`),
+    ``UPDATER_STATS_METRICS`` (``1``: serve ``/metrics``).
     """
-    return create_app(path=os.environ.get(PATH_ENV_VAR) or "/stats", policy=_http.policy_from_env())
+    return create_app(
+        path=os.environ.get(PATH_ENV_VAR) or "/stats",
+        policy=_http.policy_from_env(),
+        privacy=Privacy.from_env(),
+        metrics=_http.metrics_from_env(),
+    )

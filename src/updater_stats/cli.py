@@ -1,4 +1,5 @@
-"""The ``updater-stats`` command: ``serve`` the endpoint, ``export`` stored events.
+"""The ``updater-stats`` command: ``serve`` the endpoint, ``export`` stored events, ``forget``
+a device or a user, ``purge`` old events.
 
 Needs click (``pip install 'updater-stats[server]'``); ``serve`` also needs uvicorn.
 """
@@ -7,21 +8,26 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import importlib.util
 import json
 import os
 import re
+import shutil
 import sys
+import tempfile
 from collections.abc import Iterator
 from typing import IO, Any
 
 import click
 
 from ._collector import DEFAULT_STORAGE_URL, STORAGE_ENV_VAR, Collector
-from ._http import ALLOWED_APPS_ENV_VAR
+from ._http import ALLOWED_APPS_ENV_VAR, METRICS_ENV_VAR
 from ._models import WIRE_KEYS, StoredEvent
+from ._prometheus import MULTIPROC_ENV_VAR
 from .asgi import PATH_ENV_VAR
 from .backends import backend_from_url
 from .exceptions import BackendError, ConfigurationError
+from .privacy import SECRET_ENV_VAR, Privacy
 
 __all__ = ["cli", "main"]
 
@@ -62,6 +68,7 @@ Examples:
   updater-stats serve --storage sqlite:////var/lib/updater-stats/stats.sqlite3 --port 9000
   updater-stats serve --host 0.0.0.0 --workers 4 --path /api/stats
   updater-stats serve --allow-app com.example.app --allow-app com.example.beta
+  updater-stats serve --workers 4 --metrics
 
 \b
 Then set the plugin's statsUrl (capacitor.config.json, plugins.CapacitorUpdater)
@@ -84,6 +91,11 @@ to http://HOST:PORT/stats.""",
     multiple=True,
     help="Accept events of this app_id only (repeat for several); default: any app.",
 )
+@click.option(
+    "--metrics",
+    is_flag=True,
+    help="Serve the intake counters as Prometheus text on GET /metrics (public, like /stats).",
+)
 def serve(
     storage: str,
     host: str,
@@ -92,6 +104,7 @@ def serve(
     workers: int,
     log_level: str,
     allowed_apps: tuple[str, ...],
+    metrics: bool,
 ) -> None:
     """Run the stats endpoint with uvicorn.
 
@@ -105,27 +118,47 @@ def serve(
         raise click.ClickException(
             "serve needs uvicorn: pip install 'updater-stats[server]'"
         ) from None
+    if metrics and importlib.util.find_spec("prometheus_client") is None:
+        raise click.ClickException(
+            "--metrics needs prometheus-client: pip install 'updater-stats[metrics]'"
+        )
+    try:
+        Privacy.from_env()  # a bad secret stops the command here, not in every worker
+    except ConfigurationError as error:
+        raise click.ClickException(error.message) from None
     _check_storage(storage)
     # Every worker process builds its app from these, through the factory below.
     os.environ[STORAGE_ENV_VAR] = storage
     os.environ[PATH_ENV_VAR] = path
     os.environ[ALLOWED_APPS_ENV_VAR] = ",".join(allowed_apps)
+    os.environ[METRICS_ENV_VAR] = "1" if metrics else ""
+    own_metrics_dir = None
+    if metrics and workers > 1 and not os.environ.get(MULTIPROC_ENV_VAR):
+        # prometheus-client's multiprocess mode: each worker writes its counters to files in
+        # this directory and a scrape adds them all up. Set before the workers start, fresh
+        # for every run, as its documentation asks.
+        own_metrics_dir = tempfile.mkdtemp(prefix="updater-stats-metrics-")
+        os.environ[MULTIPROC_ENV_VAR] = own_metrics_dir
     shown_host = f"[{host}]" if ":" in host else host
     click.echo(
         f"updater-stats {_version()}: devices POST to http://{shown_host}:{port}/"
         f"{path.strip('/')} (storage: {storage})",
         err=True,
     )
-    uvicorn.run(
-        "updater_stats.asgi:create_app_from_env",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level=log_level.lower(),
-        lifespan="on",
-        timeout_graceful_shutdown=30,
-    )
+    try:
+        uvicorn.run(
+            "updater_stats.asgi:create_app_from_env",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level=log_level.lower(),
+            lifespan="on",
+            timeout_graceful_shutdown=30,
+        )
+    finally:
+        if own_metrics_dir is not None:
+            shutil.rmtree(own_metrics_dir, ignore_errors=True)
 
 
 def _check_storage(storage: str) -> None:
@@ -274,6 +307,104 @@ def export(
         raise click.ClickException(error.message) from None
     if progress:
         click.echo(f"\rexported {count} events", err=True)
+
+
+# --- erasure and retention ------------------------------------------------------------------
+
+
+def _lifecycle_collector(storage: str) -> Collector:
+    """A collector over *storage*, hashing ids as the server does (the same environment)."""
+    try:
+        return Collector.from_url(storage, privacy=Privacy.from_env())
+    except ConfigurationError as error:
+        raise click.ClickException(error.message) from None
+
+
+@cli.command(
+    epilog=f"""\b
+Examples:
+  updater-stats forget --device-id 0b5e5c1a-93b4-4f0e-a3a2-1f7f6f3b2d10
+  updater-stats forget --custom-id user-42 --storage postgresql://stats@db/app
+
+\b
+Give the ids as the app sends them. When the server pseudonymises ids, run
+this with the same {SECRET_ENV_VAR}: the pseudonyms are erased
+too, and so are events stored before pseudonymisation was turned on.""",
+)
+@storage_option
+@click.option(
+    "--device-id", "device_ids", metavar="ID", multiple=True, help="A device_id (repeatable)."
+)
+@click.option(
+    "--custom-id", "custom_ids", metavar="ID", multiple=True, help="A custom_id (repeatable)."
+)
+def forget(storage: str, device_ids: tuple[str, ...], custom_ids: tuple[str, ...]) -> None:
+    """Erase every stored event of a device or a user (a right-to-erasure request)."""
+    if not device_ids and not custom_ids:
+        raise click.UsageError("give at least one --device-id or --custom-id")
+    if "" in device_ids or "" in custom_ids:
+        raise click.BadParameter("an id must not be empty", param_hint="--device-id/--custom-id")
+    collector = _lifecycle_collector(storage)
+    deleted = 0
+    try:
+        for device_id in device_ids:
+            deleted += collector.forget(device_id=device_id)
+        for custom_id in custom_ids:
+            deleted += collector.forget(custom_id=custom_id)
+    except (ConfigurationError, BackendError) as error:
+        raise click.ClickException(error.message) from None
+    finally:
+        collector.close()
+    click.echo(f"deleted {deleted} events")
+    if deleted == 0 and collector.privacy is None:
+        click.echo(
+            f"note: {SECRET_ENV_VAR} is not set; if the server pseudonymises ids, set it here too",
+            err=True,
+        )
+
+
+def _parse_older_than(value: str) -> dt.datetime:
+    if _RELATIVE.fullmatch(value.strip()):
+        return dt.datetime.now(dt.timezone.utc) - _parse_duration(value, "--older-than")
+    try:
+        moment = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise click.BadParameter(
+            f"{value!r}: use an age (90d, 12h, 30m) or a date (2026-01-01)",
+            param_hint="--older-than",
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
+
+
+@cli.command(
+    epilog="""\b
+Examples:
+  updater-stats purge --older-than 90d
+  updater-stats purge --older-than 2026-01-01 --storage sqlite:////var/lib/stats.sqlite3
+
+\b
+Run it daily (cron, a systemd timer, a Kubernetes CronJob) to keep a retention
+period. Ages count from when the server received each event.""",
+)
+@storage_option
+@click.option(
+    "--older-than",
+    "older_than",
+    required=True,
+    metavar="AGE",
+    help="Delete events received before this: an age (90d, 12h, 30m) or a date.",
+)
+def purge(storage: str, older_than: str) -> None:
+    """Delete stored events older than a retention period."""
+    cutoff = _parse_older_than(older_than)
+    collector = _lifecycle_collector(storage)
+    try:
+        deleted = collector.purge(older_than=cutoff)
+    except (ConfigurationError, BackendError) as error:
+        raise click.ClickException(error.message) from None
+    finally:
+        collector.close()
+    click.echo(f"deleted {deleted} events received before {_iso(cutoff)}")
 
 
 # --- reports and release health -------------------------------------------------------------

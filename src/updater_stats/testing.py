@@ -18,6 +18,9 @@ The suite reads events back with the backend's ``events()`` method (every
 stored event in storage order, as `StoredEvent` values); override
 `BackendContract.read_back` if yours reads another way. Importing this module
 needs pytest.
+
+A backend that erases (`SupportsForget`) or purges (`SupportsPurge`) adds
+`ForgetContract` and `PurgeContract` to its test class's bases.
 """
 
 # This module is test code, for pytest: plain `assert` is how its checks speak.
@@ -43,7 +46,9 @@ from .exceptions import BackendError
 
 __all__ = [
     "BackendContract",
+    "ForgetContract",
     "MemoryBackend",
+    "PurgeContract",
     "assert_same_events",
     "stored_event",
     "wire_event",
@@ -178,7 +183,26 @@ ODD_STRINGS: tuple[str, ...] = (
 )
 
 
-class BackendContract:
+class _ContractBase:
+    """What every contract suite uses: reading back and checked writes."""
+
+    def read_back(self, backend: Any, app_id: str | None = None) -> list[StoredEvent]:
+        """Every event *backend* holds, in storage order; override for another read path."""
+        events = backend.events() if app_id is None else backend.events(app_id=app_id)
+        return list(events)
+
+    def write(self, backend: StorageBackend, events: Sequence[StoredEvent]) -> WriteResult:
+        result = backend.write(events)
+        assert isinstance(result, WriteResult), f"write returned {result!r}, not a WriteResult"
+        assert result.inserted + result.duplicates == len(events), result
+        if result.duplicate_indexes is not None:
+            # Optional, but when given it must name exactly the duplicates.
+            assert len(result.duplicate_indexes) == result.duplicates, result
+            assert all(0 <= i < len(events) for i in result.duplicate_indexes), result
+        return result
+
+
+class BackendContract(_ContractBase):
     """The promises of `StorageBackend`, as tests to run against any backend.
 
     Subclass it in a test module and provide a ``backend`` fixture yielding a
@@ -192,17 +216,6 @@ class BackendContract:
 
     #: Threads used by the concurrency tests.
     threads: ClassVar[int] = 8
-
-    def read_back(self, backend: Any, app_id: str | None = None) -> list[StoredEvent]:
-        """Every event *backend* holds, in storage order; override for another read path."""
-        events = backend.events() if app_id is None else backend.events(app_id=app_id)
-        return list(events)
-
-    def write(self, backend: StorageBackend, events: Sequence[StoredEvent]) -> WriteResult:
-        result = backend.write(events)
-        assert isinstance(result, WriteResult), f"write returned {result!r}, not a WriteResult"
-        assert result.inserted + result.duplicates == len(events), result
-        return result
 
     # -- batches and keys ------------------------------------------------------------------
 
@@ -512,3 +525,151 @@ class BackendContract:
         if ping is not None:
             with pytest.raises(BackendError):
                 ping()
+
+
+# -- erasure and retention ---------------------------------------------------------------------
+
+_DEVICE_A = "0b5e5c1a-93b4-4f0e-a3a2-1f7f6f3b2d10"
+_DEVICE_B = "7f1c2d3e-4b5a-4c6d-8e9f-0a1b2c3d4e5f"
+_DEVICE_C = "a0a0a0a0-b1b1-4c2c-8d3d-e4e4e4e4e4e4"
+
+
+class ForgetContract(_ContractBase):
+    """The promises of `SupportsForget`: ``forget`` erases exactly the events it names.
+
+    Values are compared as stored; `Collector.forget` adds pseudonyms on top.
+    """
+
+    def _population(self) -> list[StoredEvent]:
+        return [
+            stored_event(device_id=_DEVICE_A, timestamp=1, custom_id="user-1"),
+            stored_event(device_id=_DEVICE_A, timestamp=None, custom_id=None),
+            stored_event(device_id=_DEVICE_B, timestamp=2, custom_id="user-1"),
+            stored_event(device_id=_DEVICE_B, timestamp=3, custom_id="user-2"),
+            stored_event(device_id=_DEVICE_C, timestamp=4, custom_id=""),
+            stored_event(device_id=_DEVICE_C, timestamp=5, app_id="com.example.other"),
+        ]
+
+    def test_forget_a_device_erases_its_events_only(self, backend: Any) -> None:
+        events = self._population()
+        self.write(backend, events)
+
+        assert backend.forget(device_ids=[_DEVICE_A]) == 2
+
+        assert_same_events(self.read_back(backend), events[2:])
+
+    def test_forget_a_user_erases_their_events_on_every_device(self, backend: Any) -> None:
+        events = self._population()
+        self.write(backend, events)
+
+        assert backend.forget(custom_ids=["user-1"]) == 2
+
+        assert_same_events(self.read_back(backend), [events[1], *events[3:]])
+
+    def test_devices_and_users_together_count_each_event_once(self, backend: Any) -> None:
+        events = self._population()
+        self.write(backend, events)
+
+        # events[0] matches both; events[5] is the other app's, of device C.
+        assert backend.forget(device_ids=[_DEVICE_A, _DEVICE_C], custom_ids=["user-1"]) == 5
+
+        assert_same_events(self.read_back(backend), [events[3]])
+
+    def test_forget_what_is_not_stored_erases_nothing(self, backend: Any) -> None:
+        events = self._population()
+        self.write(backend, events)
+
+        assert backend.forget(device_ids=["ffffffff-ffff-4fff-8fff-ffffffffffff"]) == 0
+        assert backend.forget(custom_ids=["nobody"], device_ids=[]) == 0
+        assert backend.forget() == 0
+
+        assert_same_events(self.read_back(backend), events)
+
+    def test_a_forgotten_event_sent_again_is_stored_again(self, backend: Any) -> None:
+        events = self._population()
+        self.write(backend, events)
+        backend.forget(device_ids=[_DEVICE_B])
+
+        # Nothing remembers the erased events, not even their keys.
+        assert self.write(backend, events[2:4]) == WriteResult(inserted=2, duplicates=0)
+        assert self.write(backend, events) == WriteResult(inserted=1, duplicates=5)
+
+    @pytest.mark.parametrize("text", ["a\x00b", "'; DROP TABLE events; --", "🚀", "\x10"])
+    def test_odd_ids_are_erased_exactly(self, backend: Any, text: str) -> None:
+        odd = stored_event(timestamp=1, custom_id=text)
+        other = stored_event(timestamp=2, custom_id=text + "x")
+        self.write(backend, [odd, other])
+
+        assert backend.forget(custom_ids=[text]) == 1
+
+        assert_same_events(self.read_back(backend), [other])
+
+
+class PurgeContract(_ContractBase):
+    """The promises of `SupportsPurge`: ``purge`` deletes exactly what arrived before a moment."""
+
+    #: Server receive times over several months, oldest first, and a cutoff within them.
+    moments: ClassVar[tuple[dt.datetime, ...]] = (
+        dt.datetime(2025, 11, 3, 8, 0, tzinfo=dt.timezone.utc),
+        dt.datetime(2025, 12, 31, 23, 59, 59, 999000, tzinfo=dt.timezone.utc),
+        dt.datetime(2026, 1, 15, tzinfo=dt.timezone.utc),
+        dt.datetime(2026, 2, 1, 11, 59, 59, 999000, tzinfo=dt.timezone.utc),
+        dt.datetime(2026, 2, 1, 12, 0, tzinfo=dt.timezone.utc),  # the cutoff itself: kept
+        dt.datetime(2026, 2, 20, tzinfo=dt.timezone.utc),
+        dt.datetime(2026, 4, 1, tzinfo=dt.timezone.utc),
+    )
+    cutoff: ClassVar[dt.datetime] = dt.datetime(2026, 2, 1, 12, 0, tzinfo=dt.timezone.utc)
+
+    def _events(self) -> list[StoredEvent]:
+        events = [
+            stored_event(timestamp=index, received_at=moment)
+            for index, moment in enumerate(self.moments)
+        ]
+        # Keyless events and other apps are purged by age alike.
+        events += [
+            stored_event(timestamp=None, received_at=moment, app_id="com.example.other")
+            for moment in self.moments[::3]
+        ]
+        return events
+
+    def test_purge_deletes_exactly_the_events_received_before(self, backend: Any) -> None:
+        events = self._events()
+        self.write(backend, events)
+        expected = [e for e in events if e.received_at >= self.cutoff]
+
+        assert backend.purge(older_than=self.cutoff) == len(events) - len(expected)
+
+        assert_same_events(self.read_back(backend), expected)
+
+    def test_purge_with_nothing_old_enough_deletes_nothing(self, backend: Any) -> None:
+        events = self._events()
+        self.write(backend, events)
+
+        assert backend.purge(older_than=self.moments[0]) == 0
+        assert backend.purge(older_than=self.moments[0] - dt.timedelta(days=400)) == 0
+
+        assert_same_events(self.read_back(backend), events)
+
+    def test_purge_of_an_empty_store(self, backend: Any) -> None:
+        assert backend.purge(older_than=self.cutoff) == 0
+        assert self.read_back(backend) == []
+
+    def test_purge_everything_then_store_again(self, backend: Any) -> None:
+        events = self._events()
+        self.write(backend, events)
+
+        assert backend.purge(older_than=self.moments[-1] + dt.timedelta(days=1)) == len(events)
+        assert self.read_back(backend) == []
+        # A purged event re-sent is new again.
+        assert self.write(backend, events[:2]) == WriteResult(inserted=2, duplicates=0)
+
+    def test_purge_takes_any_time_zone(self, backend: Any) -> None:
+        events = self._events()
+        self.write(backend, events)
+        same_instant = self.cutoff.astimezone(dt.timezone(dt.timedelta(hours=-5)))
+
+        backend.purge(older_than=same_instant)
+
+        assert_same_events(
+            self.read_back(backend), [e for e in events if e.received_at >= self.cutoff]
+        )

@@ -17,6 +17,7 @@ from ._models import Response
 from ._policy import Policy
 from .asgi import PATH_ENV_VAR
 from .backends import StorageBackend
+from .privacy import Privacy
 
 __all__ = ["StatsWSGIApp", "create_app", "create_app_from_env"]
 
@@ -44,6 +45,19 @@ class StatsWSGIApp(_http.StatsAppBase):
     """
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        method = environ.get("REQUEST_METHOD", "GET")
+        page = self.metrics_page(method, environ.get("PATH_INFO", "") or "/")
+        if page is not None:
+            text, content_type = page
+            start_response(
+                "200 OK",
+                [
+                    ("content-type", content_type),
+                    ("content-length", str(len(text))),
+                    ("cache-control", "no-store"),
+                ],
+            )
+            return [b"" if method == "HEAD" else text]
         response = self._respond(environ)
         payload = response.json()
         status = f"{response.status_code} {_REASONS.get(response.status_code, '')}".rstrip()
@@ -60,7 +74,7 @@ class StatsWSGIApp(_http.StatsAppBase):
         declared = environ.get("CONTENT_LENGTH")
         problem = _http.content_length_problem(declared, limit)
         if problem is not None:
-            return problem
+            return self.refused(problem)
         stream: IO[bytes] = environ["wsgi.input"]
         if declared:
             body = _read_upto(stream, int(declared), limit)
@@ -71,10 +85,10 @@ class StatsWSGIApp(_http.StatsAppBase):
             # PEP 3333: with no length and no terminated input, nothing may be read.
             body = b""
         if body is None:
-            return _http.too_large(limit)
+            return self.refused(_http.too_large(limit))
         problem = _http.encoding_problem(environ.get("HTTP_CONTENT_ENCODING"), body)
         if problem is not None:
-            return problem
+            return self.refused(problem)
         return self.collector.respond(body)
 
 
@@ -94,20 +108,37 @@ def _read_upto(stream: IO[bytes], length: int | None, limit: int) -> bytes | Non
     return b"".join(chunks)
 
 
-def create_app(
+def create_app(  # noqa: PLR0913 - keyword-only options, each with a default
     storage: str | StorageBackend | Collector | None = None,
     *,
     path: str = "/stats",
     ready_path: str = "/ready",
     policy: Policy | None = None,
+    privacy: Privacy | None = None,
+    metrics: bool = False,
+    metrics_path: str = "/metrics",
 ) -> StatsWSGIApp:
     """A WSGI app over *storage*: a storage URL, a backend, a `Collector`, or `None`.
 
     ``None`` reads ``UPDATER_STATS_STORAGE`` and falls back to ``updater_stats.sqlite3``.
+    *privacy* and *metrics* as for `asgi.create_app`.
     """
-    return StatsWSGIApp(storage, path=path, ready_path=ready_path, policy=policy)
+    return StatsWSGIApp(
+        storage,
+        path=path,
+        ready_path=ready_path,
+        policy=policy,
+        privacy=privacy,
+        metrics=metrics,
+        metrics_path=metrics_path,
+    )
 
 
 def create_app_from_env() -> StatsWSGIApp:
     """`create_app` configured by the environment, as `asgi.create_app_from_env` is."""
-    return create_app(path=os.environ.get(PATH_ENV_VAR) or "/stats", policy=_http.policy_from_env())
+    return create_app(
+        path=os.environ.get(PATH_ENV_VAR) or "/stats",
+        policy=_http.policy_from_env(),
+        privacy=Privacy.from_env(),
+        metrics=_http.metrics_from_env(),
+    )

@@ -12,12 +12,12 @@ from typing import Any
 
 import pytest
 
-from updater_stats.testing import BackendContract
+from updater_stats.testing import BackendContract, ForgetContract, PurgeContract
 
 from ..test_docs import ROOT, blocks
 
 
-class TestEveryBuiltInBackend(BackendContract):
+class TestEveryBuiltInBackend(BackendContract, ForgetContract, PurgeContract):
     pass
 
 

@@ -8,9 +8,17 @@ and `updater_stats.backends.clickhouse`, or name them with a URL.
 from __future__ import annotations
 
 from .._writer import Batching
-from ._protocol import StorageBackend
+from ._protocol import StorageBackend, SupportsForget, SupportsPurge
 from ._url import backend_from_url
 from .memory import MemoryBackend
 from .sqlite import SQLiteBackend
 
-__all__ = ["Batching", "MemoryBackend", "SQLiteBackend", "StorageBackend", "backend_from_url"]
+__all__ = [
+    "Batching",
+    "MemoryBackend",
+    "SQLiteBackend",
+    "StorageBackend",
+    "SupportsForget",
+    "SupportsPurge",
+    "backend_from_url",
+]

@@ -1,8 +1,9 @@
-"""The write-side storage protocol."""
+"""The write-side storage protocol, and the optional erasure and retention protocols."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import datetime as dt
+from collections.abc import Collection, Sequence
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
@@ -35,4 +36,29 @@ class StorageBackend(Protocol):
 
     def close(self) -> None:
         """Release connections and files. Called once, when the collector closes."""
+        ...
+
+
+@runtime_checkable
+class SupportsForget(Protocol):
+    """**Protocol:** a backend that can erase every event of a device or a user.
+
+    Values are compared with what is stored: with pseudonymisation on, that is
+    the pseudonym; `Collector.forget` and ``updater-stats forget`` take the raw
+    id and pass both forms.
+    """
+
+    def forget(self, *, device_ids: Collection[str] = (), custom_ids: Collection[str] = ()) -> int:
+        """Delete every event whose ``device_id`` is in *device_ids* or whose ``custom_id``
+        is in *custom_ids*; return how many were deleted. Later writes of the same
+        events store them anew: nothing remembers their keys."""
+        ...
+
+
+@runtime_checkable
+class SupportsPurge(Protocol):
+    """**Protocol:** a backend that can delete old events (retention)."""
+
+    def purge(self, *, older_than: dt.datetime) -> int:
+        """Delete every event received (server clock) before *older_than*; return how many."""
         ...

@@ -29,7 +29,7 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
@@ -42,7 +42,13 @@ from .._models import BOOLEAN_FIELDS, SCALAR_FIELDS, AppInfos, StoredEvent, Writ
 from .._writer import Batching
 from ..exceptions import BackendError, ConfigurationError
 
-__all__ = ["CLICKHOUSE_BATCHING", "SCHEMA_VERSION", "ClickHouseBackend", "create_statements"]
+__all__ = [
+    "CLICKHOUSE_BATCHING",
+    "SCHEMA_VERSION",
+    "ClickHouseBackend",
+    "create_statements",
+    "ttl_expression",
+]
 
 #: The default for ClickHouse: batches of up to 10 000 events, each request held up to 200 ms
 #: so that concurrent requests share one INSERT (at most about five per second per process).
@@ -108,10 +114,27 @@ def _literal(text: str) -> str:
     return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
+def ttl_expression(ttl: dt.timedelta) -> str:
+    """The table TTL for events kept *ttl* after they were received, as ClickHouse shows it."""
+    seconds = int(ttl.total_seconds())
+    if seconds < 1:
+        raise ValueError(f"a ClickHouse TTL must be at least one second, not {ttl}")
+    if seconds % 86400 == 0:
+        return f"toDateTime(received_at) + toIntervalDay({seconds // 86400})"
+    return f"toDateTime(received_at) + toIntervalSecond({seconds})"
+
+
 def create_statements(
-    database: str, table: str = "events", cluster: str | None = None
+    database: str,
+    table: str = "events",
+    cluster: str | None = None,
+    *,
+    ttl: dt.timedelta | None = None,
 ) -> list[str]:
     """The DDL that creates the database and table(s).
+
+    With *ttl*, the table deletes events that long after their ``received_at``
+    (in merges: within hours of the moment, not to the second).
 
     Without *cluster*: one ``ReplacingMergeTree`` table. With a cluster: on
     every node ``ON CLUSTER``, a ``ReplicatedReplacingMergeTree`` table named
@@ -134,7 +157,8 @@ def create_statements(
         f") ENGINE = {_engine_clause(bool(cluster), database, local)}\n"
         f"PARTITION BY {_PARTITION_BY}\n"
         f"ORDER BY {_ORDER_BY}\n"
-        f"COMMENT {comment}"
+        + (f"TTL {ttl_expression(ttl)}\n" if ttl is not None else "")
+        + f"COMMENT {comment}"
     )
     statements = [f"CREATE DATABASE IF NOT EXISTS {db}{on_cluster}", create_table]
     if cluster:
@@ -233,7 +257,11 @@ _DRIVER_ERRORS = (ClickHouseError, OSError)
 # -- the backend ---------------------------------------------------------------------------
 
 # Query parameters of a clickhouse:// URL that are ours; the others are ClickHouse settings.
-_OWN_PARAMETERS = {"table", "cluster", "batch_delay_ms", "batch_max_events"}
+_OWN_PARAMETERS = {"table", "cluster", "batch_delay_ms", "batch_max_events", "ttl_days"}
+
+# Wait until the deletion is done on every replica: when forget() returns, the rows are gone.
+_SYNC_MUTATION = {"mutations_sync": 2}
+_FORGET_WHERE = "device_id IN {devices:Array(String)} OR custom_id IN {customs:Array(String)}"
 
 
 class ClickHouseBackend:
@@ -252,6 +280,8 @@ class ClickHouseBackend:
             shards behind a ``Distributed`` table (see `create_statements`).
         batching: How the collector groups requests; `CLICKHOUSE_BATCHING` by default.
         settings: ClickHouse settings for the client.
+        ttl: Keep events this long after they were received: a table TTL, set when the
+            table is created, or added to an existing table (`None` leaves the table as is).
     """
 
     def __init__(  # noqa: PLR0913 - keyword-only options, each with a default
@@ -263,7 +293,11 @@ class ClickHouseBackend:
         cluster: str | None = None,
         batching: Batching | None = None,
         settings: dict[str, Any] | None = None,
+        ttl: dt.timedelta | None = None,
     ) -> None:
+        if ttl is not None:
+            ttl_expression(ttl)  # refuse a TTL under a second now, not at the first write
+        self.ttl = ttl
         self._dsn = dsn
         self.database = database
         self.table = table
@@ -284,7 +318,7 @@ class ClickHouseBackend:
         """``clickhouse://user:password@host:8123/database?cluster=name``; ``clickhouses://``: TLS.
 
         Query parameters: ``table``, ``cluster``, ``batch_delay_ms``,
-        ``batch_max_events``; any other is passed on as a ClickHouse setting.
+        ``batch_max_events``, ``ttl_days``; any other is passed on as a ClickHouse setting.
         """
         parts = urlsplit(url)
         scheme = parts.scheme.lower()
@@ -313,6 +347,9 @@ class ClickHouseBackend:
                 batching = _evolve(batching, max_delay=float(ours["batch_delay_ms"]) / 1000)
             if "batch_max_events" in ours:
                 batching = _evolve(batching, max_events=int(ours["batch_max_events"]))
+            ttl = dt.timedelta(days=int(ours["ttl_days"])) if "ttl_days" in ours else None
+            if ttl is not None:
+                ttl_expression(ttl)
         except ValueError as exc:
             raise ConfigurationError(
                 f"bad ClickHouse URL option: {exc}", code="bad_storage_url"
@@ -324,6 +361,7 @@ class ClickHouseBackend:
             cluster=ours.get("cluster") or None,
             batching=batching,
             settings=settings,
+            ttl=ttl,
         )
 
     def __repr__(self) -> str:
@@ -377,9 +415,32 @@ class ClickHouseBackend:
                     code="schema_too_new",
                 )
             if version == SCHEMA_VERSION:
+                self._apply_ttl(client)
                 return
-        for statement in create_statements(self.database, self.table, self.cluster):
+        for statement in create_statements(self.database, self.table, self.cluster, ttl=self.ttl):
             client.command(statement)
+
+    @property
+    def _local_table(self) -> str:
+        """The table that holds the rows, with ``ON CLUSTER``: what ALTER statements target."""
+        if not self.cluster:
+            return self._qualified
+        local = f"{_quote(self.database)}.{_quote(self.table + '_local')}"
+        return f"{local} ON CLUSTER {_quote(self.cluster)}"
+
+    def _apply_ttl(self, client: Client) -> None:
+        """Give an existing table the TTL asked for, unless it has it already."""
+        if self.ttl is None:
+            return
+        expression = ttl_expression(self.ttl)
+        name = f"{self.table}_local" if self.cluster else self.table
+        found = client.query(
+            "SELECT create_table_query FROM system.tables "
+            "WHERE database = {db:String} AND name = {t:String}",
+            parameters={"db": self.database, "t": name},
+        ).result_rows
+        if found and f"TTL {expression}" not in str(found[0][0]):
+            client.command(f"ALTER TABLE {self._local_table} MODIFY TTL {expression}")
 
     def _next_seq(self, count: int) -> int:
         # Nanoseconds since the epoch: increasing across restarts, and across processes
@@ -396,13 +457,15 @@ class ClickHouseBackend:
             try:
                 known = self._known_row_ids(client, events)
                 rows: list[list[Any]] = []
+                duplicate_indexes: list[int] = []
                 seq = self._next_seq(len(events))
-                for stored in events:
+                for index, stored in enumerate(events):
                     if stored.key is None:
                         row_id = uuid.uuid4()
                     else:
                         row_id = _row_id(stored.key)
                         if row_id in known:
+                            duplicate_indexes.append(index)
                             continue
                         known.add(row_id)  # a later copy in this batch is a duplicate
                     rows.append(_row(stored, row_id, seq + len(rows)))
@@ -417,7 +480,83 @@ class ClickHouseBackend:
                     self.inserts += 1
             except _DRIVER_ERRORS as exc:
                 raise BackendError(f"ClickHouse write failed: {exc}") from exc
-        return WriteResult(inserted=len(rows), duplicates=len(events) - len(rows))
+        return WriteResult(
+            inserted=len(rows),
+            duplicates=len(events) - len(rows),
+            duplicate_indexes=tuple(duplicate_indexes),
+        )
+
+    def forget(self, *, device_ids: Collection[str] = (), custom_ids: Collection[str] = ()) -> int:
+        """Delete every event of these devices or users (values as stored); return how many.
+
+        A delete mutation (``ALTER TABLE ... DELETE``), waited for on every
+        replica: when it returns, the rows are gone from disk, not only hidden
+        as a lightweight ``DELETE`` would leave them. The count is of events as
+        `events` reads them (each key once).
+        """
+        parameters = {"devices": list(device_ids), "customs": list(custom_ids)}
+        if not parameters["devices"] and not parameters["customs"]:
+            return 0
+        with self._lock:
+            client = self._connect()
+            try:
+                count = int(
+                    client.query(
+                        f"SELECT count() FROM {self._qualified} FINAL "  # noqa: S608 - quoted
+                        f"WHERE {_FORGET_WHERE}",
+                        parameters=parameters,
+                    ).result_rows[0][0]
+                )
+                if count:
+                    client.command(
+                        f"ALTER TABLE {self._local_table} DELETE WHERE {_FORGET_WHERE}",
+                        parameters=parameters,
+                        settings=_SYNC_MUTATION,
+                    )
+            except _DRIVER_ERRORS as exc:
+                raise BackendError(f"ClickHouse delete failed: {exc}") from exc
+        return count
+
+    def purge(self, *, older_than: dt.datetime) -> int:
+        """Delete every event received before *older_than*; return how many.
+
+        Whole months before it are dropped as partitions (instant, no rewrite);
+        only the month *older_than* falls in is rewritten by a delete mutation.
+        For a standing retention period, a table TTL (``ttl=``) does this by itself.
+        """
+        cutoff = older_than.astimezone(dt.timezone.utc)
+        cutoff_month = cutoff.year * 100 + cutoff.month
+        parameters: dict[str, Any] = {"cutoff": cutoff.replace(tzinfo=None)}
+        before = "received_at < {cutoff:DateTime64(3, 'UTC')}"
+        with self._lock:
+            client = self._connect()
+            try:
+                count = int(
+                    client.query(
+                        f"SELECT count() FROM {self._qualified} FINAL WHERE {before}",  # noqa: S608
+                        parameters=parameters,
+                    ).result_rows[0][0]
+                )
+                months = client.query(
+                    f"SELECT DISTINCT toYYYYMM(received_at) FROM {self._qualified} "  # noqa: S608
+                    f"WHERE {before}",
+                    parameters=parameters,
+                ).result_rows
+                for (month,) in months:
+                    if int(month) < cutoff_month:
+                        client.command(
+                            f"ALTER TABLE {self._local_table} DROP PARTITION {int(month)}"
+                        )
+                    else:
+                        client.command(
+                            f"ALTER TABLE {self._local_table} DELETE IN PARTITION {int(month)} "
+                            f"WHERE {before}",
+                            parameters=parameters,
+                            settings=_SYNC_MUTATION,
+                        )
+            except _DRIVER_ERRORS as exc:
+                raise BackendError(f"ClickHouse purge failed: {exc}") from exc
+        return count
 
     def _known_row_ids(self, client: Client, events: Sequence[StoredEvent]) -> set[uuid.UUID]:
         keyed = [stored for stored in events if stored.key is not None]

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 
 from .._models import StoredEvent, WriteResult
 from ..exceptions import BackendError
@@ -32,18 +33,44 @@ class MemoryBackend:
         return f"<MemoryBackend with {len(self._events)} events>"
 
     def write(self, events: Sequence[StoredEvent]) -> WriteResult:
+        duplicate_indexes: list[int] = []
         with self._lock:
             if self._closed:
                 raise BackendError("the memory backend is closed")
-            inserted = 0
-            for stored in events:
+            for index, stored in enumerate(events):
                 if stored.key is not None:
                     if stored.key in self._keys:
+                        duplicate_indexes.append(index)
                         continue
                     self._keys.add(stored.key)
                 self._events.append(stored)
-                inserted += 1
-        return WriteResult(inserted=inserted, duplicates=len(events) - inserted)
+        return WriteResult(
+            inserted=len(events) - len(duplicate_indexes),
+            duplicates=len(duplicate_indexes),
+            duplicate_indexes=tuple(duplicate_indexes),
+        )
+
+    def _delete(self, doomed: Callable[[StoredEvent], bool]) -> int:
+        with self._lock:
+            if self._closed:
+                raise BackendError("the memory backend is closed")
+            kept = [stored for stored in self._events if not doomed(stored)]
+            deleted = len(self._events) - len(kept)
+            self._events = kept
+            # Nothing of a deleted event stays behind, its key included.
+            self._keys = {stored.key for stored in kept if stored.key is not None}
+        return deleted
+
+    def forget(self, *, device_ids: Collection[str] = (), custom_ids: Collection[str] = ()) -> int:
+        """Delete the events of these devices and users (values as stored); return how many."""
+        devices, customs = frozenset(device_ids), frozenset(custom_ids)
+        return self._delete(
+            lambda stored: stored.event.device_id in devices or stored.event.custom_id in customs
+        )
+
+    def purge(self, *, older_than: dt.datetime) -> int:
+        """Delete the events received before *older_than*; return how many."""
+        return self._delete(lambda stored: stored.received_at < older_than)
 
     def ping(self) -> None:
         if self._closed:

@@ -26,7 +26,7 @@ import json
 import math
 import re
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -309,10 +309,29 @@ def _stored(row: Sequence[Any]) -> StoredEvent:
     )
 
 
+def _duplicates(rows: Sequence[tuple[Any, ...]], new_keys: set[str]) -> tuple[int, ...]:
+    """The positions of the rows that were not inserted, given the keys that were.
+
+    Rows are inserted in batch order: the first row with a new key was stored,
+    a later one with the same key was a duplicate; rows without a key always are.
+    """
+    seen: set[str] = set()
+    duplicates: list[int] = []
+    for index, row in enumerate(rows):
+        key = row[1]
+        if key is None:
+            continue
+        if key in new_keys and key not in seen:
+            seen.add(key)
+        else:
+            duplicates.append(index)
+    return tuple(duplicates)
+
+
 # -- the backend ---------------------------------------------------------------------------
 
 # Query parameters of a postgresql:// URL that are ours, not libpq's.
-_OWN_PARAMETERS = {"schema", "pool_size", "pool_timeout"}
+_OWN_PARAMETERS = {"schema", "pool_size", "pool_timeout", "purge_batch_size"}
 
 
 class PostgresBackend:
@@ -327,6 +346,8 @@ class PostgresBackend:
         schema: The PostgreSQL schema that holds the tables.
         pool_size: Most connections the pool opens.
         pool_timeout: Seconds to wait for a connection before failing with 503.
+        purge_batch_size: Rows one `purge` transaction deletes: each batch holds its row
+            locks and its share of WAL briefly, never the whole purge at once.
     """
 
     def __init__(
@@ -336,7 +357,11 @@ class PostgresBackend:
         schema: str = "updater_stats",
         pool_size: int = 4,
         pool_timeout: float = 5.0,
+        purge_batch_size: int = 10_000,
     ) -> None:
+        if purge_batch_size < 1:
+            raise ValueError(f"purge_batch_size must be at least 1, got {purge_batch_size}")
+        self.purge_batch_size = purge_batch_size
         self._conninfo = conninfo
         self._schema_name = schema
         self._schema = sql.Identifier(schema)
@@ -384,6 +409,11 @@ class PostgresBackend:
             table=table,
         )
         self._table = table
+        self._insert_returning = self._insert + sql.SQL(" RETURNING event_key")
+        self._purge = sql.SQL(
+            "DELETE FROM {table} WHERE id IN (SELECT id FROM {table} WHERE received_at < %s "
+            "ORDER BY id LIMIT %s)"
+        ).format(table=table)
 
     @classmethod
     def from_url(cls, url: str) -> PostgresBackend:
@@ -406,6 +436,7 @@ class PostgresBackend:
                 schema=ours.get("schema", "updater_stats"),
                 pool_size=int(ours.get("pool_size", 4)),
                 pool_timeout=float(ours.get("pool_timeout", 5.0)),
+                purge_batch_size=int(ours.get("purge_batch_size", 10_000)),
             )
         except (ValueError, psycopg.ProgrammingError) as exc:
             raise ConfigurationError(f"bad PostgreSQL URL: {exc}", code="bad_storage_url") from exc
@@ -451,6 +482,10 @@ class PostgresBackend:
             self._prepare()
             return WriteResult(inserted=0)
         rows = [_row(index, stored) for index, stored in enumerate(events)]
+        # Several apps in one write: the insert names the keys it stored, so that intake
+        # metrics can count duplicates per app. One app (the usual case): the row count is enough.
+        several_apps = len({stored.event.app_id for stored in events}) > 1
+        new_keys: set[str] = set()
         self._prepare()
         try:
             with self._pool.connection() as conn, conn.transaction():
@@ -459,11 +494,59 @@ class PostgresBackend:
                     with cursor.copy(_COPY) as copy:
                         for row in rows:
                             copy.write_row(row)
-                    cursor.execute(self._insert)
+                    if several_apps:
+                        cursor.execute(self._insert_returning)
+                        new_keys = {key for (key,) in cursor.fetchall() if key is not None}
+                    else:
+                        cursor.execute(self._insert)
                     inserted = cursor.rowcount
         except psycopg.Error as exc:
             raise BackendError(f"PostgreSQL write failed: {exc}") from exc
-        return WriteResult(inserted=inserted, duplicates=len(rows) - inserted)
+        return WriteResult(
+            inserted=inserted,
+            duplicates=len(rows) - inserted,
+            duplicate_indexes=_duplicates(rows, new_keys) if several_apps else None,
+        )
+
+    def forget(self, *, device_ids: Collection[str] = (), custom_ids: Collection[str] = ()) -> int:
+        """Delete every event of these devices or users (values as stored); return how many.
+
+        One transaction; only the matching rows are locked, writes go on. The
+        space is reclaimed by (auto)vacuum: see the privacy page.
+        """
+        devices = [escape(value) for value in device_ids]
+        customs = [escape(value) for value in custom_ids]
+        if not devices and not customs:
+            return 0
+        self._prepare()
+        statement = sql.SQL(
+            "DELETE FROM {} WHERE device_id = ANY(%s) OR custom_id = ANY(%s)"
+        ).format(self._table)
+        try:
+            with self._pool.connection() as conn, conn.transaction():
+                return conn.execute(statement, [devices, customs]).rowcount
+        except psycopg.Error as exc:
+            raise BackendError(f"PostgreSQL delete failed: {exc}") from exc
+
+    def purge(self, *, older_than: dt.datetime) -> int:
+        """Delete every event received before *older_than*; return how many.
+
+        In transactions of `purge_batch_size` rows, oldest first: no long lock,
+        no huge transaction, and vacuum can reuse the space as the purge goes.
+        """
+        self._prepare()
+        total = 0
+        while True:
+            try:
+                with self._pool.connection() as conn, conn.transaction():
+                    deleted = conn.execute(
+                        self._purge, [older_than, self.purge_batch_size]
+                    ).rowcount
+            except psycopg.Error as exc:
+                raise BackendError(f"PostgreSQL purge failed: {exc}") from exc
+            total += deleted
+            if deleted < self.purge_batch_size:
+                return total
 
     def ping(self) -> None:
         """Raise `BackendError` unless the database answers a query on the events table."""

@@ -14,7 +14,7 @@ import json
 import os
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from typing import Any
 
 from .._models import SCALAR_FIELDS, AppInfos, StoredEvent, WriteResult
@@ -42,6 +42,13 @@ _INSERT = (
     f"VALUES ({', '.join('?' for _ in _COLUMNS)})"
 )
 _SELECT = f"SELECT id, {', '.join(_COLUMNS)} FROM events"  # noqa: S608 - fixed column names.
+
+# Rows one purge transaction deletes: the file stays writable for the collector in between.
+PURGE_CHUNK = 5000
+_PURGE = (
+    "DELETE FROM events WHERE id IN "
+    "(SELECT id FROM events WHERE received_at < ? ORDER BY id LIMIT ?)"
+)
 
 
 def _v1(conn: sqlite3.Connection) -> None:
@@ -203,6 +210,8 @@ class SQLiteBackend:
                 conn.execute("PRAGMA journal_mode = WAL")
             # FULL: the WAL is synced at every commit, so an acknowledged batch survives power loss.
             conn.execute("PRAGMA synchronous = FULL")
+            # Deleted rows (forget, purge) are overwritten with zeros, not left in free pages.
+            conn.execute("PRAGMA secure_delete = ON")
             _migrate(conn)
         except sqlite3.Error as exc:
             conn.close()
@@ -215,13 +224,25 @@ class SQLiteBackend:
 
     def write(self, events: Sequence[StoredEvent]) -> WriteResult:
         rows = [_row(stored) for stored in events]
+        # Several apps in one write: insert row by row to learn which were duplicates, so
+        # intake metrics count them per app. One app (the usual case): one executemany.
+        several_apps = len({stored.event.app_id for stored in events}) > 1
+        duplicate_indexes: tuple[int, ...] | None = None
         with self._lock:
             conn = self._connect()
             try:
                 conn.execute("BEGIN IMMEDIATE")
                 try:
-                    # executemany sums the rows changed: INSERT OR IGNORE skips known keys.
-                    inserted = conn.executemany(_INSERT, rows).rowcount
+                    if several_apps:
+                        duplicate_indexes = tuple(
+                            index
+                            for index, row in enumerate(rows)
+                            if conn.execute(_INSERT, row).rowcount == 0
+                        )
+                        inserted = len(rows) - len(duplicate_indexes)
+                    else:
+                        # executemany sums the rows changed: INSERT OR IGNORE skips known keys.
+                        inserted = conn.executemany(_INSERT, rows).rowcount
                     conn.execute("COMMIT")
                 except BaseException:
                     if conn.in_transaction:
@@ -229,7 +250,77 @@ class SQLiteBackend:
                     raise
             except sqlite3.Error as exc:
                 raise BackendError(f"SQLite write failed: {exc}") from exc
-        return WriteResult(inserted=inserted, duplicates=len(rows) - inserted)
+        return WriteResult(
+            inserted=inserted,
+            duplicates=len(rows) - inserted,
+            duplicate_indexes=duplicate_indexes,
+        )
+
+    def _delete(self, statement: str, params: Sequence[Any]) -> int:
+        """Run one DELETE in its own transaction; the number of rows deleted."""
+        with self._lock:
+            conn = self._connect()
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    deleted = conn.execute(statement, params).rowcount
+                    conn.execute("COMMIT")
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as exc:
+                raise BackendError(f"SQLite delete failed: {exc}") from exc
+        return max(deleted, 0)
+
+    def _checkpoint(self) -> None:
+        """Fold the WAL into the file and empty it: old copies of deleted rows go with it."""
+        if self._path == _MEMORY:
+            return
+        with self._lock:
+            conn = self._connect()
+            try:
+                # Readers in other processes may keep it from finishing: the next one will.
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+            except sqlite3.Error as exc:
+                raise BackendError(f"SQLite checkpoint failed: {exc}") from exc
+
+    def forget(self, *, device_ids: Collection[str] = (), custom_ids: Collection[str] = ()) -> int:
+        """Delete every event of these devices or users (values as stored); return how many.
+
+        One transaction. Deleted rows are overwritten (``secure_delete``) and the
+        WAL is emptied afterwards, so the file keeps no copy of them.
+        """
+        devices, customs = list(device_ids), list(custom_ids)
+        if not devices and not customs:
+            return 0
+        conditions = []
+        if devices:
+            conditions.append(f"device_id IN ({', '.join('?' for _ in devices)})")
+        if customs:
+            conditions.append(f"custom_id IN ({', '.join('?' for _ in customs)})")
+        # Only placeholders are formatted in; the values are parameters.
+        statement = f"DELETE FROM events WHERE {' OR '.join(conditions)}"  # noqa: S608
+        deleted = self._delete(statement, [*devices, *customs])
+        self._checkpoint()
+        return deleted
+
+    def purge(self, *, older_than: dt.datetime) -> int:
+        """Delete every event received before *older_than*; return how many.
+
+        In transactions of `PURGE_CHUNK` rows, oldest first: writes from the
+        collector (and other processes) go on between them.
+        """
+        cutoff = _ms(older_than)
+        total = 0
+        while True:
+            deleted = self._delete(_PURGE, (cutoff, PURGE_CHUNK))
+            total += deleted
+            if deleted < PURGE_CHUNK:
+                break
+        if total:
+            self._checkpoint()
+        return total
 
     def ping(self) -> None:
         """Raise `BackendError` unless the database answers a query."""
