@@ -364,3 +364,99 @@ def test_readiness_failure_is_logged_with_its_reason(app, backend, caplog):
 
     assert "storage does not answer" in caplog.text
     assert "closed" in caplog.text
+
+
+class SlowMemoryBackend(MemoryBackend):
+    """Storage that takes its time, and counts its writes."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__()
+        self.seconds = seconds
+        self.writes = 0
+
+    def write(self, events):
+        self.writes += 1
+        time.sleep(self.seconds)
+        return super().write(events)
+
+
+def padded(events: list[dict[str, Any]], size: int) -> bytes:
+    raw = body(events)
+    return raw[:-1] + b" " * (size - len(raw)) + b"]"
+
+
+async def post_concurrently(app: StatsASGIApp, bodies: list[bytes]) -> list[tuple[int, Any]]:
+    async def one(raw: bytes) -> tuple[int, Any]:
+        sent: list[dict[str, Any]] = []
+        chunks = [raw]
+
+        async def receive() -> dict[str, Any]:
+            if chunks:
+                return {"type": "http.request", "body": chunks.pop(), "more_body": False}
+            await asyncio.sleep(60)
+            return {"type": "http.disconnect"}
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        headers = [(b"content-length", str(len(raw)).encode())]
+        scope = {"type": "http", "method": "POST", "path": "/stats", "headers": headers}
+        await app(scope, receive, send)
+        return sent[0]["status"], json.loads(sent[1]["body"])
+
+    return await asyncio.gather(*(one(raw) for raw in bodies))
+
+
+def test_large_bodies_take_turns_within_the_budget():
+    backend = SlowMemoryBackend(0.2)
+    app = create_app(backend, max_bytes_in_flight=300_000)
+    bodies = [padded([{**VALID_EVENT, "timestamp": i}], 200_000) for i in range(3)]
+
+    answers = asyncio.run(post_concurrently(app, bodies))
+
+    assert [status for status, _ in answers] == [200, 200, 200]
+    # Two 200 kB bodies never fit in 300 kB together: each waited for the one before it to
+    # be answered, so none could share a storage write with another.
+    assert backend.writes == 3
+    assert app.budget.in_use == 0
+    assert sorted(e.event.timestamp for e in backend.events()) == [0, 1, 2]
+
+
+def test_small_bodies_never_wait_for_the_budget():
+    backend = MemoryBackend()
+    app = create_app(backend, max_bytes_in_flight=300_000, body_timeout=0.2)
+    assert app.budget.take(300_000)  # as if large bodies filled the budget
+
+    small, large = asyncio.run(
+        post_concurrently(
+            app,
+            [body({**VALID_EVENT, "timestamp": 1}), padded([VALID_EVENT], 100_000)],
+        )
+    )
+
+    assert small == (200, {"status": "ok"})
+    assert large[0] == 503
+    assert len(backend) == 1
+
+
+def test_no_room_in_time_is_503_which_devices_retry():
+    backend = SlowMemoryBackend(1.0)
+    app = create_app(backend, max_bytes_in_flight=300_000, body_timeout=0.2)
+    bodies = [padded([{**VALID_EVENT, "timestamp": i}], 200_000) for i in range(2)]
+
+    answers = asyncio.run(post_concurrently(app, bodies))
+
+    assert sorted(status for status, _ in answers) == [200, 503]
+    refused = next(answer for status, answer in answers if status == 503)
+    assert refused["error"] == "overloaded"
+    assert len(backend) == 1
+    assert app.budget.in_use == 0
+
+
+def test_create_app_from_env_reads_the_body_budget(monkeypatch):
+    monkeypatch.setenv("UPDATER_STATS_STORAGE", "memory://")
+    monkeypatch.setenv("UPDATER_STATS_MAX_BYTES_IN_FLIGHT", "123456")
+    assert create_app_from_env().budget.limit == 123456
+
+    monkeypatch.delenv("UPDATER_STATS_MAX_BYTES_IN_FLIGHT")
+    assert create_app_from_env().budget.limit == 64 * 1024 * 1024

@@ -175,7 +175,10 @@ def test_serve_warns_when_storage_does_not_answer_yet(tmp_path: Path, monkeypatc
     missing = tmp_path / "no-such-dir" / "s.sqlite3"
 
     monkeypatch.setenv("UPDATER_STATS_ALLOWED_APPS", "unset")
+    monkeypatch.setenv("UPDATER_STATS_METRICS", "unset")
+    monkeypatch.setenv("UPDATER_STATS_MAX_BYTES_IN_FLIGHT", "unset")
     args = ["--port", "9999", "--workers", "3", "--allow-app", "com.a.b", "--allow-app", "com.c.d"]
+    args += ["--max-bytes-in-flight", "1000000"]
     result = click_testing.CliRunner().invoke(
         cli, ["serve", "--storage", f"sqlite:///{missing}", *args]
     )
@@ -188,6 +191,7 @@ def test_serve_warns_when_storage_does_not_answer_yet(tmp_path: Path, monkeypatc
     # Worker processes build their apps from the environment.
     assert os.environ["UPDATER_STATS_STORAGE"] == f"sqlite:///{missing}"
     assert os.environ["UPDATER_STATS_ALLOWED_APPS"] == "com.a.b,com.c.d"
+    assert os.environ["UPDATER_STATS_MAX_BYTES_IN_FLIGHT"] == "1000000"
 
 
 def test_command_line_without_click_names_the_extra(tmp_path: Path):

@@ -98,6 +98,18 @@ def body_timed_out(seconds: float) -> Response:
     )
 
 
+def overloaded() -> Response:
+    return Response(
+        503,
+        {
+            "error": "overloaded",
+            "message": (
+                "too many large requests at once: the events were not stored, send them again"
+            ),
+        },
+    )
+
+
 def too_large(limit: int) -> Response:
     return Response(413, {"error": "body_too_large", "message": f"the body is over {limit} bytes"})
 

@@ -18,13 +18,21 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from . import _http
+from ._budget import BodyBudget
 from ._collector import Collector
 from ._models import Response
 from ._policy import Policy
 from .backends import StorageBackend
 from .privacy import Privacy
 
-__all__ = ["PATH_ENV_VAR", "StatsASGIApp", "create_app", "create_app_from_env"]
+__all__ = [
+    "BYTES_IN_FLIGHT_ENV_VAR",
+    "DEFAULT_BYTES_IN_FLIGHT",
+    "PATH_ENV_VAR",
+    "StatsASGIApp",
+    "create_app",
+    "create_app_from_env",
+]
 
 #: The stats path `create_app_from_env` serves, for servers that import the app by name.
 PATH_ENV_VAR = "UPDATER_STATS_PATH"
@@ -35,6 +43,12 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 log = logging.getLogger("updater_stats")
+
+#: Bodies this small are not worth queueing: they take no share of the budget.
+_SMALL_BODY = 64 * 1024
+DEFAULT_BYTES_IN_FLIGHT = 64 * 1024 * 1024
+#: `create_app_from_env`'s `max_bytes_in_flight`, in bytes.
+BYTES_IN_FLIGHT_ENV_VAR = "UPDATER_STATS_MAX_BYTES_IN_FLIGHT"
 
 
 class _Disconnected(Exception):  # noqa: N818 - a signal, not an error for users.
@@ -54,9 +68,22 @@ class StatsASGIApp(_http.StatsAppBase):
     - ``GET`` on ``metrics_path``, when ``metrics=True``: the intake counters as Prometheus text.
     - Other methods: 405; other paths: 404; always a JSON body.
     - A body that does not arrive within ``body_timeout`` seconds: 408 (devices retry).
+    - Bodies over 64 KiB hold a share of ``max_bytes_in_flight`` (default 64 MiB) until they
+      are answered; one that finds no room within ``body_timeout`` seconds gets 503 (devices
+      retry). Memory then stays bounded under a flood of maximum-size bodies.
 
     The lifespan shutdown closes the collector the app created (flushing storage).
     """
+
+    def __init__(
+        self,
+        storage: str | StorageBackend | Collector | None = None,
+        *,
+        max_bytes_in_flight: int = DEFAULT_BYTES_IN_FLIGHT,
+        **options: Any,
+    ) -> None:
+        super().__init__(storage, **options)
+        self.budget = BodyBudget(max_bytes_in_flight)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -114,6 +141,20 @@ class StatsASGIApp(_http.StatsAppBase):
         )
         if problem is not None:
             return self.refused(problem)
+        # A body of unknown length may be as large as the cap: it is charged as such.
+        size = int(declared) if declared else limit
+        charge = size if size > _SMALL_BODY else 0
+        if charge and not await self.budget.acquire(charge, self.settings.body_timeout):
+            return self.refused(_http.overloaded())
+        try:
+            return await self._read_and_store(receive, headers, limit)
+        finally:
+            if charge:
+                self.budget.release(charge)
+
+    async def _read_and_store(
+        self, receive: Receive, headers: dict[str, bytes], limit: int
+    ) -> Response:
         try:
             body = await _read_body(receive, limit, self.settings.body_timeout)
         except _TooSlow:
@@ -185,13 +226,15 @@ def create_app(  # noqa: PLR0913 - keyword-only options, each with a default
     privacy: Privacy | None = None,
     metrics: bool = False,
     metrics_path: str = "/metrics",
+    max_bytes_in_flight: int = DEFAULT_BYTES_IN_FLIGHT,
 ) -> StatsASGIApp:
     """An ASGI app over *storage*: a storage URL, a backend, a `Collector`, or `None`.
 
     ``None`` reads ``UPDATER_STATS_STORAGE`` and falls back to ``updater_stats.sqlite3``.
     *privacy* pseudonymises ids (a `Collector` given keeps its own). ``metrics=True``
     serves the intake counters as Prometheus text on *metrics_path* (the ``metrics``
-    extra); the path is public, like the stats path.
+    extra); the path is public, like the stats path. *max_bytes_in_flight* bounds the
+    request bodies held at once (see `StatsASGIApp`).
     """
     return StatsASGIApp(
         storage,
@@ -202,6 +245,7 @@ def create_app(  # noqa: PLR0913 - keyword-only options, each with a default
         privacy=privacy,
         metrics=metrics,
         metrics_path=metrics_path,
+        max_bytes_in_flight=max_bytes_in_flight,
     )
 
 
@@ -211,11 +255,12 @@ def create_app_from_env() -> StatsASGIApp:
     ``UPDATER_STATS_STORAGE`` (the storage URL), ``UPDATER_STATS_PATH`` (the stats path),
     ``UPDATER_STATS_ALLOWED_APPS`` (comma-separated ``app_id`` values; unset accepts any),
     ``UPDATER_STATS_PSEUDONYM_SECRET`` and ``UPDATER_STATS_CUSTOM_ID`` (see `Privacy.from_env`),
-    ``UPDATER_STATS_METRICS`` (``1``: serve ``/metrics``).
+    ``UPDATER_STATS_METRICS`` (``1``: serve ``/metrics``), ``UPDATER_STATS_MAX_BYTES_IN_FLIGHT``.
     """
     return create_app(
         path=os.environ.get(PATH_ENV_VAR) or "/stats",
         policy=_http.policy_from_env(),
         privacy=Privacy.from_env(),
         metrics=_http.metrics_from_env(),
+        max_bytes_in_flight=int(os.environ.get(BYTES_IN_FLIGHT_ENV_VAR) or DEFAULT_BYTES_IN_FLIGHT),
     )

@@ -24,7 +24,7 @@ from ._collector import DEFAULT_STORAGE_URL, STORAGE_ENV_VAR, Collector
 from ._http import ALLOWED_APPS_ENV_VAR, METRICS_ENV_VAR
 from ._models import WIRE_KEYS, StoredEvent
 from ._prometheus import MULTIPROC_ENV_VAR
-from .asgi import PATH_ENV_VAR
+from .asgi import BYTES_IN_FLIGHT_ENV_VAR, DEFAULT_BYTES_IN_FLIGHT, PATH_ENV_VAR
 from .backends import backend_from_url
 from .exceptions import BackendError, ConfigurationError
 from .privacy import SECRET_ENV_VAR, Privacy
@@ -96,6 +96,14 @@ to http://HOST:PORT/stats.""",
     is_flag=True,
     help="Serve the intake counters as Prometheus text on GET /metrics (public, like /stats).",
 )
+@click.option(
+    "--max-bytes-in-flight",
+    metavar="BYTES",
+    type=click.IntRange(1),
+    default=DEFAULT_BYTES_IN_FLIGHT,
+    show_default=True,
+    help="Request bodies over 64 KiB held at once per worker; bounds memory under a flood.",
+)
 def serve(
     storage: str,
     host: str,
@@ -105,6 +113,7 @@ def serve(
     log_level: str,
     allowed_apps: tuple[str, ...],
     metrics: bool,
+    max_bytes_in_flight: int,
 ) -> None:
     """Run the stats endpoint with uvicorn.
 
@@ -132,6 +141,7 @@ def serve(
     os.environ[PATH_ENV_VAR] = path
     os.environ[ALLOWED_APPS_ENV_VAR] = ",".join(allowed_apps)
     os.environ[METRICS_ENV_VAR] = "1" if metrics else ""
+    os.environ[BYTES_IN_FLIGHT_ENV_VAR] = str(max_bytes_in_flight)
     own_metrics_dir = None
     if metrics and workers > 1 and not os.environ.get(MULTIPROC_ENV_VAR):
         # prometheus-client's multiprocess mode: each worker writes its counters to files in
