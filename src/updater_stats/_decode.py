@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import zlib
 from types import ModuleType
 from typing import Any
@@ -25,8 +24,17 @@ except ImportError:  # pragma: no cover - exercised when the extra is absent.
 _GZIP_MAGIC = b"\x1f\x8b"
 _UTF8_BOM = b"\xef\xbb\xbf"
 _CHUNK = 64 * 1024
-# orjson reads integers beyond 64 bits as floats; the standard library keeps them exact.
-_LONG_DIGITS = re.compile(rb"\d{19}")
+# orjson reads integers beyond 64 bits as floats; the standard library keeps them exact. Such a
+# number has a run of at least 19 digits. Found by mapping every digit to "1" and every other
+# byte to "0", then searching: both in C at memory speed, about 12 times faster than the regex
+# \d{19}, which retried at every digit of every timestamp (the profile of a 200-event body
+# showed it costing twice what orjson's parse of that body did).
+_DIGIT_MAP = bytes(0x31 if 0x30 <= byte <= 0x39 else 0x30 for byte in range(256))
+_LONG_DIGIT_RUN = b"1" * 19
+
+
+def _has_long_digit_run(body: bytes) -> bool:
+    return _LONG_DIGIT_RUN in body.translate(_DIGIT_MAP)
 
 
 def _reject_constant(name: str) -> Any:
@@ -92,7 +100,7 @@ def parse_json(body: bytes) -> Any:
     body = body.removeprefix(_UTF8_BOM)
     if not body.strip():
         raise InvalidBodyError("the body is empty", code="invalid_json")
-    if orjson is not None and _LONG_DIGITS.search(body) is None:
+    if orjson is not None and not _has_long_digit_run(body):
         try:
             return orjson.loads(body)
         except orjson.JSONDecodeError:

@@ -211,4 +211,14 @@ class Response:
 
     def json(self) -> bytes:
         """The body as compact UTF-8 JSON, ready to send with ``Content-Type: application/json``."""
-        return json.dumps(self.body, separators=(",", ":"), ensure_ascii=False).encode()
+        if self.body == _OK_BODY:
+            return _OK_JSON  # nearly every answer: encoded once, not once per request
+        return _compact_json(self.body)
+
+
+def _compact_json(body: dict[str, Any]) -> bytes:
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+_OK_BODY: dict[str, Any] = {"status": "ok"}
+_OK_JSON = _compact_json(_OK_BODY)

@@ -27,6 +27,7 @@ from .exceptions import InvalidEventError
 _DEFAULT_POLICY = Policy()
 
 _ATTRIBUTE_BY_WIRE_KEY = {key: attribute for attribute, key in WIRE_KEYS.items()}
+_WIRE_KEY_SET = frozenset(_ATTRIBUTE_BY_WIRE_KEY)
 
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 # Android package names and iOS bundle ids: two or more dot-separated segments.
@@ -88,16 +89,38 @@ StructureHook = Callable[[Any, Any], Any]
 
 
 def _text_hook(max_length: int, check: Callable[[str], str | None] | None = None) -> StructureHook:
-    def structure(value: Any, _type: Any) -> str:
-        problem = _text_problem(value, max_length)
-        if problem is None and check is not None:
-            problem = check(value)
+    # Called for nearly every field of every event: the usual case (a short ASCII string) is
+    # settled by three cheap tests before any function call; `_text_problem` words the others.
+    # A value of type `str` exactly is returned as is: what cattrs' advice, `str(value)`,
+    # returns for it anyway (a plain str, even where the annotation is an enum).
+    if check is None:
+
+        def structure(value: Any, _type: Any) -> str:
+            if type(value) is str and len(value) <= max_length and value.isascii():
+                return value
+            problem = _text_problem(value, max_length)
+            if problem is not None:
+                raise FieldError([("", problem)])
+            return str(value)
+
+        return structure
+
+    # One device sends the same ids in every event of its batch: remember recent answers
+    # instead of running the same regular expression 200 times. Bounded, and thread-safe.
+    checked = functools.lru_cache(maxsize=1024)(check)
+
+    def structure_checked(value: Any, _type: Any) -> str:
+        if type(value) is str and len(value) <= max_length and value.isascii():
+            problem = checked(value)
+        else:
+            problem = _text_problem(value, max_length)
+            if problem is None:
+                problem = checked(value)
         if problem is not None:
             raise FieldError([("", problem)])
-        # cattrs' advice: return a plain str even where the annotation is an enum.
         return str(value)
 
-    return structure
+    return structure_checked
 
 
 def _bool_hook(value: Any, _type: Any) -> bool:
@@ -256,14 +279,19 @@ def validate_event(data: object, policy: Policy, root: str = "$") -> AppInfos | 
         return InvalidEventError(
             [_format(root, f"an event must be a JSON object, not {json_type(data)}")], []
         )
-    known: dict[str, Any] = {}
+    known: dict[str, Any]
     extras: dict[str, Any] = {}
-    for key, value in data.items():
-        if key in _ATTRIBUTE_BY_WIRE_KEY:
-            if value is not None:  # null means absent (protocol, section 3)
-                known[key] = value
-        else:
-            extras[key] = value
+    if data.keys() <= _WIRE_KEY_SET and None not in data.values():
+        # The usual event: protocol fields only, no nulls. The converter only reads it.
+        known = data
+    else:
+        known = {}
+        for key, value in data.items():
+            if key in _ATTRIBUTE_BY_WIRE_KEY:
+                if value is not None:  # null means absent (protocol, section 3)
+                    known[key] = value
+            else:
+                extras[key] = value
     problems: list[tuple[str, str]] = []
     event: AppInfos | None = None
     try:

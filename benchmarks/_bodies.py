@@ -1,0 +1,114 @@
+"""Realistic request bodies and the figures every benchmark prints.
+
+Current plugins (8.42+) queue events on the device and flush them as a JSON
+array of up to 200, all from one device, each with its own ``timestamp``;
+old plugins (and the Android download worker) send one object per request
+without a timestamp. The bodies here follow that shape, field for field.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import uuid
+from typing import Any
+
+APP_ID = "com.example.app"
+# What a device's queue holds between two flushes: lifecycle, download steps, a set.
+_BATCH_ACTIONS = (
+    "app_moved_to_foreground",
+    "app_launch_start",
+    "app_launch_ready",
+    "webview_dom_content_loaded",
+    "webview_page_loaded",
+    "download_manifest_start",
+    "download_10",
+    "download_30",
+    "download_50",
+    "download_70",
+    "download_90",
+    "download_complete",
+    "set",
+    "app_nav",
+    "app_moved_to_background",
+)
+_SINGLE_ACTIONS = ("set", "get", "download_fail", "download_zip_start", "app_moved_to_foreground")
+
+
+def device_fields(rng: random.Random, device_id: str, *, current: bool) -> dict[str, Any]:
+    """The fields every event of one device repeats."""
+    android = rng.random() < 0.7
+    fields: dict[str, Any] = {
+        "app_id": APP_ID,
+        "device_id": device_id,
+        "platform": "android" if android else "ios",
+        "version_name": rng.choice(("1.4.1", "1.4.2", "1.5.0")),
+        "old_version_name": "",
+        "version_build": "2.0.0",
+        "version_code": "200",
+        "version_os": "14" if android else "17.5",
+        "plugin_version": "8.42.0" if current else "6.14.3",
+        "custom_id": "",
+        "is_prod": True,
+        "is_emulator": False,
+    }
+    if current:
+        fields["install_source"] = "google_play" if android else "app_store"
+        fields["defaultChannel"] = "production"
+    return fields
+
+
+def batch_events(rng: random.Random, size: int, *, device_id: str | None = None) -> list[Any]:
+    """One device's queued events, oldest first, as a current plugin flushes them."""
+    device = device_id or str(uuid.UUID(int=rng.getrandbits(128), version=4))
+    common = device_fields(rng, device, current=True)
+    start = 1_790_000_000_000 + rng.randrange(10**9)
+    events = []
+    for index in range(size):
+        action = _BATCH_ACTIONS[index % len(_BATCH_ACTIONS)]
+        event = {**common, "action": action, "timestamp": start + index * 37}
+        if action == "set":
+            event["old_version_name"] = "1.4.1"
+        if action in {"app_launch_ready", "download_complete", "webview_page_loaded"}:
+            event["metadata"] = {"duration_ms": str(rng.randrange(50, 4000))}
+        events.append(event)
+    return events
+
+
+def single_event(rng: random.Random) -> dict[str, Any]:
+    """One event as an old plugin sends it: a bare object, no timestamp."""
+    device = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+    return {**device_fields(rng, device, current=False), "action": rng.choice(_SINGLE_ACTIONS)}
+
+
+def encode(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":")).encode()
+
+
+def batch_bodies(count: int, size: int, seed: int = 1) -> list[bytes]:
+    rng = random.Random(seed)
+    return [encode(batch_events(rng, size)) for _ in range(count)]
+
+
+def single_bodies(count: int, seed: int = 2) -> list[bytes]:
+    rng = random.Random(seed)
+    return [encode(single_event(rng)) for _ in range(count)]
+
+
+def rate(count: float, seconds: float) -> str:
+    """``123 456/s``: thousands separated by a space, as the docs print them."""
+    return f"{count / seconds:,.0f}/s".replace(",", " ")
+
+
+def info_line(name: str, value: float, *, times: bool = False) -> str:
+    """A ratio the issue sets no target for, in the same shape as `ratio_line`."""
+    shown = f"{value:.1f}x" if times else f"{value:.0%}"
+    return f"ratio  {name:<50} {shown:>8}"
+
+
+def ratio_line(name: str, value: float, target: float, *, times: bool = False) -> str:
+    """One ratio, its target and whether this run met it, in one greppable line."""
+    shown = f"{value:.1f}x" if times else f"{value:.0%}"
+    wanted = f"{target:g}x" if times else f"{target:.0%}"
+    verdict = "met" if value >= target else "MISSED"
+    return f"ratio  {name:<50} {shown:>8}  target >= {wanted:<6} {verdict}"

@@ -1,0 +1,253 @@
+"""The library path: `Collector.handle()` into durable SQLite, against its limits.
+
+    .venv/bin/python benchmarks/library_path.py            # about a minute
+    .venv/bin/python benchmarks/library_path.py --quick    # a few seconds, for CI
+
+Side by side, on the same bodies, in one run:
+
+- raw limit: JSON parse (orjson when installed, as the library) and cattrs
+  structure of every event into `AppInfos`, with no validation hooks and no storage;
+- library: `Collector.handle()` into a SQLite file (WAL, ``synchronous=FULL``:
+  each answer only after its events are synced), from one caller, and from
+  several threads at once as a threaded server calls it;
+- seed-style: the hand-written handler, ``json.loads`` and one ``INSERT`` plus
+  ``commit`` per event, into SQLite with its defaults (also durable).
+
+Bodies are 200-event arrays like current plugins send and single objects like
+old ones (see ``_bodies.py``). Prints events/s for each and the issue's ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sqlite3
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import cattrs
+from _bodies import batch_bodies, info_line, rate, ratio_line, single_bodies
+from cattrs.gen import make_dict_structure_fn, override
+
+from updater_stats import AppInfos, Collector, SQLiteBackend
+from updater_stats._decode import orjson
+from updater_stats._models import StoredEvent
+
+BATCH_SIZE = 200
+
+
+def _plain_structure() -> Callable[[dict[str, Any]], AppInfos]:
+    """cattrs at its plainest: the one renamed key, no checks of ours."""
+    converter = cattrs.Converter()
+    return make_dict_structure_fn(  # type: ignore[no-any-return]
+        AppInfos, converter, default_channel=override(rename="defaultChannel")
+    )
+
+
+def raw_limit(bodies: Sequence[bytes]) -> float:
+    """Seconds to parse and structure every event of *bodies*, storing nothing."""
+    loads = orjson.loads if orjson is not None else json.loads
+    structure = _plain_structure()
+    began = time.perf_counter()
+    for body in bodies:
+        payload = loads(body)
+        for item in payload if type(payload) is list else [payload]:
+            structure(item)
+    return time.perf_counter() - began
+
+
+def library(bodies: Sequence[bytes], folder: Path, threads: int) -> float:
+    """Seconds for `Collector.handle()` to store *bodies* durably, from *threads* callers."""
+    collector = Collector(SQLiteBackend(folder / f"library-{threads}.sqlite3"))
+    try:
+        collector.handle(b"[]")  # opens and creates the file: not part of the timing
+        shares = [bodies[index::threads] for index in range(threads)]
+        failures: list[BaseException] = []
+
+        def call(share: Sequence[bytes]) -> None:
+            try:
+                for body in share:
+                    collector.handle(body)
+            except BaseException as exc:  # noqa: BLE001 - reported below, after the join
+                failures.append(exc)
+
+        workers = [threading.Thread(target=call, args=(share,)) for share in shares]
+        began = time.perf_counter()
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+        took = time.perf_counter() - began
+        if failures:
+            raise failures[0]
+        return took
+    finally:
+        collector.close()
+
+
+_SEED_COLUMNS = (
+    "app_id",
+    "device_id",
+    "platform",
+    "action",
+    "version_name",
+    "old_version_name",
+    "version_build",
+    "version_code",
+    "version_os",
+    "plugin_version",
+    "custom_id",
+    "is_prod",
+    "is_emulator",
+    "install_source",
+    "default_channel",
+    "timestamp",
+    "metadata",
+)
+
+
+def seed_style(bodies: Sequence[bytes], folder: Path, budget: float) -> tuple[int, float]:
+    """Events stored and seconds taken by the twenty-line handler, stopping after *budget* s."""
+    conn = sqlite3.connect(folder / "seed.sqlite3")  # the defaults: rollback journal, FULL sync
+    conn.execute(f"CREATE TABLE stats (id INTEGER PRIMARY KEY, {', '.join(_SEED_COLUMNS)})")
+    insert = (
+        f"INSERT INTO stats ({', '.join(_SEED_COLUMNS)}) "
+        f"VALUES ({', '.join('?' for _ in _SEED_COLUMNS)})"
+    )
+
+    def handle(body: bytes) -> int:
+        data = json.loads(body)
+        events = data if isinstance(data, list) else [data]
+        for event in events:
+            row = [event.get(name) for name in _SEED_COLUMNS]
+            row[_SEED_COLUMNS.index("default_channel")] = event.get("defaultChannel")
+            metadata = event.get("metadata")
+            row[-1] = None if metadata is None else json.dumps(metadata)
+            conn.execute(insert, row)
+            conn.commit()
+        return len(events)
+
+    stored = 0
+    began = time.perf_counter()
+    try:
+        for body in bodies:
+            stored += handle(body)
+            if time.perf_counter() - began > budget:
+                break
+        return stored, time.perf_counter() - began
+    finally:
+        conn.close()
+
+
+def events_in(bodies: Sequence[bytes]) -> int:
+    return sum(len(payload) if type(payload := json.loads(body)) is list else 1 for body in bodies)
+
+
+def storage_alone(bodies: Sequence[bytes], folder: Path) -> float:
+    """Seconds for `SQLiteBackend.write` alone to store the events, one write per body.
+
+    The events are decoded and validated beforehand, untimed: this is the ceiling that
+    storage puts on the library, whatever the library does before it.
+    """
+    received_at = dt.datetime.now(dt.timezone.utc)
+    writes = []
+    for body in bodies:
+        payload = json.loads(body)
+        items = payload if type(payload) is list else [payload]
+        writes.append([StoredEvent.from_event(AppInfos.from_wire(i), received_at) for i in items])
+    backend = SQLiteBackend(folder / "storage-alone.sqlite3")
+    try:
+        backend.write([])  # opens and creates the file: not part of the timing
+        began = time.perf_counter()
+        for events in writes:
+            backend.write(events)
+        return time.perf_counter() - began
+    finally:
+        backend.close()
+
+
+def run(bodies: Sequence[bytes], label: str, folder: Path, threads: int, budget: float) -> dict:
+    events = events_in(bodies)
+    raw = raw_limit(bodies)
+    storage = storage_alone(bodies, folder)
+    one = library(bodies, folder, 1)
+    many = library(bodies, folder, threads)
+    seed_events, seed = seed_style(bodies, folder, budget)
+    figures = {
+        "raw": events / raw,
+        "storage": events / storage,
+        "library": events / one,
+        "library_threads": events / many,
+        "seed": seed_events / seed,
+    }
+    print(f"\n{label}: {len(bodies)} bodies, {events} events")
+    for name, count, seconds in [
+        ("parse + structure, no storage", events, raw),
+        ("SQLiteBackend.write() alone", events, storage),
+        ("library handle(), 1 caller", events, one),
+        (f"library handle(), {threads} threads", events, many),
+        ("seed-style handler", seed_events, seed),
+    ]:
+        print(f"  {name:<33} {rate(count, seconds):>14}  ({seconds:.2f} s)")
+    return figures
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="a few bodies: a smoke test for CI")
+    parser.add_argument("--batches", type=int, default=1000, help="200-event bodies")
+    parser.add_argument("--singles", type=int, default=10_000, help="single-event bodies")
+    parser.add_argument("--threads", type=int, default=8, help="concurrent callers")
+    parser.add_argument("--seed-seconds", type=float, default=10.0, help="seed-style time limit")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.batches, args.singles, args.seed_seconds = 8, 200, 0.3
+    print(
+        f"Python {sys.version.split()[0]}, SQLite {sqlite3.sqlite_version}, "
+        f"JSON: {'orjson ' + orjson.__version__ if orjson is not None else 'json (stdlib)'}"
+    )
+    with tempfile.TemporaryDirectory(prefix="updater-stats-bench-") as name:
+        folder = Path(name)
+        for part in ("batch", "single"):
+            (folder / part).mkdir()
+        batch = run(
+            batch_bodies(args.batches, BATCH_SIZE),
+            f"{BATCH_SIZE}-event bodies",
+            folder / "batch",
+            args.threads,
+            args.seed_seconds,
+        )
+        single = run(
+            single_bodies(args.singles),
+            "single-event bodies",
+            folder / "single",
+            args.threads,
+            args.seed_seconds,
+        )
+    print()
+    best = max(batch["library"], batch["library_threads"])
+    print(ratio_line("200-event bodies: library / parse+structure", best / batch["raw"], 0.40))
+    print(
+        info_line(
+            "200-event bodies: storage alone / parse+structure", batch["storage"] / batch["raw"]
+        )
+    )
+    print(info_line("200-event bodies: library / storage alone", best / batch["storage"]))
+    print(
+        ratio_line("200-event bodies: library / seed-style", best / batch["seed"], 20, times=True)
+    )
+    best_single = max(single["library"], single["library_threads"])
+    print(info_line("single events: library / parse+structure", best_single / single["raw"]))
+    print(
+        info_line("single events: library / seed-style", best_single / single["seed"], times=True)
+    )
+
+
+if __name__ == "__main__":
+    main()

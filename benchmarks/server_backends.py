@@ -1,0 +1,239 @@
+"""Server backends: events/s into PostgreSQL and ClickHouse, library against bulk load.
+
+    .venv/bin/python benchmarks/server_backends.py             # 100 000 events per backend
+    .venv/bin/python benchmarks/server_backends.py --quick     # 2 000, for CI
+    .venv/bin/python benchmarks/server_backends.py --postgres-url postgresql://...
+
+Side by side, on the same events, in one run:
+
+- library: `Collector.handle()` on 200-event bodies from several threads, as a
+  threaded server calls it (decode, validate, deduplicate, group commit);
+- bulk load: the same rows, already in the driver's form, in one ``COPY``
+  (PostgreSQL) or one ``INSERT`` (ClickHouse) into an identical table.
+
+PostgreSQL: a throwaway cluster on 127.0.0.1 (the tests' ``initdb`` helper,
+``fsync=off`` for both sides alike), or ``--postgres-url``. ClickHouse: the
+in-process engine (chdb) through clickhouse-connect, as the tests use it. A
+backend whose server or driver is missing is reported as skipped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from _bodies import batch_bodies, rate, ratio_line
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from updater_stats import Collector, Policy  # noqa: E402
+from updater_stats._decode import decode_body  # noqa: E402
+from updater_stats._models import StoredEvent  # noqa: E402
+from updater_stats._wire import structure_event  # noqa: E402
+
+BATCH_SIZE = 200
+
+
+def stored_events(bodies: Sequence[bytes]) -> list[StoredEvent]:
+    """The events of *bodies* as the collector stores them (built outside any timing)."""
+    now = dt.datetime.now(dt.timezone.utc)
+    return [
+        StoredEvent.from_event(structure_event(item, Policy()), now)
+        for body in bodies
+        for item in decode_body(body, 1 << 30)
+    ]
+
+
+def through_library(backend: Any, bodies: Sequence[bytes], threads: int) -> float:
+    """Seconds for *threads* callers of `Collector.handle()` to store every body."""
+    collector = Collector(backend)
+    try:
+        collector.handle(b"[]")
+        backend.ping()  # connects and creates the schema: not part of the timing
+        failures: list[BaseException] = []
+
+        def call(share: Sequence[bytes]) -> None:
+            try:
+                for body in share:
+                    collector.handle(body)
+            except BaseException as exc:  # noqa: BLE001 - reported after the join
+                failures.append(exc)
+
+        workers = [
+            threading.Thread(target=call, args=(bodies[index::threads],))
+            for index in range(threads)
+        ]
+        began = time.perf_counter()
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+        took = time.perf_counter() - began
+        if failures:
+            raise failures[0]
+        return took
+    finally:
+        collector.close()
+
+
+def compare(
+    name: str,
+    library: Callable[[], float],
+    bulk: Callable[[], float],
+    events: int,
+    bulk_label: str,
+) -> float:
+    lib_seconds = library()
+    bulk_seconds = bulk()
+    print(f"\n{name}: {events} events")
+    for label, seconds in [
+        ("library handle(), 200-event bodies", lib_seconds),
+        (bulk_label, bulk_seconds),
+    ]:
+        print(f"  {label:<35} {rate(events, seconds):>14}  ({seconds:.2f} s)")
+    return bulk_seconds / lib_seconds
+
+
+# -- PostgreSQL ----------------------------------------------------------------------------
+
+
+def postgres(bodies: Sequence[bytes], url: str | None, threads: int) -> float | None:
+    try:
+        import psycopg  # noqa: PLC0415 - an extra
+
+        from updater_stats.backends import postgres as pg  # noqa: PLC0415
+    except ImportError as exc:
+        print(f"\nPostgreSQL: skipped ({exc}; pip install 'updater-stats[postgres]')")
+        return None
+    server = None
+    if url is None:
+        try:
+            from tests.backends.servers import new_postgres_server  # noqa: PLC0415
+
+            server = new_postgres_server()
+        except BaseException as exc:  # noqa: BLE001 - pytest's Skipped is a BaseException
+            print(f"\nPostgreSQL: skipped ({exc})")
+            return None
+        url = server.url
+    try:
+        suffix = uuid.uuid4().hex[:8]
+        events = stored_events(bodies)
+        rows = [pg._row(index, stored)[1:] for index, stored in enumerate(events)]  # noqa: SLF001
+        bulk_backend = pg.PostgresBackend(url, schema=f"bench_bulk_{suffix}")
+        bulk_backend.ping()  # creates the same table, indexes and all
+        bulk_backend.close()
+        copy = psycopg.sql.SQL("COPY {}.events ({}) FROM STDIN").format(
+            psycopg.sql.Identifier(f"bench_bulk_{suffix}"),
+            psycopg.sql.SQL(", ").join(map(psycopg.sql.Identifier, pg._COLUMNS)),  # noqa: SLF001
+        )
+
+        def bulk() -> float:
+            with psycopg.connect(url) as conn:
+                began = time.perf_counter()
+                with conn.transaction(), conn.cursor() as cursor, cursor.copy(copy) as writer:
+                    for row in rows:
+                        writer.write_row(row)
+                return time.perf_counter() - began
+
+        library = pg.PostgresBackend(url, schema=f"bench_library_{suffix}")
+        return compare(
+            "PostgreSQL",
+            lambda: through_library(library, bodies, threads),
+            bulk,
+            len(events),
+            "one COPY of the same rows",
+        )
+    finally:
+        if server is not None:
+            server.destroy()
+
+
+# -- ClickHouse ----------------------------------------------------------------------------
+
+
+def clickhouse(bodies: Sequence[bytes], threads: int) -> float | None:
+    try:
+        import chdb  # noqa: F401, PLC0415 - the in-process engine
+        import clickhouse_connect  # noqa: PLC0415
+
+        from updater_stats.backends import clickhouse as ch  # noqa: PLC0415
+    except ImportError as exc:
+        print(f"\nClickHouse: skipped ({exc}; pip install 'updater-stats[clickhouse]' chdb)")
+        return None
+    suffix = uuid.uuid4().hex[:8]
+    events = stored_events(bodies)
+    rows = [
+        ch._row(stored, ch._row_id(stored.key or ""), index)  # noqa: SLF001
+        for index, stored in enumerate(events)
+    ]
+    bulk_backend = ch.ClickHouseBackend("chdb://memory", database=f"bench_bulk_{suffix}")
+    bulk_backend.ping()  # creates the same table
+    # The driver's first insert resolves optional imports (pandas, numpy): pay it before the
+    # clock starts, or it would count against whichever side inserts first.
+    bulk_backend.write(stored_events(batch_bodies(1, 1, seed=99)))
+
+    def bulk() -> float:
+        client = clickhouse_connect.get_client(dsn="chdb://memory")
+        began = time.perf_counter()
+        client.insert(
+            f"bench_bulk_{suffix}.events",
+            rows,
+            column_names=ch._COLUMN_NAMES,  # noqa: SLF001
+        )
+        return time.perf_counter() - began
+
+    # The backend's own batching: up to 10 000 events per INSERT, requests held up to 200 ms.
+    library = ch.ClickHouseBackend("chdb://memory", database=f"bench_library_{suffix}")
+    try:
+        return compare(
+            "ClickHouse (chdb, in-process)",
+            lambda: through_library(library, bodies, threads),
+            bulk,
+            len(events),
+            "one INSERT of the same rows",
+        )
+    finally:
+        bulk_backend.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="2 000 events: a smoke test for CI")
+    parser.add_argument("--batches", type=int, default=500, help="200-event bodies")
+    parser.add_argument("--threads", type=int, default=32, help="callers into PostgreSQL")
+    # ClickHouse holds each request up to 200 ms to gather large inserts: it is made for many
+    # devices at once, and 32 callers would measure the delay, not the backend.
+    parser.add_argument(
+        "--clickhouse-threads", type=int, default=128, help="callers into ClickHouse"
+    )
+    parser.add_argument("--postgres-url", help="a server of your own (default: a throwaway one)")
+    parser.add_argument("--skip", choices=["postgres", "clickhouse"], action="append", default=[])
+    args = parser.parse_args()
+    if args.quick:
+        args.batches = 10
+    bodies = batch_bodies(args.batches, BATCH_SIZE, seed=5)
+    print(
+        f"Python {sys.version.split()[0]}, threads calling handle(): {args.threads} "
+        f"(PostgreSQL), {args.clickhouse_threads} (ClickHouse)"
+    )
+    ratios: dict[str, float | None] = {}
+    if "postgres" not in args.skip:
+        ratios["PostgreSQL"] = postgres(bodies, args.postgres_url, args.threads)
+    if "clickhouse" not in args.skip:
+        ratios["ClickHouse"] = clickhouse(bodies, args.clickhouse_threads)
+    print()
+    for name, value in ratios.items():
+        if value is not None:
+            print(ratio_line(f"{name}: library / bulk load", value, 0.30))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,78 @@
+"""Every benchmark in benchmarks/, in its quick mode, so that none can rot.
+
+Only that each runs and prints its figures and ratios is checked: timings on a
+shared CI machine mean nothing, so no test asserts one.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCHMARKS = ROOT / "benchmarks"
+RATIO = re.compile(r"^ratio  .+ +\d+(?:\.\d+)?(?:%|x)", re.MULTILINE)
+
+
+def run(script: str, *args: str, timeout: float = 240) -> str:
+    environment = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    completed = subprocess.run(
+        [sys.executable, str(BENCHMARKS / script), "--quick", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+        env=environment,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    return completed.stdout
+
+
+def test_library_path_prints_its_figures_and_ratios():
+    output = run("library_path.py")
+
+    for line in [
+        "parse + structure, no storage",
+        "SQLiteBackend.write() alone",
+        "library handle(), 1 caller",
+        "seed-style handler",
+    ]:
+        assert output.count(line) == 2, output  # 200-event and single-event bodies
+    assert "200-event bodies: library / parse+structure" in output
+    assert "200-event bodies: library / seed-style" in output
+    assert len(RATIO.findall(output)) == 6, output
+
+
+@pytest.mark.parametrize("client", ["python", "wrk"])
+def test_http_path_prints_its_figures_and_ratios(client):
+    if client == "wrk" and not any(
+        (Path(folder) / "wrk").exists() for folder in os.environ["PATH"].split(os.pathsep)
+    ):
+        pytest.skip("wrk is not installed (the Debian package wrk); the Python client ran")
+    output = run("http_path.py", "--client", client, "--seconds", "1")
+
+    assert f"load: {client}" in output
+    for app in ["no-op ASGI app", "updater-stats serve"]:
+        assert output.count(app) == 2, output  # single-event and 100-event bodies
+    assert "single: serve / no-op req/s" in output
+    assert "target single: p99" in output
+    assert "target 100-event:" in output
+    assert "answers not 200" not in output, output
+    assert len(RATIO.findall(output)) == 2, output
+
+
+def test_server_backends_prints_its_figures_and_ratios():
+    output = run("server_backends.py")
+
+    assert "PostgreSQL" in output
+    assert "ClickHouse" in output
+    for backend in ["PostgreSQL", "ClickHouse"]:
+        # Off CI a missing server may skip a backend; in CI every backend must be measured.
+        if os.environ.get("CI") or f"{backend}: skipped" not in output:
+            assert f"{backend}: library / bulk load" in output, output
