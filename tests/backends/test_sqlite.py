@@ -5,11 +5,13 @@ import json
 import multiprocessing
 import sqlite3
 import threading
+from contextlib import closing
 from pathlib import Path
 
 import pytest
 
 from updater_stats import AppInfos, BackendError, Collector, SQLiteBackend, StoredEvent
+from updater_stats.backends import sqlite as sqlite_backend
 from updater_stats.backends.sqlite import SCHEMA_VERSION
 
 from ..conftest import VALID_EVENT, body, fixture_bytes
@@ -30,9 +32,41 @@ def test_file_uses_wal_and_a_schema_version(tmp_path: Path):
 
     conn = sqlite3.connect(path)
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 1
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
     indexes = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
-    assert {"events_app_version", "events_app_received", "events_app_device"} <= indexes
+    assert indexes == {
+        "events_app_version",
+        "events_app_received",
+        "events_app_action_received",
+        "events_app_device",
+        "events_app_device_key",
+    }
+    conn.close()
+
+
+def test_a_version_1_file_is_migrated_with_its_rows_ids_and_keys(tmp_path: Path):
+    path = tmp_path / "v1.sqlite3"
+    old_rows = [stored_event(timestamp=i) for i in range(5)] + [stored_event(timestamp=None)]
+    with closing(sqlite3.connect(path)) as conn, conn:
+        sqlite_backend._v1(conn)  # a file as the first schema left it, with rows in it
+        conn.execute("PRAGMA user_version = 1")
+        conn.executemany(sqlite_backend._INSERT, [sqlite_backend._row(e) for e in old_rows])
+    with closing(sqlite3.connect(path)) as conn:
+        (v1_table,) = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'events'").fetchone()
+    assert "event_key        TEXT UNIQUE" in v1_table
+
+    migrated = SQLiteBackend(path)
+    result = migrated.write([stored_event(timestamp=3), stored_event(timestamp=99)])
+
+    assert (result.inserted, result.duplicates) == (1, 1)  # keys stored under v1 still count
+    assert [e.event.timestamp for e in migrated.events()] == [0, 1, 2, 3, 4, None, 99]
+    with closing(sqlite3.connect(path)) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+        ids = [row[0] for row in conn.execute("SELECT id FROM events ORDER BY id")]
+        assert ids == [1, 2, 3, 4, 5, 6, 7]  # storage order survives the rebuild
+        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+        assert "events_v1" not in tables
+    migrated.close()
 
 
 def test_every_field_is_stored_in_its_own_column(tmp_path: Path):

