@@ -13,12 +13,13 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from scripts.fuzz_handle import acknowledged
 
 from updater_stats import AppInfos, MemoryBackend
 from updater_stats.asgi import StatsASGIApp, create_app
 
 from .test_collector_properties import damaged_events
-from .test_wire import json_values, normalised, valid_wire_events
+from .test_wire import json_values, valid_wire_events
 
 uvicorn = pytest.importorskip("uvicorn")
 
@@ -83,18 +84,6 @@ hostile_bytes = st.one_of(
         ]
     ),
 )
-
-
-def acknowledged(data: bytes, answer: Any) -> list[dict[str, Any]]:
-    """The items a 200 answer acknowledged, as the collector normalises them."""
-    payload = json.loads(gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data)
-    if isinstance(payload, dict):
-        return [normalised(payload)]
-    return [
-        normalised(item)
-        for item, result in zip(payload, answer["results"], strict=True)
-        if result["status"] == "ok"
-    ]
 
 
 @settings(suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
