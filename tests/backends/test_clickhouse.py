@@ -89,7 +89,7 @@ def test_copies_racing_from_two_processes_collapse_and_reports_stay_exact(backen
     )
     backend.write([event])
     # The other process looked the key up before this one inserted it: both insert.
-    other._known_row_ids = lambda client, events: set()  # type: ignore[method-assign]
+    other._known_row_ids = lambda client, events, key_ids: set()  # type: ignore[method-assign]
     other.write([event])
     table = f"{backend.database}.events"
 

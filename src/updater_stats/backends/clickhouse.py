@@ -455,15 +455,17 @@ class ClickHouseBackend:
             if not events:
                 return WriteResult(inserted=0)
             try:
-                known = self._known_row_ids(client, events)
+                # Computed once per event: building UUIDs was a third of the writer's time.
+                key_ids = [None if stored.key is None else _row_id(stored.key) for stored in events]
+                known = self._known_row_ids(client, events, key_ids)
                 rows: list[list[Any]] = []
                 duplicate_indexes: list[int] = []
                 seq = self._next_seq(len(events))
-                for index, stored in enumerate(events):
-                    if stored.key is None:
+                for index, (stored, key_id) in enumerate(zip(events, key_ids, strict=True)):
+                    if key_id is None:
                         row_id = uuid.uuid4()
                     else:
-                        row_id = _row_id(stored.key)
+                        row_id = key_id
                         if row_id in known:
                             duplicate_indexes.append(index)
                             continue
@@ -558,9 +560,14 @@ class ClickHouseBackend:
                 raise BackendError(f"ClickHouse purge failed: {exc}") from exc
         return count
 
-    def _known_row_ids(self, client: Client, events: Sequence[StoredEvent]) -> set[uuid.UUID]:
-        keyed = [stored for stored in events if stored.key is not None]
-        if not keyed:
+    def _known_row_ids(
+        self,
+        client: Client,
+        events: Sequence[StoredEvent],
+        key_ids: Sequence[uuid.UUID | None],
+    ) -> set[uuid.UUID]:
+        ids = [key_id for key_id in key_ids if key_id is not None]
+        if not ids:
             return set()
         # app_id narrows the search to the apps' ranges of the sorting key; row_id's bloom
         # filter skips most granules in them.
@@ -568,8 +575,8 @@ class ClickHouseBackend:
             f"SELECT DISTINCT row_id FROM {self._qualified} "  # noqa: S608 - quoted identifiers
             "WHERE app_id IN {apps:Array(String)} AND row_id IN {ids:Array(UUID)}",
             parameters={
-                "apps": sorted({stored.event.app_id for stored in keyed}),
-                "ids": [_row_id(stored.key or "") for stored in keyed],
+                "apps": sorted({s.event.app_id for s in events if s.key is not None}),
+                "ids": ids,
             },
         )
         return {row[0] for row in result.result_rows}
