@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import json
 import random
+import threading
+import time
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 APP_ID = "com.example.app"
@@ -93,6 +96,31 @@ def batch_bodies(count: int, size: int, seed: int = 1) -> list[bytes]:
 def single_bodies(count: int, seed: int = 2) -> list[bytes]:
     rng = random.Random(seed)
     return [encode(single_event(rng)) for _ in range(count)]
+
+
+def handle_from_threads(collector: Any, bodies: Sequence[bytes], threads: int) -> float:
+    """Seconds for *threads* callers of `collector.handle()` to store every body between them."""
+    failures: list[BaseException] = []
+
+    def call(share: Sequence[bytes]) -> None:
+        try:
+            for body in share:
+                collector.handle(body)
+        except BaseException as exc:  # noqa: BLE001 - reported below, after the join
+            failures.append(exc)
+
+    workers = [
+        threading.Thread(target=call, args=(bodies[index::threads],)) for index in range(threads)
+    ]
+    began = time.perf_counter()
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    took = time.perf_counter() - began
+    if failures:
+        raise failures[0]
+    return took
 
 
 def rate(count: float, seconds: float) -> str:

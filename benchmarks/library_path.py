@@ -25,14 +25,13 @@ import json
 import sqlite3
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import cattrs
-from _bodies import batch_bodies, info_line, rate, ratio_line, single_bodies
+from _bodies import batch_bodies, handle_from_threads, info_line, rate, ratio_line, single_bodies
 from cattrs.gen import make_dict_structure_fn, override
 
 from updater_stats import AppInfos, Collector, SQLiteBackend
@@ -67,26 +66,7 @@ def library(bodies: Sequence[bytes], folder: Path, threads: int) -> float:
     collector = Collector(SQLiteBackend(folder / f"library-{threads}.sqlite3"))
     try:
         collector.handle(b"[]")  # opens and creates the file: not part of the timing
-        shares = [bodies[index::threads] for index in range(threads)]
-        failures: list[BaseException] = []
-
-        def call(share: Sequence[bytes]) -> None:
-            try:
-                for body in share:
-                    collector.handle(body)
-            except BaseException as exc:  # noqa: BLE001 - reported below, after the join
-                failures.append(exc)
-
-        workers = [threading.Thread(target=call, args=(share,)) for share in shares]
-        began = time.perf_counter()
-        for worker in workers:
-            worker.start()
-        for worker in workers:
-            worker.join()
-        took = time.perf_counter() - began
-        if failures:
-            raise failures[0]
-        return took
+        return handle_from_threads(collector, bodies, threads)
     finally:
         collector.close()
 

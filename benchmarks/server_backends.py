@@ -22,14 +22,13 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from _bodies import batch_bodies, rate, ratio_line
+from _bodies import batch_bodies, handle_from_threads, rate, ratio_line
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -58,28 +57,7 @@ def through_library(backend: Any, bodies: Sequence[bytes], threads: int) -> floa
     try:
         collector.handle(b"[]")
         backend.ping()  # connects and creates the schema: not part of the timing
-        failures: list[BaseException] = []
-
-        def call(share: Sequence[bytes]) -> None:
-            try:
-                for body in share:
-                    collector.handle(body)
-            except BaseException as exc:  # noqa: BLE001 - reported after the join
-                failures.append(exc)
-
-        workers = [
-            threading.Thread(target=call, args=(bodies[index::threads],))
-            for index in range(threads)
-        ]
-        began = time.perf_counter()
-        for worker in workers:
-            worker.start()
-        for worker in workers:
-            worker.join()
-        took = time.perf_counter() - began
-        if failures:
-            raise failures[0]
-        return took
+        return handle_from_threads(collector, bodies, threads)
     finally:
         collector.close()
 

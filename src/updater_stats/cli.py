@@ -189,22 +189,41 @@ def _check_storage(storage: str) -> None:
         collector.close()
 
 
+def _age(text: str) -> dt.timedelta | None:
+    """``7d``, ``12h`` or ``30m`` as a duration; `None` for anything else."""
+    match = _RELATIVE.fullmatch(text)
+    if match is None:
+        return None
+    amount, unit = match.groups()
+    return dt.timedelta(**{_UNITS[unit]: int(amount)})
+
+
+def _parse_moment(
+    value: str, hint: str, usage: str, *, ages: bool = True, zero_age: bool = True
+) -> dt.datetime:
+    """An aware moment from an ISO date or time (UTC when none is given), or an age ago.
+
+    *ages* accepts ``7d`` / ``12h`` / ``30m`` as that long before now; *zero_age* also
+    accepts ``0d``. *usage* completes the error message for *hint*, the option's name.
+    """
+    text = value.strip()
+    age = _age(text) if ages else None
+    if age is not None:
+        if not zero_age:
+            age = _parse_duration(text, hint)  # refuses 0d with its own message
+        return dt.datetime.now(dt.timezone.utc) - age
+    try:
+        moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise click.BadParameter(f"{value!r}: {usage}", param_hint=hint) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
+
+
 def _parse_since(value: str | None) -> dt.datetime | None:
     if value is None:
         return None
-    relative = _RELATIVE.fullmatch(value.strip())
-    if relative:
-        amount, unit = relative.groups()
-        delta = dt.timedelta(**{_UNITS[unit]: int(amount)})
-        return dt.datetime.now(dt.timezone.utc) - delta
-    try:
-        moment = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise click.BadParameter(
-            f"{value!r}: use a date (2026-11-01), a time (2026-11-01T12:00:00Z) or 7d / 12h / 30m",
-            param_hint="--since",
-        ) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
+    usage = "use a date (2026-11-01), a time (2026-11-01T12:00:00Z) or 7d / 12h / 30m"
+    return _parse_moment(value, "--since", usage)
 
 
 def _stderr_is_terminal() -> bool:
@@ -373,19 +392,6 @@ def forget(storage: str, device_ids: tuple[str, ...], custom_ids: tuple[str, ...
         )
 
 
-def _parse_older_than(value: str) -> dt.datetime:
-    if _RELATIVE.fullmatch(value.strip()):
-        return dt.datetime.now(dt.timezone.utc) - _parse_duration(value, "--older-than")
-    try:
-        moment = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise click.BadParameter(
-            f"{value!r}: use an age (90d, 12h, 30m) or a date (2026-01-01)",
-            param_hint="--older-than",
-        ) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
-
-
 @cli.command(
     epilog="""\b
 Examples:
@@ -406,7 +412,9 @@ period. Ages count from when the server received each event.""",
 )
 def purge(storage: str, older_than: str) -> None:
     """Delete stored events older than a retention period."""
-    cutoff = _parse_older_than(older_than)
+    # An age of zero would purge everything: refused, as _parse_duration refuses it.
+    usage = "use an age (90d, 12h, 30m) or a date (2026-01-01)"
+    cutoff = _parse_moment(older_than, "--older-than", usage, zero_age=False)
     collector = _lifecycle_collector(storage)
     try:
         deleted = collector.purge(older_than=cutoff)
@@ -443,11 +451,9 @@ class _GateCommand(click.Command):
 
 
 def _parse_duration(value: str, hint: str) -> dt.timedelta:
-    relative = _RELATIVE.fullmatch(value.strip())
-    if relative is None:
+    delta = _age(value.strip())
+    if delta is None:
         raise click.BadParameter(f"{value!r}: use 7d, 12h or 30m", param_hint=hint)
-    amount, unit = relative.groups()
-    delta = dt.timedelta(**{_UNITS[unit]: int(amount)})
     if delta <= dt.timedelta(0):
         raise click.BadParameter(f"{value!r}: must be longer than zero", param_hint=hint)
     return delta
@@ -456,14 +462,8 @@ def _parse_duration(value: str, hint: str) -> dt.timedelta:
 def _parse_until(value: str | None) -> dt.datetime | None:
     if value is None:
         return None
-    try:
-        moment = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise click.BadParameter(
-            f"{value!r}: use a date (2026-11-01) or a time (2026-11-01T12:00:00Z)",
-            param_hint="--until",
-        ) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
+    usage = "use a date (2026-11-01) or a time (2026-11-01T12:00:00Z)"
+    return _parse_moment(value, "--until", usage, ages=False)
 
 
 def _open_reports(storage: str, error: type[click.ClickException]) -> Any:
