@@ -9,8 +9,17 @@ from contextlib import closing
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from updater_stats import AppInfos, BackendError, Collector, SQLiteBackend, StoredEvent
+from updater_stats import (
+    AppInfos,
+    BackendError,
+    Collector,
+    SQLiteBackend,
+    StoredEvent,
+    WriteResult,
+)
 from updater_stats.backends import sqlite as sqlite_backend
 from updater_stats.backends.sqlite import SCHEMA_VERSION
 
@@ -305,3 +314,99 @@ def test_an_up_to_date_file_opens_without_a_write_lock(tmp_path: Path):
     blocker.execute("ROLLBACK")
     blocker.close()
     reader.close()
+
+
+@given(count=st.integers(1, 5000))
+def test_statements_come_in_a_few_sizes_that_hold_every_row(count: int):
+    size = sqlite_backend._statement_rows(count)
+    assert size >= count
+    assert size < 2 * count or size - count < 256  # little padding
+    sizes = {sqlite_backend._statement_rows(n) for n in range(1, 1025)}
+    assert sizes == {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 768, 1024}
+
+
+def test_rows_per_statement_respects_sqlites_parameter_limit():
+    conn = sqlite3.connect(":memory:")
+    columns = len(sqlite_backend._COLUMNS)
+    conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 999)
+    assert sqlite_backend._rows_per_statement(conn) == 32  # 999 // 23 = 43 rows fit: 32
+    conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 32766)
+    assert sqlite_backend._rows_per_statement(conn) == 1024  # 1 424 fit
+    conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 700 * columns)
+    assert sqlite_backend._rows_per_statement(conn) == 512
+    conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, columns - 1)
+    assert sqlite_backend._rows_per_statement(conn) == 1  # fewer than a row's: still one
+    conn.close()
+
+
+def _statements_of_write(backend: SQLiteBackend, events: list[StoredEvent]) -> list[str]:
+    backend.write([])  # opens the file
+    statements: list[str] = []
+    assert backend._conn is not None
+    backend._conn.set_trace_callback(statements.append)
+    backend.write(events)
+    backend._conn.set_trace_callback(None)
+    return statements
+
+
+@pytest.mark.parametrize("count", [1, 129, 200, 1000])
+def test_a_write_is_one_statement_padded_rows_and_all(tmp_path: Path, count: int):
+    # Each statement gives the GIL back to busy request threads and may wait to get it
+    # again: a write of a thousand events must not be a thousand statements.
+    backend = SQLiteBackend(tmp_path / "s.sqlite3")
+    events = [stored_event(timestamp=i) for i in range(count)]
+    statements = _statements_of_write(backend, events)
+    assert len(statements) == 1, statements[:3]
+    assert statements[0].startswith("INSERT OR IGNORE INTO events")
+    # The rows of NULLs that fill the statement up are neither stored nor counted.
+    assert [e.key for e in backend.events()] == [e.key for e in events]
+    assert backend.write(events) == WriteResult(inserted=0, duplicates=count)
+    backend.close()
+
+
+def test_a_write_past_one_statement_is_one_transaction(tmp_path: Path):
+    backend = SQLiteBackend(tmp_path / "s.sqlite3")
+    events = [stored_event(timestamp=i) for i in range(2500)]
+    statements = _statements_of_write(backend, events)
+    assert statements[0] == "BEGIN IMMEDIATE"
+    assert statements[-1] == "COMMIT"
+    assert len(statements) == 5  # 1 024 + 1 024 + 452 rows
+    assert sum(1 for _ in backend.events()) == 2500
+    backend.close()
+
+
+def test_several_apps_with_duplicates_across_chunks_name_each_position(tmp_path: Path):
+    backend = SQLiteBackend(tmp_path / "s.sqlite3")
+    backend.write([stored_event(app_id="com.example.b", timestamp=i) for i in range(0, 2100, 3)])
+    mixed = [
+        stored_event(app_id="com.example.a" if i % 2 else "com.example.b", timestamp=i)
+        for i in range(2100)
+    ]
+    mixed.append(mixed[1])  # a duplicate inside the write too
+    result = backend.write(mixed)
+    expected = (*(i for i in range(2100) if i % 2 == 0 and i % 3 == 0), 2100)
+    assert result.duplicate_indexes == expected
+    assert result == WriteResult(inserted=2101 - len(expected), duplicates=len(expected))
+    assert sum(1 for _ in backend.events()) == 700 + 2101 - len(expected)
+    backend.close()
+
+
+def test_a_failing_chunk_stores_nothing_of_the_write(tmp_path: Path):
+    backend = SQLiteBackend(tmp_path / "s.sqlite3")
+    backend.write([])
+    assert backend._conn is not None
+    # The last chunk breaks a constraint after the first ones were inserted.
+    backend._conn.execute(
+        "CREATE TRIGGER refuse BEFORE INSERT ON events WHEN NEW.device_ts = 2999 "
+        "BEGIN SELECT RAISE(ABORT, 'refused'); END"
+    )
+    with pytest.raises(BackendError):
+        backend.write([stored_event(timestamp=i) for i in range(3000)])
+    assert sum(1 for _ in backend.events()) == 0
+    backend.close()
+
+
+def test_without_getlimit_a_statement_fits_sqlites_smallest_default(monkeypatch):
+    monkeypatch.delattr(sqlite3, "SQLITE_LIMIT_VARIABLE_NUMBER")
+    with closing(sqlite3.connect(":memory:")) as conn:
+        assert sqlite_backend._rows_per_statement(conn) == 32  # 999 parameters: 43 rows fit
