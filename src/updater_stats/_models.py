@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -143,6 +143,38 @@ class AppInfos:
         # The unit separator cannot be confused with text a field holds.
         material = "\x1f".join(parts).encode("utf-8", "surrogatepass")
         return hashlib.blake2b(material, digest_size=16).hexdigest()
+
+
+def _slot_setter(name: str) -> Callable[[AppInfos, Any], None]:
+    return AppInfos.__dict__[name].__set__  # type: ignore[no-any-return]
+
+
+# (wire key, slot setter, default) for every attribute but `extras`, for `checked_wire_event`.
+_WIRE_SETTERS = tuple(
+    (WIRE_KEYS[field.name], _slot_setter(field.name), field.default)
+    for field in attrs.fields(AppInfos)
+    if field.name != "extras"
+)
+_SET_DEVICE_ID = _slot_setter("device_id")
+_SET_EXTRAS = _slot_setter("extras")
+
+
+def checked_wire_event(data: Mapping[str, Any], device_id: str) -> AppInfos:
+    """The `AppInfos` for wire data already checked in full, without its ``__init__``.
+
+    For validation's fast path only: *data* holds every required field, protocol
+    fields only, each of the right type; *device_id* is its device id, normalised.
+    attrs' ``__init__`` for a frozen class parses 20 keyword arguments and sets
+    each attribute through ``object.__setattr__``: 2.7 µs per event, more than the
+    checks. `AppInfos` has no validators, converters or hooks (a test keeps it so),
+    so setting its slots directly builds an equal object in half the time.
+    """
+    event: AppInfos = object.__new__(AppInfos)
+    for key, set_slot, default in _WIRE_SETTERS:
+        set_slot(event, data.get(key, default))
+    _SET_DEVICE_ID(event, device_id)
+    _SET_EXTRAS(event, {})
+    return event
 
 
 @attrs.frozen(kw_only=True)
