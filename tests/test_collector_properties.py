@@ -83,3 +83,10 @@ def test_single_events_are_stored_only_when_acknowledged(event):
         assert result.body["moreInfo"]["errors"]
     else:
         assert stored == [normalised(event)]
+
+
+@given(st.lists(valid_wire_events(canonical=False) | damaged_events(), max_size=6) | json_values)
+def test_answers_encode_to_the_same_bytes_with_or_without_orjson(payload):
+    answer = Collector(MemoryBackend()).respond(json.dumps(payload).encode())
+    standard = json.dumps(answer.body, separators=(",", ":"), ensure_ascii=False).encode()
+    assert answer.json() == standard

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from ._actions import Action, counts_as_failure
+from ._decode import orjson
 
 if TYPE_CHECKING:
     from ._policy import Policy
@@ -249,6 +250,14 @@ class Response:
 
 
 def _compact_json(body: dict[str, Any]) -> bytes:
+    # A 200-event batch's answer holds 200 results: orjson encodes it ten times faster, to
+    # the same bytes (compact, UTF-8; answers hold no floats). It refuses what it cannot
+    # encode alike (a lone surrogate, say); the standard library then decides.
+    if orjson is not None:
+        try:
+            return orjson.dumps(body)  # type: ignore[no-any-return]
+        except TypeError:  # orjson.JSONEncodeError is a TypeError
+            pass
     return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
 
 
