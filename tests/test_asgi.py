@@ -14,6 +14,7 @@ import attrs
 import pytest
 
 from updater_stats import Collector, MemoryBackend, Policy
+from updater_stats import asgi as asgi_module
 from updater_stats.asgi import StatsASGIApp, create_app, create_app_from_env
 
 from .conftest import VALID_EVENT, body, fixture_bytes, load_fixture
@@ -93,7 +94,10 @@ def test_post_one_event(app, backend):
     assert [e.event.to_wire() for e in backend.events()] == [VALID_EVENT]
 
 
-def test_post_a_batch_in_several_chunks_and_on_the_root_path(app, backend):
+@pytest.mark.parametrize("timer", ["asyncio.timeout", "wait_for per message (Python 3.10)"])
+def test_post_a_batch_in_several_chunks_and_on_the_root_path(app, backend, monkeypatch, timer):
+    if timer != "asyncio.timeout":
+        monkeypatch.setattr(asgi_module, "_timeout", None)
     raw = fixture_bytes("android_batch")
     answer = call(app, path="/", chunks=[raw[:100], raw[100:2000], raw[2000:]])
 
@@ -290,7 +294,10 @@ def test_create_app_from_env(tmp_path, monkeypatch):
     assert target.exists()
 
 
-def test_a_body_that_never_finishes_gets_408(backend):
+@pytest.mark.parametrize("timer", ["asyncio.timeout", "wait_for per message (Python 3.10)"])
+def test_a_body_that_never_finishes_gets_408(backend, monkeypatch, timer):
+    if timer != "asyncio.timeout":
+        monkeypatch.setattr(asgi_module, "_timeout", None)
     app = create_app(backend, body_timeout=0.2)
     sent: list[dict[str, Any]] = []
     first = True
