@@ -19,7 +19,7 @@ from ._lifecycle import forget_events, purge_events
 from ._metrics import IntakeMetrics
 from ._models import AppInfos, Response, StoredEvent, WriteResult
 from ._policy import Policy
-from ._wire import validate_event
+from ._wire import validate_event, validate_events
 from ._writer import Batching, BatchWriter
 from .backends import StorageBackend, backend_from_url
 from .exceptions import (
@@ -273,8 +273,8 @@ class Collector:
         results: list[dict[str, Any]] = []
         accepted: list[StoredEvent] = []
         to_stored = self._to_stored
-        for index, item in enumerate(items):
-            outcome = validate_event(item, self.policy, root=f"$[{index}]")
+        outcomes = validate_events(items, self.policy)
+        for index, (item, outcome) in enumerate(zip(items, outcomes, strict=True)):
             if isinstance(outcome, InvalidEventError):
                 self._rejected(item, outcome, index)
                 results.append({"status": "error", "index": index, **outcome.body})

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import attrs
@@ -384,6 +384,25 @@ def validate_event(data: object, policy: Policy, root: str = "$") -> AppInfos | 
         if event is not None:
             return event
     return _validate_in_full(data, validators.converter, policy, root)
+
+
+def validate_events(
+    items: Iterable[object], policy: Policy
+) -> Iterator[AppInfos | InvalidEventError]:
+    """`validate_event` for each item of a batch, error paths as ``$[index].field``.
+
+    The batch's loop: the validators are looked up once, and an item's path is
+    only written out when it has a problem to report.
+    """
+    validators = _validators_for(policy)
+    fast_path, converter = validators.fast_path, validators.converter
+    for index, data in enumerate(items):
+        if type(data) is dict and data.keys() <= _WIRE_KEY_SET and None not in data.values():
+            event = fast_path(data)
+            if event is not None:
+                yield event
+                continue
+        yield _validate_in_full(data, converter, policy, f"$[{index}]")
 
 
 def _validate_in_full(
