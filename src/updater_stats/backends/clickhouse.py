@@ -24,12 +24,15 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import itertools
 import json
+import operator
+import os
 import re
 import threading
 import time
 import uuid
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
@@ -197,10 +200,36 @@ def _ms(moment: dt.datetime) -> int:
 
 
 def _row_id(key: str) -> uuid.UUID:
-    return uuid.UUID(bytes=hashlib.blake2b(_bytes(key) or b"", digest_size=16).digest())
+    return uuid.UUID(hex=_key_hex(key))
+
+
+def _key_hex(key: str) -> str:
+    """`_row_id` as 32 hex digits: what writes compare and send (a `uuid.UUID` is slow to build)."""
+    return hashlib.blake2b(_bytes(key) or b"", digest_size=16).hexdigest()
+
+
+# The bits uuid.uuid4() sets: version 4 and the RFC 4122 variant.
+_UUID4_MASK = (0xF000 << 64) | (0xC000 << 48)
+_UUID4_BITS = (0x4000 << 64) | (0x8000 << 48)
+
+
+def _random_row_ids(count: int) -> Iterator[int]:
+    """*count* random version-4 UUIDs as integers, from one read of the system's randomness.
+
+    Not one `uuid.uuid4` per event: each reads it separately, and each read lets go of the
+    interpreter lock, which the writer then waits to get back behind the request threads.
+    """
+    data = os.urandom(16 * count)
+    for start in range(0, len(data), 16):
+        yield int.from_bytes(data[start : start + 16], "big") & ~_UUID4_MASK | _UUID4_BITS
 
 
 def _row(stored: StoredEvent, row_id: uuid.UUID, seq: int) -> list[Any]:
+    """One event as the driver takes a row, every string as bytes: the form for any text.
+
+    Writes send `_columns` instead when they can; this is their fallback, and the form the
+    benchmarks bulk-load.
+    """
     event = stored.event
     received_ms = _ms(stored.received_at)
     event_ms = received_ms if event.timestamp is None else event.timestamp
@@ -221,6 +250,79 @@ def _row(stored: StoredEvent, row_id: uuid.UUID, seq: int) -> list[Any]:
         {_bytes(k): _bytes(v) for k, v in (event.metadata or {}).items()},
         _bytes(json.dumps(event.extras, ensure_ascii=False)) if event.extras else b"",
     ]
+
+
+_EVENT_VALUES = operator.attrgetter(*SCALAR_FIELDS)  # the columns app_id ... key_id, in order
+_TEXT_POSITIONS = [i for i, field in enumerate(SCALAR_FIELDS) if field not in BOOLEAN_FIELDS]
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _columns(events: Sequence[StoredEvent], row_ids: Sequence[int], seq: int) -> list[Any] | None:
+    """The events as the driver's columns, in `_COLUMNS` order; None if a string cannot be
+    sent as it is (a lone surrogate: `_row` sends bytes then).
+
+    Columns of plain values, where `_row` built a list per event, a ``datetime`` per timestamp
+    and bytes per string: row building was the largest part of the writer's time, and the
+    driver handles integers and strings in bulk (strings in C).
+    """
+    received_at: list[int] = []
+    event_time: list[int] = []
+    device_ts: list[int | None] = []
+    action_known: list[bool] = []
+    has_metadata: list[bool] = []
+    metadata: list[Mapping[str, str]] = []
+    extras: list[str] = []
+    known_actions: dict[str, bool] = {}
+    last_moment, received_ms = None, 0
+    for stored in events:
+        event = stored.event
+        if stored.received_at is not last_moment:  # one request's events share the moment
+            last_moment = stored.received_at
+            received_ms = _ms(last_moment)
+        received_at.append(received_ms)
+        timestamp = event.timestamp
+        device_ts.append(timestamp)
+        event_ms = received_ms if timestamp is None else timestamp
+        event_time.append(min(max(event_ms, _MIN_MS), _MAX_MS))
+        known = known_actions.get(event.action)
+        if known is None:
+            known = known_actions[event.action] = event.action_known
+        action_known.append(known)
+        has_metadata.append(event.metadata is not None)
+        metadata.append(dict(event.metadata or {}))
+        extras.append(json.dumps(event.extras, ensure_ascii=False) if event.extras else "")
+    values = list(zip(*(_EVENT_VALUES(stored.event) for stored in events), strict=True))
+    keys = [stored.key for stored in events]
+    strings = itertools.chain(
+        keys,
+        *(values[i] for i in _TEXT_POSITIONS),
+        itertools.chain.from_iterable(item for mapping in metadata for item in mapping.items()),
+        extras,
+    )
+    if not _encodable(strings):
+        return None
+    return [
+        row_ids,
+        keys,
+        list(range(seq, seq + len(events))),
+        received_at,
+        event_time,
+        device_ts,
+        action_known,
+        *values,
+        has_metadata,
+        metadata,
+        extras,
+    ]
+
+
+def _encodable(strings: Iterable[str | None]) -> bool:
+    """Whether all these strings encode to UTF-8 as they are: one check for the whole batch."""
+    try:
+        text = "".join(filter(None, strings))
+    except TypeError:  # not a string: `_row` reports it as ever
+        return False
+    return text.isascii() or _SURROGATE.search(text) is None
 
 
 _SELECT_COLUMNS = ", ".join(
@@ -455,38 +557,59 @@ class ClickHouseBackend:
             if not events:
                 return WriteResult(inserted=0)
             try:
-                # Computed once per event: building UUIDs was a third of the writer's time.
-                key_ids = [None if stored.key is None else _row_id(stored.key) for stored in events]
+                # Row ids as hex, once per event: the known-keys query and the check below
+                # compare them, the insert takes them as integers.
+                key_ids = [
+                    None if stored.key is None else _key_hex(stored.key) for stored in events
+                ]
                 known = self._known_row_ids(client, events, key_ids)
-                rows: list[list[Any]] = []
+                kept: list[StoredEvent] = []
+                row_ids: list[int] = []
                 duplicate_indexes: list[int] = []
+                random_ids = _random_row_ids(key_ids.count(None))
                 seq = self._next_seq(len(events))
                 for index, (stored, key_id) in enumerate(zip(events, key_ids, strict=True)):
                     if key_id is None:
-                        row_id = uuid.uuid4()
+                        row_ids.append(next(random_ids))
+                    elif key_id in known:
+                        duplicate_indexes.append(index)
+                        continue
                     else:
-                        row_id = key_id
-                        if row_id in known:
-                            duplicate_indexes.append(index)
-                            continue
-                        known.add(row_id)  # a later copy in this batch is a duplicate
-                    rows.append(_row(stored, row_id, seq + len(rows)))
-                if rows:
-                    client.insert(
-                        self._qualified,
-                        rows,
-                        column_names=_COLUMN_NAMES,
-                        # A Distributed table answers only once the shards hold the rows.
-                        settings={"distributed_foreground_insert": 1} if self.cluster else None,
-                    )
-                    self.inserts += 1
+                        known.add(key_id)  # a later copy in this batch is a duplicate
+                        row_ids.append(int(key_id, 16))
+                    kept.append(stored)
+                if kept:
+                    self._insert(client, kept, row_ids, seq)
             except _DRIVER_ERRORS as exc:
                 raise BackendError(f"ClickHouse write failed: {exc}") from exc
         return WriteResult(
-            inserted=len(rows),
-            duplicates=len(events) - len(rows),
+            inserted=len(kept),
+            duplicates=len(events) - len(kept),
             duplicate_indexes=tuple(duplicate_indexes),
         )
+
+    def _insert(
+        self, client: Client, events: Sequence[StoredEvent], row_ids: Sequence[int], seq: int
+    ) -> None:
+        """One INSERT of *events*, with these row ids and storage order from *seq* on."""
+        # A Distributed table answers only once the shards hold the rows.
+        settings = {"distributed_foreground_insert": 1} if self.cluster else None
+        columns = _columns(events, row_ids, seq)
+        if columns is None:
+            rows = [
+                _row(stored, uuid.UUID(int=row_id), seq + index)
+                for index, (stored, row_id) in enumerate(zip(events, row_ids, strict=True))
+            ]
+            client.insert(self._qualified, rows, column_names=_COLUMN_NAMES, settings=settings)
+        else:
+            client.insert(
+                self._qualified,
+                columns,
+                column_names=_COLUMN_NAMES,
+                column_oriented=True,
+                settings=settings,
+            )
+        self.inserts += 1
 
     def forget(self, *, device_ids: Collection[str] = (), custom_ids: Collection[str] = ()) -> int:
         """Delete every event of these devices or users (values as stored); return how many.
@@ -564,9 +687,10 @@ class ClickHouseBackend:
         self,
         client: Client,
         events: Sequence[StoredEvent],
-        key_ids: Sequence[uuid.UUID | None],
-    ) -> set[uuid.UUID]:
-        ids = [key_id for key_id in key_ids if key_id is not None]
+        key_ids: Sequence[str | None],
+    ) -> set[str]:
+        """Which of these row ids (`_key_hex`) the table holds already."""
+        ids = [uuid.UUID(key_id) for key_id in key_ids if key_id is not None]
         if not ids:
             return set()
         # app_id narrows the search to the apps' ranges of the sorting key; row_id's bloom
@@ -579,7 +703,7 @@ class ClickHouseBackend:
                 "ids": ids,
             },
         )
-        return {row[0] for row in result.result_rows}
+        return {row[0].hex for row in result.result_rows}
 
     def ping(self) -> None:
         """Raise `BackendError` unless ClickHouse answers a query on the table."""
