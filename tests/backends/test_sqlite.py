@@ -22,6 +22,9 @@ from updater_stats import (
 )
 from updater_stats.backends import sqlite as sqlite_backend
 from updater_stats.backends.sqlite import SCHEMA_VERSION
+from updater_stats.reports import ReportQuery
+from updater_stats.reports._sql import QueryBuilder
+from updater_stats.reports._sqlite import SQLITE
 
 from ..conftest import VALID_EVENT, body, fixture_bytes
 
@@ -41,10 +44,9 @@ def test_file_uses_wal_and_a_schema_version(tmp_path: Path):
 
     conn = sqlite3.connect(path)
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
     indexes = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
     assert indexes == {
-        "events_app_version",
         "events_app_received",
         "events_app_action_received",
         "events_app_device",
@@ -70,12 +72,63 @@ def test_a_version_1_file_is_migrated_with_its_rows_ids_and_keys(tmp_path: Path)
     assert (result.inserted, result.duplicates) == (1, 1)  # keys stored under v1 still count
     assert [e.event.timestamp for e in migrated.events()] == [0, 1, 2, 3, 4, None, 99]
     with closing(sqlite3.connect(path)) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         ids = [row[0] for row in conn.execute("SELECT id FROM events ORDER BY id")]
         assert ids == [1, 2, 3, 4, 5, 6, 7]  # storage order survives the rebuild
         tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
         assert "events_v1" not in tables
     migrated.close()
+
+
+def test_a_version_2_file_loses_only_the_unused_version_index(tmp_path: Path):
+    path = tmp_path / "v2.sqlite3"
+    rows = [stored_event(timestamp=i) for i in range(3)]
+    with closing(sqlite3.connect(path)) as conn, conn:
+        sqlite_backend._v1(conn)
+        sqlite_backend._v2(conn)  # a file as schema version 2 left it, with rows in it
+        conn.execute("PRAGMA user_version = 2")
+        conn.executemany(sqlite_backend._INSERT, [sqlite_backend._row(e) for e in rows])
+
+    migrated = SQLiteBackend(path)
+    assert migrated.write(rows[:1]) == WriteResult(inserted=0, duplicates=1)
+    assert [e.key for e in migrated.events()] == [e.key for e in rows]
+    migrated.close()
+    with closing(sqlite3.connect(path)) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 3
+        names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+    assert "events_app_version" not in names
+    assert {"events_app_device_key", "events_app_received", "events_app_device"} <= names
+
+
+def test_no_report_query_needs_the_dropped_version_index(tmp_path: Path):
+    # Schema 3 dropped (app_id, version_name, action) because no report used it: if one
+    # would, SQLite's plan for it on a schema 2 file names the index.
+    path = tmp_path / "v2.sqlite3"
+    with closing(sqlite3.connect(path)) as conn, conn:
+        sqlite_backend._v1(conn)
+        sqlite_backend._v2(conn)
+    builder = QueryBuilder(SQLITE)
+    since = dt.datetime(2026, 11, 1, tzinfo=dt.timezone.utc)
+    queries = [ReportQuery(app_id="com.example.app"), ReportQuery(app_id="a.b", since=since)]
+    statements = []
+    for query in queries:
+        statements += [
+            builder.versions(query, ["6.0.0"]),
+            builder.failures(query, ["6.0.0"]),
+            builder.daily(query, ["6.0.0"]),
+            builder.rollbacks(query),
+            builder.replacements(query),
+            builder.funnel(query),
+            builder.running(query),
+            builder.active_total(query),
+            builder.active_by_day(query),
+            builder.latency(query),
+            builder.no_update_plugins(query),
+        ]
+    with closing(sqlite3.connect(path)) as conn:
+        for sql, params in statements:
+            plan = " ".join(row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}", params))
+            assert "events_app_version" not in plan, sql
 
 
 def test_every_field_is_stored_in_its_own_column(tmp_path: Path):

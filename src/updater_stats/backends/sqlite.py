@@ -201,8 +201,19 @@ def _v2(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
+def _v3(conn: sqlite3.Connection) -> None:
+    """Drop the index on (app, version, action): no report uses it, and every write paid it.
+
+    Reports group by the version computed from ``version_name``, which the index cannot
+    serve (``EXPLAIN QUERY PLAN`` shows none of them using it), while a batch's events
+    (one version, a dozen actions) dirtied a dozen of its pages: writes are about a
+    quarter faster without it.
+    """
+    conn.execute("DROP INDEX IF EXISTS events_app_version")
+
+
 #: Migration n+1 brings a file from schema version n to n+1.
-_MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2)
+_MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2, _v3)
 SCHEMA_VERSION = len(_MIGRATIONS)
 
 
