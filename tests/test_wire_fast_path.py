@@ -106,6 +106,9 @@ def test_events_as_plugins_send_them_take_the_fast_path():
         ({"metadata": {"k": 1}}, "a metadata value that is not a string"),
         ({"device_id": "not-a-uuid"}, "a device id the policy refuses"),
         ({"key_id": "k" * 21}, "longer than its field's cap"),
+        ({"channel": None}, "a null: the field is absent"),
+        ({"bundle_id": "b_1"}, "a field the protocol does not name, kept in extras"),
+        ({"metadata": None}, "a null metadata"),
     ],
 )
 def test_anything_unusual_is_left_to_the_converter(change: dict[str, Any], why: str):

@@ -27,7 +27,6 @@ from .exceptions import InvalidEventError
 _DEFAULT_POLICY = Policy()
 
 _ATTRIBUTE_BY_WIRE_KEY = {key: attribute for attribute, key in WIRE_KEYS.items()}
-_WIRE_KEY_SET = frozenset(_ATTRIBUTE_BY_WIRE_KEY)
 
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 # Android package names and iOS bundle ids: two or more dot-separated segments.
@@ -253,7 +252,7 @@ class _FastPath:
         self._max_metadata_value_length = policy.max_metadata_value_length
 
     def __call__(self, data: dict[str, Any]) -> AppInfos | None:
-        """*data*: protocol keys only, no null (the caller checked)."""
+        # A null (the field is absent, section 3) has none of the types checked: declined.
         if not data.keys() >= _REQUIRED_KEYS or not self._plain(data):
             return None
         for key, check in self._checks:
@@ -274,8 +273,8 @@ class _FastPath:
             elif key == "timestamp":
                 if type(value) is not int or not 0 <= value <= _INT64_MAX:
                     return False
-            elif not self._plain_metadata(value):
-                return False
+            elif key != "metadata" or not self._plain_metadata(value):
+                return False  # metadata that is not plain, or a field the protocol does not name
         return True
 
     def _plain_metadata(self, value: object) -> bool:
@@ -378,8 +377,7 @@ def validate_event(data: object, policy: Policy, root: str = "$") -> AppInfos | 
     Returned rather than raised: a batch collects one per bad item.
     """
     validators = _validators_for(policy)
-    if type(data) is dict and data.keys() <= _WIRE_KEY_SET and None not in data.values():
-        # The usual event: protocol fields only, no nulls.
+    if type(data) is dict:
         event = validators.fast_path(data)
         if event is not None:
             return event
@@ -397,7 +395,7 @@ def validate_events(
     validators = _validators_for(policy)
     fast_path, converter = validators.fast_path, validators.converter
     for index, data in enumerate(items):
-        if type(data) is dict and data.keys() <= _WIRE_KEY_SET and None not in data.values():
+        if type(data) is dict:
             event = fast_path(data)
             if event is not None:
                 yield event
