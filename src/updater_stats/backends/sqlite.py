@@ -255,6 +255,8 @@ _ONE_MS = dt.timedelta(milliseconds=1)
 
 
 _text_columns = operator.attrgetter(*_TEXT_COLUMNS)
+# What json.dumps(value, ensure_ascii=False) writes, without building an encoder per call.
+_to_json = json.JSONEncoder(ensure_ascii=False).encode
 
 
 def _row(stored: StoredEvent, received_ms: int | None = None) -> tuple[Any, ...]:
@@ -269,8 +271,8 @@ def _row(stored: StoredEvent, received_ms: int | None = None) -> tuple[Any, ...]
         *_text_columns(event),
         1 if event.is_prod else 0,
         1 if event.is_emulator else 0,
-        None if metadata is None else json.dumps(metadata, ensure_ascii=False),
-        json.dumps(extras, ensure_ascii=False) if extras else None,
+        None if metadata is None else _to_json(metadata),
+        _to_json(extras) if extras else None,
     )
 
 
