@@ -44,6 +44,7 @@ from clickhouse_connect.driver.exceptions import ClickHouseError
 from .._models import BOOLEAN_FIELDS, SCALAR_FIELDS, AppInfos, StoredEvent, WriteResult
 from .._writer import Batching
 from ..exceptions import BackendError, ConfigurationError
+from ._rows import per_request
 
 __all__ = [
     "CLICKHOUSE_BATCHING",
@@ -265,29 +266,20 @@ def _columns(events: Sequence[StoredEvent], row_ids: Sequence[int], seq: int) ->
     and bytes per string: row building was the largest part of the writer's time, and the
     driver handles integers and strings in bulk (strings in C).
     """
-    received_at: list[int] = []
+    received_at = per_request(events, _ms)
     event_time: list[int] = []
     device_ts: list[int | None] = []
     action_known: list[bool] = []
     has_metadata: list[bool] = []
     metadata: list[Mapping[str, str]] = []
     extras: list[str] = []
-    known_actions: dict[str, bool] = {}
-    last_moment, received_ms = None, 0
-    for stored in events:
+    for stored, received_ms in zip(events, received_at, strict=True):
         event = stored.event
-        if stored.received_at is not last_moment:  # one request's events share the moment
-            last_moment = stored.received_at
-            received_ms = _ms(last_moment)
-        received_at.append(received_ms)
         timestamp = event.timestamp
         device_ts.append(timestamp)
         event_ms = received_ms if timestamp is None else timestamp
         event_time.append(min(max(event_ms, _MIN_MS), _MAX_MS))
-        known = known_actions.get(event.action)
-        if known is None:
-            known = known_actions[event.action] = event.action_known
-        action_known.append(known)
+        action_known.append(event.action_known)
         has_metadata.append(event.metadata is not None)
         metadata.append(dict(event.metadata or {}))
         extras.append(json.dumps(event.extras, ensure_ascii=False) if event.extras else "")

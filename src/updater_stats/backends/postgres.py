@@ -40,6 +40,7 @@ from psycopg_pool import ConnectionPool
 
 from .._models import BOOLEAN_FIELDS, SCALAR_FIELDS, AppInfos, StoredEvent, WriteResult
 from ..exceptions import BackendError, ConfigurationError
+from ._rows import per_request
 
 __all__ = ["SCHEMA_VERSION", "PostgresBackend", "escape", "from_jsonb", "to_jsonb", "unescape"]
 
@@ -262,29 +263,6 @@ def _migrate(conn: psycopg.Connection[Any], schema_name: str) -> None:
 # -- rows ----------------------------------------------------------------------------------
 
 
-def _row(ord_: int, stored: StoredEvent) -> tuple[Any, ...]:
-    """*ord_* and the event's values in `_COLUMNS` order, escaped, as ``COPY`` takes them.
-
-    The reference form of a row: the benchmarks bulk-load it. Writes send `_batch_json`.
-    """
-    event = stored.event
-    return (
-        ord_,
-        _escape_or_none(stored.key),
-        stored.received_at,
-        event.timestamp,
-        event.action_known,
-        *(
-            _escape_or_none(getattr(event, column))
-            if column in _TEXT_COLUMNS
-            else getattr(event, column)
-            for column in _EVENT_COLUMNS
-        ),
-        None if event.metadata is None else to_jsonb(dict(event.metadata)),
-        to_jsonb(dict(event.extras)) if event.extras else None,
-    )
-
-
 _EVENT_VALUES = operator.attrgetter(*_EVENT_COLUMNS)
 # Compact, and what PostgreSQL cannot hold stays visible: NUL and DLE come out as \u0000 and
 # \u0010 (as every control character), lone surrogates as they are.
@@ -306,10 +284,10 @@ def _batch_json(events: Sequence[StoredEvent]) -> str:
 
 
 def _json_rows(events: Sequence[StoredEvent], *, escaped: bool) -> list[list[Any]]:
+    """The batch's rows, values in `_COLUMNS` order; every string escaped if *escaped*."""
     rows: list[list[Any]] = []
-    known: dict[str, bool] = {}  # action_known, once per action, not once per event
-    last_moment, received_at = None, ""
-    for stored in events:
+    received = per_request(events, dt.datetime.isoformat)
+    for stored, received_at in zip(events, received, strict=True):
         event = stored.event
         key = stored.key
         values: Sequence[Any] = _EVENT_VALUES(event)
@@ -320,18 +298,12 @@ def _json_rows(events: Sequence[StoredEvent], *, escaped: bool) -> list[list[Any
             metadata_json = None if metadata is None else to_jsonb(dict(metadata))
         else:
             metadata_json = None if metadata is None else _metadata_json(metadata)
-        if stored.received_at is not last_moment:  # one request's events share the moment
-            last_moment = stored.received_at
-            received_at = last_moment.isoformat()
-        action_known = known.get(event.action)
-        if action_known is None:
-            action_known = known[event.action] = event.action_known
         rows.append(
             [
                 key,
                 received_at,
                 event.timestamp,
-                action_known,
+                event.action_known,
                 *values,
                 metadata_json,
                 to_jsonb(dict(event.extras)) if event.extras else None,

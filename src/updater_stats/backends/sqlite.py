@@ -22,6 +22,7 @@ from typing import Any
 
 from .._models import BOOLEAN_FIELDS, SCALAR_FIELDS, AppInfos, StoredEvent, WriteResult
 from ..exceptions import BackendError, ConfigurationError
+from ._rows import per_request
 from ._url import url_path
 
 __all__ = ["SCHEMA_VERSION", "SQLiteBackend"]
@@ -277,14 +278,8 @@ def _row(stored: StoredEvent, received_ms: int | None = None) -> tuple[Any, ...]
 
 
 def _rows(events: Sequence[StoredEvent]) -> list[tuple[Any, ...]]:
-    # The events of one request share one receive time: converted once, not per event.
-    received, received_ms = None, 0
-    rows = []
-    for stored in events:
-        if stored.received_at is not received:
-            received, received_ms = stored.received_at, _ms(stored.received_at)
-        rows.append(_row(stored, received_ms))
-    return rows
+    received = per_request(events, _ms)
+    return [_row(stored, ms) for stored, ms in zip(events, received, strict=True)]
 
 
 def _stored(row: sqlite3.Row) -> StoredEvent:
