@@ -87,7 +87,7 @@ def _text_problem(value: object, max_length: int) -> str | None:
 StructureHook = Callable[[Any, Any], Any]
 
 
-def _text_hook(max_length: int, check: Callable[[str], str | None] | None = None) -> StructureHook:
+def _text_hook(max_length: int, check: IdCheck | None = None) -> StructureHook:
     # Called for nearly every field of every event: the usual case (a short ASCII string) is
     # settled by three cheap tests before any function call; `_text_problem` words the others.
     # A value of type `str` exactly is returned as is: what cattrs' advice, `str(value)`,
@@ -104,17 +104,13 @@ def _text_hook(max_length: int, check: Callable[[str], str | None] | None = None
 
         return structure
 
-    # One device sends the same ids in every event of its batch: remember recent answers
-    # instead of running the same regular expression 200 times. Bounded, and thread-safe.
-    checked = functools.lru_cache(maxsize=1024)(check)
-
     def structure_checked(value: Any, _type: Any) -> str:
         if type(value) is str and len(value) <= max_length and value.isascii():
-            problem = checked(value)
+            problem = check(value)
         else:
             problem = _text_problem(value, max_length)
             if problem is None:
-                problem = checked(value)
+                problem = check(value)
         if problem is not None:
             raise FieldError([("", problem)])
         return str(value)
@@ -187,21 +183,43 @@ def _check_action(policy: Policy) -> Callable[[str], str | None] | None:
     return lambda value: None if Action.parse(value) else "is not a known action"
 
 
-def _build_converter(policy: Policy) -> Callable[[Mapping[str, Any]], AppInfos]:
+IdCheck = Callable[[str], str | None]
+
+
+def _id_checks(policy: Policy) -> dict[str, IdCheck]:
+    """The policy's checks of ``app_id``, ``device_id`` and ``action``, by wire key.
+
+    One device sends the same ids in every event of its batch: each check remembers
+    recent answers instead of running the same regular expression 200 times (bounded,
+    thread-safe). The converter and the fast path share them.
+    """
+    checks = {
+        "app_id": _check_app_id(policy),
+        "device_id": _check_device_id(policy),
+        "action": _check_action(policy),
+    }
+    return {
+        key: functools.lru_cache(maxsize=1024)(check)
+        for key, check in checks.items()
+        if check is not None
+    }
+
+
+def _build_converter(
+    policy: Policy, checks: Mapping[str, IdCheck]
+) -> Callable[[Mapping[str, Any]], AppInfos]:
     converter = cattrs.Converter(detailed_validation=True, forbid_extra_keys=True)
     special: dict[str, StructureHook] = {
-        "device_id": _text_hook(policy.max_length("device_id"), _check_device_id(policy)),
-        "app_id": _text_hook(policy.max_length("app_id"), _check_app_id(policy)),
-        "action": _text_hook(policy.max_length("action"), _check_action(policy)),
         "is_prod": _bool_hook,
         "is_emulator": _bool_hook,
         "timestamp": _timestamp_hook,
         "metadata": _metadata_hook(policy),
     }
-    overrides = {
+    overrides = {  # every other field is text; the ids and the action have a check too
         attribute: override(
             rename=key,
-            struct_hook=special.get(attribute) or _text_hook(policy.max_length(key)),
+            struct_hook=special.get(attribute)
+            or _text_hook(policy.max_length(key), checks.get(key)),
         )
         for attribute, key in WIRE_KEYS.items()
     }
@@ -232,21 +250,13 @@ class _FastPath:
     accepts, with the same result: a property test holds both to that.
     """
 
-    def __init__(self, policy: Policy) -> None:
+    def __init__(self, policy: Policy, checks: Mapping[str, IdCheck]) -> None:
         self._text_limits = {
             key: policy.max_length(key)
             for key in WIRE_KEYS.values()
             if key not in _BOOLEAN_KEYS and key not in {"timestamp", "metadata"}
         }
-        self._checks = [
-            (key, functools.lru_cache(maxsize=1024)(check))
-            for key, check in (
-                ("app_id", _check_app_id(policy)),
-                ("device_id", _check_device_id(policy)),
-                ("action", _check_action(policy)),
-            )
-            if check is not None
-        ]
+        self._checks = list(checks.items())
         self._max_metadata_keys = policy.max_metadata_keys
         self._max_metadata_key_length = policy.max_metadata_key_length
         self._max_metadata_value_length = policy.max_metadata_value_length
@@ -298,7 +308,8 @@ class _Validators:
 @functools.lru_cache(maxsize=16)
 def _build_validators(policy: Policy) -> _Validators:
     # Built once per policy: generating the structuring code is the expensive part.
-    return _Validators(_build_converter(policy), _FastPath(policy))
+    checks = _id_checks(policy)
+    return _Validators(_build_converter(policy, checks), _FastPath(policy, checks))
 
 
 _last: tuple[Policy, _Validators] | None = None
