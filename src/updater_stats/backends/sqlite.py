@@ -109,12 +109,12 @@ _PURGE = (
 )
 
 
-def _v1(conn: sqlite3.Connection) -> None:
-    conn.execute(
-        """
+def _events_table(event_key: str) -> str:
+    """``CREATE TABLE events`` as schema versions 1 and 2 have it: they differ in *event_key*."""
+    return f"""
         CREATE TABLE events (
             id               INTEGER PRIMARY KEY,  -- storage order
-            event_key        TEXT UNIQUE,          -- NULL for events without a device timestamp
+            event_key        {event_key}
             received_at      INTEGER NOT NULL,     -- server clock, epoch ms UTC
             device_ts        INTEGER,              -- the wire `timestamp`, epoch ms
             action_known     INTEGER NOT NULL,
@@ -139,18 +139,26 @@ def _v1(conn: sqlite3.Connection) -> None:
             extras           TEXT                  -- JSON object of unknown fields, NULL when none
         )
         """
-    )
-    conn.execute("CREATE INDEX events_app_version ON events (app_id, version_name, action)")
-    conn.execute("CREATE INDEX events_app_received ON events (app_id, received_at)")
-    conn.execute("CREATE INDEX events_app_action_received ON events (app_id, action, received_at)")
-    conn.execute("CREATE INDEX events_app_device ON events (app_id, device_id, received_at)")
 
 
-_V2_INDEXES = (
+_V1_INDEXES = (
     "CREATE INDEX events_app_version ON events (app_id, version_name, action)",
     "CREATE INDEX events_app_received ON events (app_id, received_at)",
     "CREATE INDEX events_app_action_received ON events (app_id, action, received_at)",
     "CREATE INDEX events_app_device ON events (app_id, device_id, received_at)",
+)
+
+
+def _v1(conn: sqlite3.Connection) -> None:
+    conn.execute(
+        _events_table("TEXT UNIQUE,          -- NULL for events without a device timestamp")
+    )
+    for statement in _V1_INDEXES:
+        conn.execute(statement)
+
+
+_V2_INDEXES = (
+    *_V1_INDEXES,
     # The key is a hash over app and device (and more), so it is as unique here as alone;
     # but a batch comes from one device, and its keys now land side by side in the index
     # instead of at random places: writes are about twice as fast on a large table.
@@ -167,34 +175,7 @@ def _v2(conn: sqlite3.Connection) -> None:
     for index in ("app_version", "app_received", "app_action_received", "app_device"):
         conn.execute(f"DROP INDEX events_{index}")
     conn.execute(
-        """
-        CREATE TABLE events (
-            id               INTEGER PRIMARY KEY,  -- storage order
-            event_key        TEXT,                 -- NULL without a device timestamp; unique below
-            received_at      INTEGER NOT NULL,     -- server clock, epoch ms UTC
-            device_ts        INTEGER,              -- the wire `timestamp`, epoch ms
-            action_known     INTEGER NOT NULL,
-            app_id           TEXT NOT NULL,
-            device_id        TEXT NOT NULL,
-            platform         TEXT NOT NULL,
-            action           TEXT NOT NULL,
-            version_name     TEXT NOT NULL,
-            old_version_name TEXT,
-            version_build    TEXT NOT NULL,
-            version_code     TEXT NOT NULL,
-            version_os       TEXT NOT NULL,
-            plugin_version   TEXT NOT NULL,
-            custom_id        TEXT,
-            is_prod          INTEGER NOT NULL,
-            is_emulator      INTEGER NOT NULL,
-            install_source   TEXT,
-            default_channel  TEXT,
-            channel          TEXT,
-            key_id           TEXT,
-            metadata         TEXT,                 -- JSON object, NULL when absent
-            extras           TEXT                  -- JSON object of unknown fields, NULL when none
-        )
-        """
+        _events_table("TEXT,                 -- NULL without a device timestamp; unique below")
     )
     conn.execute("INSERT INTO events SELECT * FROM events_v1 ORDER BY id")
     conn.execute("DROP TABLE events_v1")
