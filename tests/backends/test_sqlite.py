@@ -61,7 +61,7 @@ def test_a_version_1_file_is_migrated_with_its_rows_ids_and_keys(tmp_path: Path)
     with closing(sqlite3.connect(path)) as conn, conn:
         sqlite_backend._v1(conn)  # a file as the first schema left it, with rows in it
         conn.execute("PRAGMA user_version = 1")
-        conn.executemany(sqlite_backend._INSERT, [sqlite_backend._row(e) for e in old_rows])
+        conn.executemany(sqlite_backend._INSERT, sqlite_backend._rows(old_rows))
     with closing(sqlite3.connect(path)) as conn:
         (v1_table,) = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'events'").fetchone()
     assert "event_key        TEXT UNIQUE" in v1_table
@@ -87,7 +87,7 @@ def test_a_version_2_file_loses_only_the_unused_version_index(tmp_path: Path):
         sqlite_backend._v1(conn)
         sqlite_backend._v2(conn)  # a file as schema version 2 left it, with rows in it
         conn.execute("PRAGMA user_version = 2")
-        conn.executemany(sqlite_backend._INSERT, [sqlite_backend._row(e) for e in rows])
+        conn.executemany(sqlite_backend._INSERT, sqlite_backend._rows(rows))
 
     migrated = SQLiteBackend(path)
     assert migrated.write(rows[:1]) == WriteResult(inserted=0, duplicates=1)

@@ -241,13 +241,13 @@ _text_columns = operator.attrgetter(*_TEXT_COLUMNS)
 _to_json = json.JSONEncoder(ensure_ascii=False).encode
 
 
-def _row(stored: StoredEvent, received_ms: int | None = None) -> tuple[Any, ...]:
-    """The row for *stored*; *received_ms* is its receive time when the caller knows it."""
+def _row(stored: StoredEvent, received_ms: int) -> tuple[Any, ...]:
+    """The row for *stored*, received at *received_ms* (epoch milliseconds)."""
     event = stored.event
     metadata, extras = event.metadata, event.extras
     return (
         stored.key,
-        _ms(stored.received_at) if received_ms is None else received_ms,
+        received_ms,
         event.timestamp,
         1 if event.action_known else 0,  # ints, not bools: see _PADDING_ROW
         *_text_columns(event),
