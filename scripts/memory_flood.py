@@ -22,6 +22,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from scripts.crash_run import listening
 from updater_stats.asgi import DEFAULT_BYTES_IN_FLIGHT
 
 EVENT = {
@@ -104,14 +105,6 @@ def flood(budget: int, clients: int, seconds: float) -> tuple[int, int, Counter[
             process.terminate()
             process.wait(30)
     return start_rss, peak, answers
-
-
-def listening(port: int) -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=1).close()
-    except OSError:
-        return False
-    return True
 
 
 def main() -> None:

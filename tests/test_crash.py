@@ -16,6 +16,7 @@ from updater_stats.backends.postgres import PostgresBackend
 
 from .backends import servers
 from .conftest import VALID_EVENT, body
+from .test_outage import stored_timestamps
 from .test_server import Server
 
 
@@ -27,14 +28,6 @@ def test_kill_9_loses_no_acknowledged_event_and_retries_store_once(tmp_path: Pat
 def test_kill_9_with_postgresql(tmp_path: Path):
     url = f"{servers.postgres_url()}?schema={servers.unique_name('crash')}"
     crash_and_recover(tmp_path, url, lambda: PostgresBackend.from_url(url))
-
-
-def stored_timestamps(open_backend: Callable[[], StorageBackend]) -> list[int | None]:
-    backend = open_backend()
-    try:
-        return [e.event.timestamp for e in backend.events()]  # type: ignore[attr-defined]
-    finally:
-        backend.close()
 
 
 def crash_and_recover(
