@@ -32,7 +32,7 @@ import datetime as dt
 import json
 import math
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, ClassVar
 
 import attrs
@@ -200,6 +200,24 @@ class _ContractBase:
             assert len(result.duplicate_indexes) == result.duplicates, result
             assert all(0 <= i < len(events) for i in result.duplicate_indexes), result
         return result
+
+
+def _in_threads(work: Callable[[int], None], count: int) -> list[BaseException]:
+    """Run ``work(0)`` ... ``work(count - 1)`` in threads at once; what they raised."""
+    errors: list[BaseException] = []
+
+    def run(index: int) -> None:
+        try:
+            work(index)
+        except BaseException as exc:  # noqa: BLE001 - returned, for the test to assert on
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(index,)) for index in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    return errors
 
 
 class BackendContract(_ContractBase):
@@ -440,27 +458,17 @@ class BackendContract(_ContractBase):
     def test_concurrent_writes_lose_and_double_nothing(self, backend: StorageBackend) -> None:
         rounds, shared = 15, [stored_event(timestamp=10_000 + i) for i in range(5)]
         results: list[WriteResult] = []
-        errors: list[BaseException] = []
         start = threading.Barrier(self.threads)
 
         def work(worker: int) -> None:
-            try:
-                start.wait()
-                for i in range(rounds):
-                    own = stored_event(timestamp=worker * 1000 + i, custom_id=f"w{worker}")
-                    keyless = stored_event(timestamp=None, version_code=f"{worker}-{i}")
-                    # Every thread also re-sends the same shared events: all race for them.
-                    results.append(self.write(backend, [own, keyless, shared[i % 5]]))
-            except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
-                errors.append(exc)
+            start.wait()
+            for i in range(rounds):
+                own = stored_event(timestamp=worker * 1000 + i, custom_id=f"w{worker}")
+                keyless = stored_event(timestamp=None, version_code=f"{worker}-{i}")
+                # Every thread also re-sends the same shared events: all race for them.
+                results.append(self.write(backend, [own, keyless, shared[i % 5]]))
 
-        workers = [threading.Thread(target=work, args=(w,)) for w in range(self.threads)]
-        for worker in workers:
-            worker.start()
-        for worker in workers:
-            worker.join(120)
-
-        assert errors == []
+        assert _in_threads(work, self.threads) == []
         read = self.read_back(backend)
         keys = [e.key for e in read if e.key is not None]
         assert len(keys) == len(set(keys)), "a key was stored twice"
@@ -477,25 +485,16 @@ class BackendContract(_ContractBase):
 
     def test_the_collector_answers_only_what_is_stored(self, backend: StorageBackend) -> None:
         collector = Collector(backend, batching=Batching(max_delay=0.005))
-        per_thread, errors = 40, []
+        per_thread = 40
         answers: list[dict[str, Any]] = []
 
         def send(worker: int) -> None:
-            try:
-                for i in range(per_thread):
-                    event = wire_event(timestamp=worker * 1000 + i)
-                    body = json.dumps([event, event]).encode()  # a retry inside one body
-                    answers.append(collector.handle(body))
-            except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
-                errors.append(exc)
+            for i in range(per_thread):
+                event = wire_event(timestamp=worker * 1000 + i)
+                body = json.dumps([event, event]).encode()  # a retry inside one body
+                answers.append(collector.handle(body))
 
-        workers = [threading.Thread(target=send, args=(w,)) for w in range(self.threads)]
-        for worker in workers:
-            worker.start()
-        for worker in workers:
-            worker.join(120)
-
-        assert errors == []
+        assert _in_threads(send, self.threads) == []
         assert len(answers) == self.threads * per_thread
         assert all(a["results"][1] == {"status": "ok", "index": 1} for a in answers)
         stamps = sorted(e.event.timestamp or 0 for e in self.read_back(backend))
