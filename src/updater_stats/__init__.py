@@ -22,6 +22,7 @@ from ._collector import (
 from ._metrics import IntakeMetrics, IntakeSnapshot
 from ._models import AppInfos, Response, StoredEvent, WriteResult
 from ._policy import Policy
+from ._wire import Validator, parse_event
 from ._writer import Batching
 from .backends import (
     MemoryBackend,
@@ -65,6 +66,7 @@ __all__ = [
     "SupportsForget",
     "SupportsPurge",
     "UpdaterStatsError",
+    "Validator",
     "WriteResult",
     "ahandle",
     "arespond",
@@ -74,6 +76,7 @@ __all__ = [
     "download_fail_means_no_update",
     "forget",
     "handle",
+    "parse_event",
     "purge",
     "respond",
 ]

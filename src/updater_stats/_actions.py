@@ -245,7 +245,7 @@ def download_fail_means_no_update(plugin_version: str) -> bool:
     return version < (7, 17, 0)
 
 
-def counts_as_failure(action: str, plugin_version: str) -> bool:
+def counts_as_failure(action: str, plugin_version: str | None) -> bool:
     """Whether an event with this raw *action*, from this plugin, is a failure.
 
     Unknown actions are not failures until the vocabulary says so.
@@ -254,5 +254,5 @@ def counts_as_failure(action: str, plugin_version: str) -> bool:
     if known is None or not known.is_failure:
         return False
     if known is Action.DOWNLOAD_FAIL:
-        return not download_fail_means_no_update(plugin_version)
+        return plugin_version is None or not download_fail_means_no_update(plugin_version)
     return True

@@ -17,9 +17,10 @@ from typing_extensions import Self
 from ._decode import decode_body
 from ._lifecycle import forget_events, purge_events
 from ._metrics import IntakeMetrics
-from ._models import AppInfos, Response, StoredEvent, WriteResult
+from ._models import Response, StoredEvent, WriteResult
 from ._policy import Policy
-from ._wire import validate_event, validate_events
+from ._record import Recorder
+from ._wire import Validator
 from ._writer import Batching, BatchWriter
 from .backends import StorageBackend, backend_from_url
 from .exceptions import (
@@ -94,20 +95,17 @@ class Collector:
     privacy: Privacy | None = attrs.field(default=None, kw_only=True)
     metrics: IntakeMetrics = attrs.field(factory=IntakeMetrics, kw_only=True)
     _writer: BatchWriter = attrs.field(init=False, repr=False)
-    _to_stored: Callable[[AppInfos, dt.datetime], StoredEvent] = attrs.field(init=False, repr=False)
+    # Built once from the policy (and privacy): nothing is looked up per event.
+    _validator: Validator = attrs.field(init=False, repr=False)
+    _recorder: Recorder = attrs.field(init=False, repr=False)
 
-    @_to_stored.default
-    def _make_to_stored(self) -> Callable[[AppInfos, dt.datetime], StoredEvent]:
-        privacy = self.privacy
-        if privacy is None or not privacy.changes_events:
-            return StoredEvent.from_event  # nothing to change: no cost on the hot path
+    @_validator.default
+    def _make_validator(self) -> Validator:
+        return Validator(self.policy)
 
-        def to_stored(event: AppInfos, received_at: dt.datetime) -> StoredEvent:
-            # Before the key is computed: keys then hold no raw id, and re-sent events
-            # still get the same key, so deduplication works as before.
-            return StoredEvent.from_event(privacy.apply(event), received_at)
-
-        return to_stored
+    @_recorder.default
+    def _make_recorder(self) -> Recorder:
+        return Recorder(self.policy, self.privacy)
 
     @_writer.default
     def _make_writer(self) -> BatchWriter:
@@ -250,11 +248,11 @@ class Collector:
         payload = decode_body(bytes(body), self.policy.max_body_bytes)
         received_at = self._clock()
         if type(payload) is dict:
-            outcome = validate_event(payload, self.policy)
+            outcome = self._validator.check(payload)
             if isinstance(outcome, InvalidEventError):
                 self._rejected(payload, outcome, None)
                 raise outcome
-            return [self._to_stored(outcome, received_at)], dict(_OK)
+            return [self._recorder.record(*outcome, received_at)], dict(_OK)
         if type(payload) is list:
             return self._prepare_batch(payload, received_at)
         raise InvalidBodyError(
@@ -272,14 +270,15 @@ class Collector:
             )
         results: list[dict[str, Any]] = []
         accepted: list[StoredEvent] = []
-        to_stored = self._to_stored
-        outcomes = validate_events(items, self.policy)
-        for index, (item, outcome) in enumerate(zip(items, outcomes, strict=True)):
+        record = self._recorder.record
+        for index, (item, outcome) in enumerate(
+            zip(items, self._validator.check_all(items), strict=True)
+        ):
             if isinstance(outcome, InvalidEventError):
                 self._rejected(item, outcome, index)
                 results.append({"status": "error", "index": index, **outcome.body})
             else:
-                accepted.append(to_stored(outcome, received_at))
+                accepted.append(record(outcome[0], outcome[1], received_at))
                 results.append({"status": "ok", "index": index})
         return accepted, {"status": "ok", "results": results}
 

@@ -41,6 +41,7 @@ COUNTERS: Mapping[str, tuple[str, tuple[str, ...]]] = {
     "accepted": ("Events answered 'ok': stored, or already stored (duplicates).", ("app_id",)),
     "duplicates": ("Accepted events that were already stored (re-sent batches).", ("app_id",)),
     "unknown_actions": ("Accepted events whose action this version does not know.", ("app_id",)),
+    "truncated": ("Accepted events stored with a value cut at a cap.", ("app_id",)),
     "rejected": ("Events refused by validation, by error code.", ("app_id", "code")),
     "failed": ("Valid events storage failed to store (answered 503; devices retry).", ("app_id",)),
     "field_errors": ("Validation errors, by wire field.", ("field",)),
@@ -63,6 +64,7 @@ class IntakeSnapshot:
         accepted: Events answered "ok", per ``app_id`` (new and duplicate alike).
         duplicates: Of those, the ones storage already held, per ``app_id``.
         unknown_actions: Accepted events with an action this version does not know.
+        truncated: Accepted events stored with a value cut at a cap (see `Policy`).
         rejected: Events refused by validation, per ``(app_id, code)``; ``app_id``
             is ``"_invalid"`` when the event's own ``app_id`` was not valid.
         failed: Valid events that storage failed to store, per ``app_id``.
@@ -76,6 +78,7 @@ class IntakeSnapshot:
     rejected: Mapping[tuple[str, str], int]
     failed: Mapping[str, int]
     field_errors: Mapping[str, int]
+    truncated: Mapping[str, int] = attrs.field(factory=dict)
 
 
 class IntakeMetrics:
@@ -135,16 +138,20 @@ class IntakeMetrics:
         """One successful storage write of *events*."""
         per_app: collections.Counter[str] = collections.Counter()
         unknown: collections.Counter[str] = collections.Counter()
+        truncated: collections.Counter[str] = collections.Counter()
         for stored in events:
             per_app[stored.event.app_id] += 1
             if not stored.action_known:
                 unknown[stored.event.app_id] += 1
+            if stored.truncated:
+                truncated[stored.event.app_id] += 1
         duplicates = _duplicates_per_app(events, result, per_app)
         with self._lock:
             for app_id, count in per_app.items():
                 label = (self._app(app_id),)
                 self._add("accepted", label, count)
                 self._add("unknown_actions", label, unknown[app_id])
+                self._add("truncated", label, truncated[app_id])
             for app_id, count in duplicates.items():
                 label = (app_id if app_id == UNATTRIBUTED else self._app(app_id),)
                 self._add("duplicates", label, count)
@@ -178,6 +185,7 @@ class IntakeMetrics:
             rejected={(labels[0], labels[1]): n for labels, n in flat["rejected"].items()},
             failed={labels[0]: n for labels, n in flat["failed"].items()},
             field_errors={labels[0]: n for labels, n in flat["field_errors"].items()},
+            truncated={labels[0]: n for labels, n in flat["truncated"].items()},
         )
 
 

@@ -28,28 +28,33 @@ def _frozen_ids(ids: Iterable[str] | None) -> frozenset[str] | None:
 
 
 def _default_field_lengths() -> Mapping[str, int]:
-    # The hosted service's limits (protocol, section 3).
-    return MappingProxyType({"device_id": 36, "custom_id": 36, "install_source": 64, "key_id": 20})
+    # The hosted service's limits (protocol, section 3), but for custom_id: the plugin puts
+    # no cap on it (apps pass e-mail addresses), so it gets the general string cap.
+    return MappingProxyType({"device_id": 36, "install_source": 64, "key_id": 20})
 
 
 @attrs.frozen(kw_only=True)
 class Policy:
-    """What a collector accepts. The defaults follow the stats protocol.
+    """What a collector accepts, and how much of it is stored. The defaults follow the protocol.
 
     The caps guard against abuse, never against real devices: a 413 makes a
     device drop its whole batch for good, so `max_body_bytes` lets a full
-    200-event batch with every metadata value at its maximum through.
+    200-event batch with every metadata value at its maximum through. The
+    per-value caps never refuse an event: a value over its cap is stored cut
+    at the cap, and the event notes which fields were cut
+    (`StoredEvent.truncated`). Lengths are counted in code points.
 
     Attributes:
         max_body_bytes: Cap on the request body, and on its size once gunzipped.
         max_batch_events: Cap on the events in one array body (devices send 200 at most).
         field_lengths: Per-field character caps for the wire fields named.
         max_string_length: Character cap for every other string field.
-        max_metadata_keys: Keys allowed in ``metadata``.
-        max_metadata_key_length: Characters in one ``metadata`` key.
-        max_metadata_value_length: Characters in one ``metadata`` value.
-        max_extra_fields: Unknown top-level fields kept per event.
-        max_extra_depth: Nesting allowed inside one unknown field's value.
+        max_metadata_keys: Keys of ``metadata`` stored (the first ones).
+        max_metadata_key_length: Characters stored of one ``metadata`` key.
+        max_metadata_value_length: Characters stored of one ``metadata`` value.
+        max_extra_fields: Unknown top-level fields stored per event (the first ones).
+        max_extra_depth: Nesting stored inside one unknown field's value; deeper
+            parts are stored as their JSON text.
         require_uuid_device_id: ``device_id`` must be a UUID (any case).
         require_reverse_domain_app_id: ``app_id`` must look like ``com.example.app``.
         accept_unknown_actions: Store actions this version does not know yet

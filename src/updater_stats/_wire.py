@@ -1,10 +1,16 @@
-"""Decoded JSON to `AppInfos`: one strict cattrs converter per `Policy`.
+"""The validator: decoded JSON to `AppInfos`, one rule per wire field, built once per `Policy`.
 
-cattrs' default hooks coerce (``"false"`` becomes ``True``, ``1`` becomes
-``"1"``). Devices that send the wrong type have a bug worth seeing, so every
-field here gets a strict hook that checks the JSON type and the policy's
-limits, and cattrs' detailed validation gathers every problem of an event
-instead of stopping at the first.
+This is the one place that says what an event must be. Only a value of the
+wrong JSON type, or a missing or invalid identifying field (``app_id``,
+``device_id``, ``action``, ``version_name``) makes an event invalid
+(protocol, section 3); every problem is worded as ``"msg @ $.path"``, all of
+an event's problems at once. Lengths never do: a value over its cap is kept
+here and cut when the event is recorded for storage (`_record`), which the
+validator tells by a flag, so that the usual event costs no second look.
+
+Values are checked strictly, never coerced: ``"false"`` is not a boolean and
+``1`` is not a string. A device that sends the wrong type has a bug worth
+seeing.
 """
 
 from __future__ import annotations
@@ -12,34 +18,48 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any
-
-import attrs
-import cattrs
-from cattrs.errors import ClassValidationError
-from cattrs.gen import make_dict_structure_fn, override
+from typing import Any, Final, NamedTuple
 
 from ._actions import Action
-from ._models import WIRE_KEYS, AppInfos, checked_wire_event
+from ._models import REQUIRED_FIELDS, WIRE_KEYS, AppInfos
 from ._policy import Policy
 from .exceptions import InvalidEventError
 
-_DEFAULT_POLICY = Policy()
-
-_ATTRIBUTE_BY_WIRE_KEY = {key: attribute for attribute, key in WIRE_KEYS.items()}
+__all__ = ["Validator", "json_type", "parse_event"]
 
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 # Android package names and iOS bundle ids: two or more dot-separated segments.
 _REVERSE_DOMAIN = re.compile(r"[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)+")
 _INT64_MAX = 2**63 - 1
 
+# The kinds of wire value a rule checks.
+_TEXT: Final = 0
+_BOOL: Final = 1
+_TIMESTAMP: Final = 2
+_METADATA: Final = 3
 
-class FieldError(ValueError):
-    """Problems inside one field, each with a path relative to that field (``""`` for itself)."""
+#: A check of an identifying text value: a problem to report, or `None`.
+IdCheck = Callable[[str], "str | None"]
 
-    def __init__(self, problems: list[tuple[str, str]]) -> None:
-        super().__init__(problems[0][1])
-        self.problems = problems
+
+class _Rule(NamedTuple):
+    """What one wire field must be (a tuple: the validator's loop unpacks it at once).
+
+    Attributes:
+        attribute: The `AppInfos` attribute it fills.
+        kind: `_TEXT`, `_BOOL`, `_TIMESTAMP` or `_METADATA`.
+        cap: For text, the characters stored; longer values are cut when recorded.
+        identifying: For text, part of the event's identity: it must be valid
+            Unicode (a lone surrogate makes the event invalid instead of being
+            replaced when recorded).
+        check: For text, the policy's check of the value (UUID, allow-list, ...).
+    """
+
+    attribute: str
+    kind: int
+    cap: int
+    identifying: bool
+    check: IdCheck | None
 
 
 def json_type(value: object) -> str:
@@ -59,7 +79,8 @@ def json_type(value: object) -> str:
     return type(value).__name__
 
 
-def _has_lone_surrogate(text: str) -> bool:
+def has_lone_surrogate(text: str) -> bool:
+    """Whether *text* holds a lone surrogate, which no UTF-8 store can hold as it is."""
     if text.isascii():
         return False
     try:
@@ -74,94 +95,13 @@ def _printable(key: str) -> str:
     return key[:64].encode("utf-8", "backslashreplace").decode("utf-8")
 
 
-def _text_problem(value: object, max_length: int) -> str | None:
-    if type(value) is not str:
-        return f"must be a string, not {json_type(value)}"
-    if len(value) > max_length:
-        return f"must be at most {max_length} characters, got {len(value)}"
-    if _has_lone_surrogate(value):
-        return "must be valid Unicode text (it holds a lone surrogate)"
-    return None
-
-
-StructureHook = Callable[[Any, Any], Any]
-
-
-def _text_hook(max_length: int, check: IdCheck | None = None) -> StructureHook:
-    # Called for nearly every field of every event: the usual case (a short ASCII string) is
-    # settled by three cheap tests before any function call; `_text_problem` words the others.
-    # A value of type `str` exactly is returned as is: what cattrs' advice, `str(value)`,
-    # returns for it anyway (a plain str, even where the annotation is an enum).
-    if check is None:
-
-        def structure(value: Any, _type: Any) -> str:
-            if type(value) is str and len(value) <= max_length and value.isascii():
-                return value
-            problem = _text_problem(value, max_length)
-            if problem is not None:
-                raise FieldError([("", problem)])
-            return str(value)
-
-        return structure
-
-    def structure_checked(value: Any, _type: Any) -> str:
-        if type(value) is str and len(value) <= max_length and value.isascii():
-            problem = check(value)
-        else:
-            problem = _text_problem(value, max_length)
-            if problem is None:
-                problem = check(value)
-        if problem is not None:
-            raise FieldError([("", problem)])
-        return str(value)
-
-    return structure_checked
-
-
-def _bool_hook(value: Any, _type: Any) -> bool:
-    if value is True or value is False:
-        return value
-    raise FieldError([("", f"must be true or false, not {json_type(value)}")])
-
-
-def _timestamp_hook(value: Any, _type: Any) -> int:
-    if type(value) is not int:
-        raise FieldError([("", f"must be an integer (epoch milliseconds), not {json_type(value)}")])
-    if not 0 <= value <= _INT64_MAX:
-        raise FieldError([("", f"must be between 0 and {_INT64_MAX}")])
-    return value
-
-
-def _metadata_hook(policy: Policy) -> StructureHook:
-    def structure(value: Any, _type: Any) -> dict[str, str]:
-        if type(value) is not dict:
-            raise FieldError([("", f"must be an object of strings, not {json_type(value)}")])
-        problems: list[tuple[str, str]] = []
-        if len(value) > policy.max_metadata_keys:
-            problems.append(
-                ("", f"must have at most {policy.max_metadata_keys} keys, got {len(value)}")
-            )
-        for key, item in value.items():
-            key_problem = _text_problem(key, policy.max_metadata_key_length)
-            if key_problem is not None:
-                problems.append(("", f"key {_printable(key)!r} {key_problem}"))
-            item_problem = _text_problem(item, policy.max_metadata_value_length)
-            if item_problem is not None:
-                problems.append((f".{_printable(key)}", item_problem))
-        if problems:
-            raise FieldError(problems)
-        return value
-
-    return structure
-
-
-def _check_device_id(policy: Policy) -> Callable[[str], str | None] | None:
+def _device_id_check(policy: Policy) -> IdCheck | None:
     if not policy.require_uuid_device_id:
         return None
     return lambda value: None if _UUID.fullmatch(value) else "must be a UUID"
 
 
-def _check_app_id(policy: Policy) -> Callable[[str], str | None] | None:
+def _app_id_check(policy: Policy) -> IdCheck | None:
     allowed = policy.allowed_app_ids
     reverse_domain = policy.require_reverse_domain_app_id
     if allowed is None and not reverse_domain:
@@ -177,285 +117,254 @@ def _check_app_id(policy: Policy) -> Callable[[str], str | None] | None:
     return check
 
 
-def _check_action(policy: Policy) -> Callable[[str], str | None] | None:
+def _action_check(policy: Policy) -> IdCheck | None:
     if policy.accept_unknown_actions:
         return None
     return lambda value: None if Action.parse(value) else "is not a known action"
 
 
-IdCheck = Callable[[str], str | None]
+def _remembered(check: IdCheck | None) -> IdCheck | None:
+    """*check*, remembering its recent answers (bounded, thread-safe).
 
-
-def _id_checks(policy: Policy) -> dict[str, IdCheck]:
-    """The policy's checks of ``app_id``, ``device_id`` and ``action``, by wire key.
-
-    One device sends the same ids in every event of its batch: each check remembers
-    recent answers instead of running the same regular expression 200 times (bounded,
-    thread-safe). The converter and the fast path share them.
+    One device sends the same ids in every event of its batch: the same regular
+    expression need not run 200 times.
     """
+    return None if check is None else functools.lru_cache(maxsize=1024)(check)
+
+
+def _rules(policy: Policy) -> dict[str, _Rule]:
+    """The rule of every wire field, by wire key."""
     checks = {
-        "app_id": _check_app_id(policy),
-        "device_id": _check_device_id(policy),
-        "action": _check_action(policy),
+        "app_id": _remembered(_app_id_check(policy)),
+        "device_id": _remembered(_device_id_check(policy)),
+        "action": _remembered(_action_check(policy)),
+    }
+    special = {
+        "is_prod": _BOOL,
+        "is_emulator": _BOOL,
+        "timestamp": _TIMESTAMP,
+        "metadata": _METADATA,
     }
     return {
-        key: functools.lru_cache(maxsize=1024)(check)
-        for key, check in checks.items()
-        if check is not None
-    }
-
-
-def _build_converter(
-    policy: Policy, checks: Mapping[str, IdCheck]
-) -> Callable[[Mapping[str, Any]], AppInfos]:
-    converter = cattrs.Converter(detailed_validation=True, forbid_extra_keys=True)
-    special: dict[str, StructureHook] = {
-        "is_prod": _bool_hook,
-        "is_emulator": _bool_hook,
-        "timestamp": _timestamp_hook,
-        "metadata": _metadata_hook(policy),
-    }
-    overrides = {  # every other field is text; the ids and the action have a check too
-        attribute: override(
-            rename=key,
-            struct_hook=special.get(attribute)
-            or _text_hook(policy.max_length(key), checks.get(key)),
+        key: _Rule(
+            attribute,
+            special.get(attribute, _TEXT),
+            cap=policy.max_length(key),
+            identifying=attribute in REQUIRED_FIELDS,
+            check=checks.get(key),
         )
         for attribute, key in WIRE_KEYS.items()
     }
-    return make_dict_structure_fn(AppInfos, converter, **overrides)  # type: ignore[arg-type]
 
 
-_BOOLEAN_KEYS = frozenset({"is_prod", "is_emulator"})
-_REQUIRED_KEYS = frozenset(
-    WIRE_KEYS[field.name]
-    for field in attrs.fields(AppInfos)
-    if field.default is attrs.NOTHING and field.name in WIRE_KEYS
-)
+class Validator:
+    """The one validator of wire events, built once from a `Policy`.
 
+    `parse` turns one decoded JSON event into an `AppInfos`, or raises
+    `InvalidEventError` listing every problem as ``"msg @ $.path"``. A
+    `Collector` builds one for its policy; build your own to check events
+    outside a collector.
 
-def _plain_text(value: object, max_length: int) -> bool:
-    return type(value) is str and len(value) <= max_length and value.isascii()
-
-
-class _FastPath:
-    """The converter's answer for the usual event, found faster, or `None` to ask the converter.
-
-    Nearly every event holds protocol fields only, no nulls, short ASCII text and
-    the right JSON types. Checking that in one loop, then building `AppInfos`
-    without its ``__init__``, takes a third less time than cattrs' generated code
-    with its hooks. Anything else (a wrong type, a long or non-ASCII string, a
-    missing field, an id the policy refuses) gets `None`, and the converter, which
-    words every problem, decides. So this path may only accept what the converter
-    accepts, with the same result: a property test holds both to that.
+    Values over the policy's caps are returned whole: caps are applied when
+    an event is recorded for storage, where the event notes what was cut.
     """
 
-    def __init__(self, policy: Policy, checks: Mapping[str, IdCheck]) -> None:
-        self._text_limits = {
-            key: policy.max_length(key)
-            for key in WIRE_KEYS.values()
-            if key not in _BOOLEAN_KEYS and key not in {"timestamp", "metadata"}
-        }
-        self._checks = list(checks.items())
-        self._max_metadata_keys = policy.max_metadata_keys
-        self._max_metadata_key_length = policy.max_metadata_key_length
-        self._max_metadata_value_length = policy.max_metadata_value_length
+    def __init__(self, policy: Policy | None = None) -> None:
+        self.policy = policy or Policy()
+        self._rules = _rules(self.policy)
+        # Attribute names, which are also their wire keys.
+        self._required = REQUIRED_FIELDS
+        self._required_set = frozenset(REQUIRED_FIELDS)
 
-    def __call__(self, data: dict[str, Any]) -> AppInfos | None:
-        # A null (the field is absent, section 3) has none of the types checked: declined.
-        if not data.keys() >= _REQUIRED_KEYS or not self._plain(data):
-            return None
-        for key, check in self._checks:
-            if check(data[key]) is not None:
-                return None
-        return checked_wire_event(data, data["device_id"].lower())
+    def __repr__(self) -> str:
+        return f"Validator({self.policy!r})"
 
-    def _plain(self, data: dict[str, Any]) -> bool:
-        text_limits = self._text_limits
+    def parse(self, data: object) -> AppInfos:
+        """One decoded JSON event as an `AppInfos`.
+
+        Raises:
+            InvalidEventError: with every problem of the event.
+        """
+        outcome = self.check(data)
+        if isinstance(outcome, InvalidEventError):
+            raise outcome
+        return outcome[0]
+
+    # One loop over the event's fields, the usual value settled inline: the hot path.
+    def check(  # noqa: C901, PLR0912
+        self, data: object, root: str = "$"
+    ) -> tuple[AppInfos, bool] | InvalidEventError:
+        """One decoded JSON value to an event, or the error that lists its problems.
+
+        Returned rather than raised: a batch collects one per bad item. With the
+        event comes whether a value is over its cap or not storable as it is
+        (a lone surrogate in text that does not identify the event): the record
+        step then cuts or mends it, and notes which.
+        """
+        if type(data) is not dict:
+            return InvalidEventError(
+                [f"an event must be a JSON object, not {json_type(data)} @ {root}"], []
+            )
+        rules = self._rules
+        values: dict[str, Any] = {}
+        extras: dict[str, Any] | None = None
+        problems: list[tuple[str, str, str]] = []  # (wire key, path, message)
+        oversized = False
         for key, value in data.items():
-            limit = text_limits.get(key)
-            if limit is not None:
-                if type(value) is not str or len(value) > limit or not value.isascii():
-                    return False
-            elif key in _BOOLEAN_KEYS:
-                if value is not True and value is not False:
-                    return False
-            elif key == "timestamp":
-                if type(value) is not int or not 0 <= value <= _INT64_MAX:
-                    return False
-            elif key != "metadata" or not self._plain_metadata(value):
-                return False  # metadata that is not plain, or a field the protocol does not name
-        return True
+            rule = rules.get(key)
+            if rule is None:
+                if extras is None:
+                    extras = {}
+                extras[key] = value
+                continue
+            if value is None:
+                continue  # null means absent (protocol, section 3)
+            attribute, kind, cap, _identifying, check = rule
+            # The usual values are settled here: short ASCII text, a boolean, a timestamp.
+            if kind == _TEXT:
+                if type(value) is str and len(value) <= cap and value.isascii():
+                    problem = None if check is None else check(value)
+                    if problem is None:
+                        values[attribute] = value
+                    else:
+                        problems.append((key, f"{root}.{key}", problem))
+                    continue
+            elif kind == _BOOL:
+                if value is True or value is False:
+                    values[attribute] = value
+                    continue
+            elif kind == _TIMESTAMP and type(value) is int and 0 <= value <= _INT64_MAX:
+                values[attribute] = value
+                continue
+            checked, flagged, found = self._field(rule, key, value, root)
+            if found:
+                problems.extend(found)
+            else:
+                values[attribute] = checked
+                oversized = oversized or flagged
+        if not values.keys() >= self._required_set:
+            for key in self._required:
+                if key not in values and not any(found[0] == key for found in problems):
+                    problems.append((key, f"{root}.{key}", "required field missing"))
+        if problems:
+            return _error(problems)
+        if extras is not None:
+            oversized = self._extras_oversized(extras) or oversized
+            values["extras"] = extras
+        values["device_id"] = values["device_id"].lower()
+        return AppInfos(**values), oversized
 
-    def _plain_metadata(self, value: object) -> bool:
-        key_length, value_length = self._max_metadata_key_length, self._max_metadata_value_length
-        return (
-            type(value) is dict
-            and len(value) <= self._max_metadata_keys
-            and all(
-                _plain_text(key, key_length) and _plain_text(item, value_length)
-                for key, item in value.items()
-            )
+    def _field(  # noqa: C901 - one branch per kind of value
+        self, rule: _Rule, key: str, value: Any, root: str
+    ) -> tuple[Any, bool, list[tuple[str, str, str]]]:
+        """Any value but short ASCII text: the value, whether to cut or mend it, its problems."""
+        path = f"{root}.{key}"
+        kind = rule.kind
+        if kind == _METADATA:
+            return self._metadata(value, path)
+        problem: str | None = None
+        oversized = False
+        if kind == _BOOL:
+            if value is not True and value is not False:
+                problem = f"must be true or false, not {json_type(value)}"
+        elif kind == _TIMESTAMP:
+            if type(value) is not int:
+                problem = f"must be an integer (epoch milliseconds), not {json_type(value)}"
+            elif not 0 <= value <= _INT64_MAX:
+                problem = f"must be between 0 and {_INT64_MAX}"
+        elif type(value) is not str:
+            problem = f"must be a string, not {json_type(value)}"
+        elif has_lone_surrogate(value):
+            if rule.identifying:
+                problem = "must be valid Unicode text (it holds a lone surrogate)"
+            oversized = True  # mended when recorded
+        else:
+            oversized = len(value) > rule.cap
+        if problem is None and rule.check is not None:
+            problem = rule.check(value)
+        return value, oversized, [] if problem is None else [(key, path, problem)]
+
+    def check_all(
+        self, items: Iterable[object]
+    ) -> Iterator[tuple[AppInfos, bool] | InvalidEventError]:
+        """`check` for each item of a batch, error paths as ``$[index].field``."""
+        check = self.check
+        for index, data in enumerate(items):
+            yield check(data, f"$[{index}]")
+
+    def _metadata(
+        self, value: Any, path: str
+    ) -> tuple[dict[str, str], bool, list[tuple[str, str, str]]]:
+        """``metadata`` checked: an object of strings, whose ``null`` values mean absent."""
+        if type(value) is not dict:
+            message = f"must be an object of strings, not {json_type(value)}"
+            return {}, False, [("metadata", path, message)]
+        policy = self.policy
+        key_cap, value_cap = policy.max_metadata_key_length, policy.max_metadata_value_length
+        oversized = len(value) > policy.max_metadata_keys
+        problems: list[tuple[str, str, str]] = []
+        nulls = False
+        for key, item in value.items():
+            if type(item) is not str:
+                if item is None:
+                    nulls = True
+                else:
+                    problems.append(
+                        (
+                            "metadata",
+                            f"{path}.{_printable(key)}",
+                            f"must be a string, not {json_type(item)}",
+                        )
+                    )
+            elif not oversized and (
+                len(key) > key_cap
+                or len(item) > value_cap
+                or (
+                    not (key.isascii() and item.isascii())
+                    and (has_lone_surrogate(key) or has_lone_surrogate(item))
+                )
+            ):
+                oversized = True
+        if nulls:
+            value = {key: item for key, item in value.items() if item is not None}
+        return value, oversized, problems
+
+    def _extras_oversized(self, extras: Mapping[str, Any]) -> bool:
+        """Whether the unknown fields are over their caps or hold text no store keeps as it is."""
+        policy = self.policy
+        if len(extras) > policy.max_extra_fields:
+            return True
+        return any(
+            has_lone_surrogate(key) or _deep_or_unstorable(value, policy.max_extra_depth)
+            for key, value in extras.items()
         )
 
 
-@attrs.frozen
-class _Validators:
-    converter: Callable[[Mapping[str, Any]], AppInfos]
-    fast_path: _FastPath
-
-
-@functools.lru_cache(maxsize=16)
-def _build_validators(policy: Policy) -> _Validators:
-    # Built once per policy: generating the structuring code is the expensive part.
-    checks = _id_checks(policy)
-    return _Validators(_build_converter(policy, checks), _FastPath(policy, checks))
-
-
-_last: tuple[Policy, _Validators] | None = None
-
-
-def _validators_for(policy: Policy) -> _Validators:
-    # Asked once per event: looking up the cache hashes and compares every field of the
-    # policy, so the last answer is kept for the same policy object.
-    global _last  # noqa: PLW0603 - a one-entry cache; a race only looks it up again
-    last = _last
-    if last is not None and last[0] is policy:
-        return last[1]
-    validators = _build_validators(policy)
-    _last = (policy, validators)
-    return validators
-
-
-def _extras_problems(extras: dict[str, Any], policy: Policy) -> list[tuple[str, str]]:
-    problems: list[tuple[str, str]] = []
-    if len(extras) > policy.max_extra_fields:
-        problems.append(
-            (
-                "",
-                f"at most {policy.max_extra_fields} unknown fields are kept, got {len(extras)}",
-            )
-        )
-    for key, value in extras.items():
-        problem = _json_value_problem(key, policy.max_extra_depth) or _json_value_problem(
-            value, policy.max_extra_depth
-        )
-        if problem is not None:
-            problems.append((f".{_printable(key)}", problem))
-    return problems
-
-
-def _json_value_problem(value: Any, depth_left: int) -> str | None:
-    """Why a decoded JSON value cannot be stored as sent, or `None`."""
+def _deep_or_unstorable(value: Any, depth_left: int) -> bool:
+    """Whether a decoded JSON value nests deeper than allowed or holds a lone surrogate."""
     if isinstance(value, str):
-        return "holds a lone surrogate" if _has_lone_surrogate(value) else None
+        return has_lone_surrogate(value)
     if isinstance(value, (list, dict)):
         if depth_left <= 0:
-            return "is nested too deeply"
+            return True
         items = value.items() if isinstance(value, dict) else enumerate(value)
-        for key, item in items:
-            problem = _json_value_problem(key, depth_left) or _json_value_problem(
-                item, depth_left - 1
-            )
-            if problem is not None:
-                return problem
-    return None
-
-
-def _format(path: str, problem: str) -> str:
-    return f"{problem} @ {path}"
-
-
-def _collect(exc: ClassValidationError, root: str) -> list[tuple[str, str]]:
-    """Flatten cattrs' exception group to ``(wire key, "msg @ path")`` pairs."""
-    found: list[tuple[str, str]] = []
-    with_notes, without = exc.group_exceptions()
-    for error, note in with_notes:
-        key = WIRE_KEYS.get(note.name, note.name)
-        if isinstance(error, FieldError):
-            found.extend((key, _format(f"{root}.{key}{sub}", msg)) for sub, msg in error.problems)
-        elif isinstance(error, KeyError):
-            found.append((key, _format(f"{root}.{key}", "required field missing")))
-        else:
-            found.append((key, _format(f"{root}.{key}", str(error))))
-    found.extend(("", _format(root, str(error))) for error in without)
-    return found
-
-
-def validate_event(data: object, policy: Policy, root: str = "$") -> AppInfos | InvalidEventError:
-    """One decoded JSON value to an event, or an error listing every problem.
-
-    Returned rather than raised: a batch collects one per bad item.
-    """
-    validators = _validators_for(policy)
-    if type(data) is dict:
-        event = validators.fast_path(data)
-        if event is not None:
-            return event
-    return _validate_in_full(data, validators.converter, policy, root)
-
-
-def validate_events(
-    items: Iterable[object], policy: Policy
-) -> Iterator[AppInfos | InvalidEventError]:
-    """`validate_event` for each item of a batch, error paths as ``$[index].field``.
-
-    The batch's loop: the validators are looked up once, and an item's path is
-    only written out when it has a problem to report.
-    """
-    validators = _validators_for(policy)
-    fast_path, converter = validators.fast_path, validators.converter
-    for index, data in enumerate(items):
-        if type(data) is dict:
-            event = fast_path(data)
-            if event is not None:
-                yield event
-                continue
-        yield _validate_in_full(data, converter, policy, f"$[{index}]")
-
-
-def _validate_in_full(
-    data: object,
-    converter: Callable[[Mapping[str, Any]], AppInfos],
-    policy: Policy,
-    root: str,
-) -> AppInfos | InvalidEventError:
-    """`validate_event` through the converter: any event, every problem worded."""
-    if type(data) is not dict:
-        return InvalidEventError(
-            [_format(root, f"an event must be a JSON object, not {json_type(data)}")], []
+        return any(
+            (isinstance(key, str) and has_lone_surrogate(key))
+            or _deep_or_unstorable(item, depth_left - 1)
+            for key, item in items
         )
-    known: dict[str, Any] = {}
-    extras: dict[str, Any] = {}
-    for key, value in data.items():
-        if key in _ATTRIBUTE_BY_WIRE_KEY:
-            if value is not None:  # null means absent (protocol, section 3)
-                known[key] = value
-        else:
-            extras[key] = value
-    problems: list[tuple[str, str]] = []
-    event: AppInfos | None = None
-    try:
-        event = converter(known)
-    except ClassValidationError as exc:
-        problems.extend(_collect(exc, root))
-    if extras:
-        problems.extend(
-            ("extras", _format(f"{root}{sub}", msg))
-            for sub, msg in _extras_problems(extras, policy)
-        )
-    if problems or event is None:
-        fields = list(dict.fromkeys(field for field, _ in problems if field))
-        return InvalidEventError([message for _, message in problems], fields)
-    device_id = event.device_id.lower()
-    if extras or device_id != event.device_id:
-        event = attrs.evolve(event, device_id=device_id, extras=extras)
-    return event
+    return False
 
 
-def structure_event(data: object, policy: Policy | None = None) -> AppInfos:
-    """`validate_event` for one event, raising its error."""
-    outcome = validate_event(data, policy or _DEFAULT_POLICY)
-    if isinstance(outcome, InvalidEventError):
-        raise outcome
-    return outcome
+def _error(problems: list[tuple[str, str, str]]) -> InvalidEventError:
+    fields = list(dict.fromkeys(key for key, _, _ in problems))
+    return InvalidEventError([f"{message} @ {path}" for _, path, message in problems], fields)
+
+
+def parse_event(data: object, *, policy: Policy | None = None) -> AppInfos:
+    """One decoded JSON event as an `AppInfos`, validated by `Validator` under *policy*.
+
+    Raises:
+        InvalidEventError: with every problem as ``"msg @ $.field"``.
+    """
+    return Validator(policy).parse(data)

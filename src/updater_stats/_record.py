@@ -1,0 +1,173 @@
+"""The record step: a validated event to the `StoredEvent` a backend stores.
+
+In this order, each for a reason:
+
+1. pseudonymise (`Privacy`), so that no raw identifier reaches storage, the key included;
+2. key the event's whole content (`AppInfos.event_key`), before anything is cut, so that
+   two events that differ only past a cap are still two events;
+3. cut values over their caps (`Policy`) and note which: caps protect storage from
+   abuse, and never refuse a real device's event (protocol, section 3).
+
+Step 3 runs only for the rare event the validator flagged; the usual event is
+keyed and passed on as it is.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import attrs
+
+from ._models import WIRE_KEYS, AppInfos, StoredEvent
+from ._policy import Policy
+from .privacy import Privacy
+
+__all__ = ["Recorder", "fit_to_caps"]
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+_REPLACEMENT = "\ufffd"
+
+
+def _fit(text: str, cap: int) -> str:
+    """*text* as storable: lone surrogates replaced (no UTF-8 store holds them), cut at *cap*.
+
+    Returns *text* itself when nothing changes, so that callers can tell by identity.
+    """
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            text = _LONE_SURROGATE.sub(_REPLACEMENT, text)
+    return text if len(text) <= cap else text[:cap]
+
+
+def _mend_json(value: Any, depth_left: int) -> Any:
+    """A decoded JSON value with its lone surrogates replaced and its depth bounded.
+
+    A value nested deeper than allowed is kept as its JSON text from that depth on.
+    Returns *value* itself when nothing changes.
+    """
+    if isinstance(value, str):
+        return _fit(value, len(value))
+    if isinstance(value, (list, dict)):
+        if depth_left <= 0:
+            # The text of a value no store could hold nested this deep: nothing is dropped.
+            text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+            return _fit(text, len(text))
+        if isinstance(value, list):
+            items = [_mend_json(item, depth_left - 1) for item in value]
+            same = all(new is old for new, old in zip(items, value, strict=True))
+            return value if same else items
+        mended = {
+            _fit(key, len(key)): _mend_json(item, depth_left - 1) for key, item in value.items()
+        }
+        same = len(mended) == len(value) and all(
+            key in value and mended[key] is value[key] for key in mended
+        )
+        return value if same else mended
+    return value
+
+
+def fit_to_caps(event: AppInfos, policy: Policy) -> tuple[AppInfos, tuple[str, ...]]:
+    """*event* cut to *policy*'s caps, and the paths of what was cut (sorted).
+
+    Text fields longer than their cap keep their first characters (code points);
+    ``metadata`` keeps its first keys up to the cap, each key and value cut to
+    theirs; unknown fields keep the first ones up to the cap, a value nested
+    deeper than allowed is kept as its JSON text. Lone surrogates, which no
+    UTF-8 store holds, become U+FFFD. Paths: the wire key (``custom_id``),
+    ``metadata.<key>`` (the key as stored), ``metadata`` when keys were left
+    out, ``extras`` when unknown fields were left out, ``extras.<key>``.
+    """
+    changes: dict[str, Any] = {}
+    cut: set[str] = set()
+    for attribute, key in WIRE_KEYS.items():
+        value = getattr(event, attribute)
+        if type(value) is str:
+            fitted = _fit(value, policy.max_length(key))
+            if fitted is not value:
+                changes[attribute] = fitted
+                cut.add(key)
+    if event.metadata is not None:
+        metadata = _fit_metadata(event.metadata, policy, cut)
+        if metadata is not event.metadata:
+            changes["metadata"] = metadata
+    if event.extras:
+        extras = _fit_extras(event.extras, policy, cut)
+        if extras is not event.extras:
+            changes["extras"] = extras
+    if not changes:
+        return event, ()
+    return attrs.evolve(event, **changes), tuple(sorted(cut))
+
+
+def _fit_metadata(metadata: Mapping[str, str], policy: Policy, cut: set[str]) -> Mapping[str, str]:
+    items = list(metadata.items())
+    if len(items) > policy.max_metadata_keys:
+        items = items[: policy.max_metadata_keys]
+        cut.add("metadata")
+    fitted: dict[str, str] = {}
+    changed = len(items) != len(metadata)
+    for key, value in items:
+        new_key = _fit(key, policy.max_metadata_key_length)
+        new_value = _fit(value, policy.max_metadata_value_length)
+        if new_key is not key or new_value is not value:
+            changed = True
+            cut.add(f"metadata.{new_key}")
+        # Two keys alike in their first characters: the first one's value is kept.
+        fitted.setdefault(new_key, new_value)
+    return fitted if changed else metadata
+
+
+def _fit_extras(extras: Mapping[str, Any], policy: Policy, cut: set[str]) -> Mapping[str, Any]:
+    items = list(extras.items())
+    if len(items) > policy.max_extra_fields:
+        items = items[: policy.max_extra_fields]
+        cut.add("extras")
+    fitted: dict[str, Any] = {}
+    changed = len(items) != len(extras)
+    for key, value in items:
+        new_key = _fit(key, len(key))
+        new_value = _mend_json(value, policy.max_extra_depth)
+        if new_key is not key or new_value is not value:
+            changed = True
+            cut.add(f"extras.{new_key}")
+        fitted.setdefault(new_key, new_value)
+    return fitted if changed else extras
+
+
+@attrs.frozen
+class Recorder:
+    """Turns validated events into stored records for one collector's policy and privacy.
+
+    Args:
+        policy: The caps to cut over-long values to.
+        privacy: Pseudonymisation applied first, or `None`.
+    """
+
+    policy: Policy
+    privacy: Privacy | None = None
+    _pseudonymise: Callable[[AppInfos], AppInfos] | None = attrs.field(init=False, repr=False)
+
+    @_pseudonymise.default
+    def _make_pseudonymise(self) -> Callable[[AppInfos], AppInfos] | None:
+        privacy = self.privacy
+        return None if privacy is None or not privacy.changes_events else privacy.apply
+
+    def record(self, event: AppInfos, oversized: bool, received_at: dt.datetime) -> StoredEvent:
+        """The record of *event*, received at *received_at*.
+
+        *oversized* is the validator's flag: some value is over its cap or not
+        storable as it is. Without it (nearly always) nothing is cut.
+        """
+        if self._pseudonymise is not None:
+            event = self._pseudonymise(event)
+        key = event.event_key
+        if not oversized:
+            return StoredEvent(event=event, received_at=received_at, key=key)
+        event, truncated = fit_to_caps(event, self.policy)
+        return StoredEvent(event=event, received_at=received_at, key=key, truncated=truncated)
