@@ -34,7 +34,7 @@ import cattrs
 from _bodies import batch_bodies, handle_from_threads, info_line, rate, ratio_line, single_bodies
 from cattrs.gen import make_dict_structure_fn, override
 
-from updater_stats import AppInfos, Collector, SQLiteBackend
+from updater_stats import AppInfos, Collector, SQLiteBackend, parse_event
 from updater_stats._decode import orjson
 from updater_stats._models import StoredEvent
 
@@ -140,7 +140,7 @@ def storage_alone(bodies: Sequence[bytes], folder: Path) -> float:
     for body in bodies:
         payload = json.loads(body)
         items = payload if type(payload) is list else [payload]
-        writes.append([StoredEvent.from_event(AppInfos.from_wire(i), received_at) for i in items])
+        writes.append([StoredEvent.from_event(parse_event(i), received_at) for i in items])
     backend = SQLiteBackend(folder / "storage-alone.sqlite3")
     try:
         backend.write([])  # opens and creates the file: not part of the timing

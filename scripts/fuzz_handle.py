@@ -21,13 +21,21 @@ import argparse
 import gzip
 import json
 import random
+import re
 import sys
 import time
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from updater_stats import AppInfos, Collector, StoredEvent, UpdaterStatsError, WriteResult
+from updater_stats import (
+    Collector,
+    Policy,
+    StoredEvent,
+    UpdaterStatsError,
+    WriteResult,
+    parse_event,
+)
 from updater_stats._models import WIRE_KEYS
 
 BASE: dict[str, Any] = {
@@ -104,6 +112,8 @@ def normalised(event: dict[str, Any]) -> dict[str, Any]:
     """The stored form of an accepted wire event, written plainly."""
     out = {k: v for k, v in event.items() if not (k in WIRE_KEYS.values() and v is None)}
     out["device_id"] = out["device_id"].lower()
+    if isinstance(out.get("metadata"), dict):  # null means absent in metadata too
+        out["metadata"] = {k: v for k, v in out["metadata"].items() if v is not None}
     out.setdefault("is_prod", True)
     out.setdefault("is_emulator", False)
     return out
@@ -159,12 +169,38 @@ def body(rng: random.Random, serial: int) -> bytes:
     return data
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_POLICY = Policy()
+
+
+def check_stored(wire: dict[str, Any], stored: StoredEvent) -> None:
+    """*stored* is the accepted *wire* event, whole, or cut where it says and only there.
+
+    Text fields are checked exactly: lone surrogates become U+FFFD, then the text is cut
+    at its cap. Inside ``metadata`` and the unknown fields, what was cut is only noted.
+    """
+    expected = normalised(wire)
+    got = stored.event.to_wire()
+    cut = set(stored.truncated)
+    expect((got != expected) == bool(cut), "cut without a note, or a note without a cut", wire)
+    for key, value in expected.items():
+        if key in cut:
+            mended = _SURROGATE.sub("\ufffd", value)[: _POLICY.max_length(key)]
+            expect(got[key] == mended, "a cut field is not its mended prefix", key, wire)
+        elif key == "metadata" and any(path.startswith("metadata") for path in cut):
+            expect(len(got[key]) <= len(value), "cut metadata grew", wire)
+        elif key in WIRE_KEYS.values():
+            expect(got.get(key) == value, "an uncut field changed", key, wire)
+        elif not any(path.startswith("extras") for path in cut):
+            expect(got.get(key) == value, "an uncut unknown field changed", key, wire)
+
+
 def acknowledged(data: bytes, answer: dict[str, Any]) -> list[dict[str, Any]]:
     payload = json.loads(gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data)
     if isinstance(payload, dict):
-        return [normalised(payload)]
+        return [payload]
     return [
-        normalised(item)
+        item
         for item, result in zip(payload, answer["results"], strict=True)
         if result["status"] == "ok"
     ]
@@ -197,10 +233,13 @@ def run(bodies: int, seed: int, *, report_every: int = 0) -> Counter[str]:
             json.dumps(error.body)
             outcomes[f"{error.status_code} {error.code}"] += 1
         else:
-            stored = [stored.event.to_wire() for stored in backend.events]
-            expect(stored == acknowledged(data, answer), "stored differs from acknowledged", data)
+            accepted = acknowledged(data, answer)
+            expect(len(backend.events) == len(accepted), "stored differs from acknowledged", data)
+            for sent, record in zip(accepted, backend.events, strict=True):
+                check_stored(sent, record)
+            stored = [record.event.to_wire() for record in backend.events]
             for wire in stored:  # what was stored reads back as the same event
-                expect(AppInfos.from_wire(wire).to_wire() == wire, "no round trip", wire)
+                expect(parse_event(wire).to_wire() == wire, "no round trip", wire)
             outcomes["200"] += 1
             outcomes["events stored"] += len(stored)
         if report_every and (serial + 1) % report_every == 0:

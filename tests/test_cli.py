@@ -14,7 +14,7 @@ import pytest
 
 click_testing = pytest.importorskip("click.testing")
 
-from updater_stats import AppInfos, Collector, SQLiteBackend, StoredEvent  # noqa: E402
+from updater_stats import Collector, SQLiteBackend, StoredEvent, parse_event  # noqa: E402
 from updater_stats.cli import CSV_COLUMNS, cli  # noqa: E402
 
 from .conftest import VALID_EVENT, body, load_fixture  # noqa: E402
@@ -59,7 +59,7 @@ def test_export_jsonl_lines_are_valid_event_bodies(storage: str):
     # Without the export fields, a line is the event as the device sent it; posting it stores it.
     wire = {k: v for k, v in lines[2].items() if not k.startswith("_")}
     assert wire["bundle_id"] == "b1"
-    assert AppInfos.from_wire(wire).to_wire() == wire
+    assert parse_event(wire).to_wire() == wire
     collector = Collector(SQLiteBackend(":memory:"))
     assert collector.handle(json.dumps(lines[1]).encode()) == {"status": "ok"}
 
@@ -114,7 +114,7 @@ def test_export_streams_in_chunks(tmp_path: Path, monkeypatch):
     now = dt.datetime.now(dt.timezone.utc)
     backend.write(
         [
-            StoredEvent.from_event(AppInfos.from_wire({**VALID_EVENT, "timestamp": i}), now)
+            StoredEvent.from_event(parse_event({**VALID_EVENT, "timestamp": i}), now)
             for i in range(2500)
         ]
     )
@@ -210,7 +210,7 @@ def test_export_counts_on_stderr_only_for_a_terminal(tmp_path: Path, monkeypatch
     path = tmp_path / "count.sqlite3"
     backend = SQLiteBackend(path)
     now = dt.datetime.now(dt.timezone.utc)
-    events = [AppInfos.from_wire({**VALID_EVENT, "timestamp": i}) for i in range(2100)]
+    events = [parse_event({**VALID_EVENT, "timestamp": i}) for i in range(2100)]
     backend.write([StoredEvent.from_event(e, now) for e in events])
     backend.close()
     runner = click_testing.CliRunner()

@@ -54,6 +54,7 @@ def send_the_mix(handle: Any) -> None:
                 wire_event(timestamp=1),
                 wire_event(timestamp=3, platform=7, version_os=None),
                 wire_event(timestamp=4, app_id=OTHER_APP),
+                wire_event(timestamp=5, custom_id="u" * 2000),  # stored cut at its cap
                 {"app_id": "not an app", "whatever": 1},
             ]
         )
@@ -65,22 +66,19 @@ def send_the_mix(handle: Any) -> None:
 
 EXPECTED_SNAPSHOT = {
     "requests": {"ok": 2, "invalid_event": 1, "invalid_json": 1, "batch_too_large": 1},
-    "accepted": {"com.example.app": 3, OTHER_APP: 1},
+    "accepted": {"com.example.app": 4, OTHER_APP: 1},
     "duplicates": {"com.example.app": 1},
     "unknown_actions": {"com.example.app": 1},
+    "truncated": {"com.example.app": 1},
     "rejected": {("com.example.app", "invalid_event"): 2, ("_invalid", "invalid_event"): 1},
     "failed": {},
     "field_errors": {
-        "platform": 2,
-        "version_os": 2,
+        "platform": 1,
         "is_prod": 1,
         "app_id": 1,
         "device_id": 1,
         "action": 1,
         "version_name": 1,
-        "version_build": 1,
-        "version_code": 1,
-        "plugin_version": 1,
     },
 }
 
@@ -168,8 +166,9 @@ def test_labels_are_bounded():
     assert snapshot.rejected == {("_other", "invalid_event"): 3}
     assert snapshot.field_errors == {"platform": 3}
     made_up = Collector(MemoryBackend(), policy=Policy(max_extra_depth=1))
-    made_up.handle(body([wire_event(deep={"a": {"b": 1}})]))
-    assert made_up.metrics.snapshot().field_errors == {"extras": 1}
+    made_up.handle(body([wire_event(deep={"a": {"b": 1}}), wire_event(platform={"x": 1})]))
+    assert made_up.metrics.snapshot().field_errors == {"platform": 1}
+    assert made_up.metrics.snapshot().truncated == {"com.example.app": 1}
 
 
 def test_async_requests_are_counted_too(backend: StorageBackend):
@@ -194,10 +193,11 @@ EXPECTED_PROMETHEUS = {
     ("updater_stats_requests_total", (("code", "invalid_event"),)): 1,
     ("updater_stats_requests_total", (("code", "invalid_json"),)): 1,
     ("updater_stats_requests_total", (("code", "batch_too_large"),)): 1,
-    ("updater_stats_events_accepted_total", (("app_id", "com.example.app"),)): 3,
+    ("updater_stats_events_accepted_total", (("app_id", "com.example.app"),)): 4,
     ("updater_stats_events_accepted_total", (("app_id", OTHER_APP),)): 1,
     ("updater_stats_events_duplicates_total", (("app_id", "com.example.app"),)): 1,
     ("updater_stats_events_unknown_action_total", (("app_id", "com.example.app"),)): 1,
+    ("updater_stats_events_truncated_total", (("app_id", "com.example.app"),)): 1,
     (
         "updater_stats_events_rejected_total",
         (("app_id", "com.example.app"), ("code", "invalid_event")),

@@ -29,6 +29,7 @@ _NAMES = {
     "accepted": "events_accepted",
     "duplicates": "events_duplicates",
     "unknown_actions": "events_unknown_action",
+    "truncated": "events_truncated",
     "rejected": "events_rejected",
     "failed": "events_failed",
     "field_errors": "field_errors",

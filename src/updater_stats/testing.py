@@ -122,6 +122,8 @@ def _event_difference(actual: StoredEvent, expected: StoredEvent) -> str | None:
         return f"received_at has no time zone: {actual.received_at!r}"
     if actual.received_at != expected.received_at:
         return f"received_at: {actual.received_at!r} != {expected.received_at!r}"
+    if tuple(actual.truncated) != tuple(expected.truncated):
+        return f"truncated: {actual.truncated!r} != {expected.truncated!r}"
     for field in attrs.fields(AppInfos):
         found = _json_difference(
             getattr(actual.event, field.name),
@@ -265,10 +267,8 @@ class BackendContract(_ContractBase):
 
     def test_a_retry_later_keeps_the_first_copy(self, backend: StorageBackend) -> None:
         first = stored_event(timestamp=7, metadata={"try": "1"})
-        # The same key, sent again a day later with other details: a duplicate.
-        retry = stored_event(
-            timestamp=7, metadata={"try": "2"}, received_at=RECEIVED_AT + dt.timedelta(days=1)
-        )
+        # The same event, sent again a day later: the same key, a duplicate.
+        retry = attrs.evolve(first, received_at=RECEIVED_AT + dt.timedelta(days=1))
         assert first.key == retry.key
 
         self.write(backend, [first])
@@ -278,12 +278,113 @@ class BackendContract(_ContractBase):
 
     def test_duplicates_inside_one_batch_keep_the_first(self, backend: StorageBackend) -> None:
         a, b = stored_event(timestamp=1), stored_event(timestamp=2)
-        a_again = stored_event(timestamp=1, metadata={"copy": "yes"})
+        a_again = attrs.evolve(a, received_at=RECEIVED_AT + dt.timedelta(seconds=1))
 
         result = self.write(backend, [a, b, a_again, a, b])
 
         assert result == WriteResult(inserted=2, duplicates=3)
         assert_same_events(self.read_back(backend), [a, b])
+
+    def test_events_alike_but_for_metadata_are_all_stored(self, backend: StorageBackend) -> None:
+        # The exit reporter sends past app exits in one loop, in the same millisecond.
+        exits = [
+            stored_event(action="app_crash", timestamp=7, metadata={"exit_reason": "crash"}),
+            stored_event(action="app_crash", timestamp=7, metadata={"exit_reason": "anr"}),
+            stored_event(
+                action="app_crash", timestamp=7, metadata={"exit_reason": "crash", "n": "2"}
+            ),
+            stored_event(action="app_crash", timestamp=7, metadata={}),
+            stored_event(action="app_crash", timestamp=7),
+        ]
+        assert len({e.key for e in exits}) == len(exits)
+
+        assert self.write(backend, exits) == WriteResult(inserted=5, duplicates=0)
+        assert self.write(backend, exits) == WriteResult(inserted=0, duplicates=5)
+
+        assert_same_events(self.read_back(backend), exits)
+
+    def test_events_alike_but_for_an_unknown_field_are_all_stored(
+        self, backend: StorageBackend
+    ) -> None:
+        events = [
+            stored_event(timestamp=7),
+            stored_event(timestamp=7, message="first"),
+            stored_event(timestamp=7, message="second"),
+            stored_event(timestamp=7, message={"nested": "second"}),
+        ]
+        assert len({e.key for e in events}) == len(events)
+
+        assert self.write(backend, events) == WriteResult(inserted=4, duplicates=0)
+
+        assert_same_events(self.read_back(backend), events)
+
+    def test_events_alike_but_for_any_field_are_all_stored(self, backend: StorageBackend) -> None:
+        base = wire_event(custom_id="u1", channel="beta", metadata={"k": "v"})
+        variants = [
+            base,
+            *(
+                {**base, field: value}
+                for field, value in [
+                    ("platform", "ios"),
+                    ("version_build", "2.0.1"),
+                    ("version_code", "201"),
+                    ("version_os", "15"),
+                    ("plugin_version", "8.42.1"),
+                    ("custom_id", "u2"),
+                    ("is_prod", False),
+                    ("is_emulator", True),
+                    ("install_source", "google_play"),
+                    ("defaultChannel", "production"),
+                    ("channel", "alpha"),
+                    ("key_id", "k-2"),
+                    ("old_version_name", "1.4.0"),
+                ]
+            ),
+        ]
+        events = [StoredEvent.from_event(parse_event(wire), RECEIVED_AT) for wire in variants]
+        assert len({e.key for e in events}) == len(events)
+
+        assert self.write(backend, events) == WriteResult(inserted=len(events), duplicates=0)
+
+    def test_the_same_event_written_another_way_is_stored_once(
+        self, backend: StorageBackend
+    ) -> None:
+        # A re-sent batch may be serialised anew: another key order, Android's escaped
+        # slashes, an absent optional value sent as null, a device id in upper case.
+        collector = Collector(backend)
+        base = wire_event(
+            version_name="1.4.2:assets/main.js", metadata={"url": "https://e.x/a/b", "n": "1"}
+        )
+        sent = json.dumps(base)
+        others = [
+            json.dumps(dict(reversed(list(base.items())))),
+            sent.replace("/", "\\/"),
+            json.dumps({**base, "custom_id": None, "channel": None, "stats_mode": None}),
+            json.dumps({**base, "metadata": dict(reversed(list(base["metadata"].items())))}),
+            json.dumps({**base, "device_id": base["device_id"].upper()}),
+            json.dumps(base, ensure_ascii=True, indent=2),
+        ]
+        assert "\\/" in others[1]
+
+        for body in [sent, *others]:
+            assert collector.handle(f"[{body}]".encode())["results"][0]["status"] == "ok"
+
+        (stored,) = self.read_back(backend)
+        assert stored.event.to_wire() == base
+
+    def test_cut_fields_read_back(self, backend: StorageBackend) -> None:
+        cut = attrs.evolve(
+            stored_event(timestamp=1, custom_id="c" * 10),
+            truncated=("custom_id", "extras", "metadata", "metadata.stack"),
+        )
+        whole = stored_event(timestamp=2)
+
+        self.write(backend, [cut, whole])
+
+        read_cut, read_whole = self.read_back(backend)
+        assert_same_events([read_cut, read_whole], [cut, whole])
+        assert tuple(read_cut.truncated) == ("custom_id", "extras", "metadata", "metadata.stack")
+        assert tuple(read_whole.truncated) == ()
 
     def test_a_batch_of_new_and_known_events(self, backend: StorageBackend) -> None:
         old = [stored_event(timestamp=ts) for ts in range(0, 10, 2)]
@@ -474,7 +575,7 @@ class BackendContract(_ContractBase):
         keys = [e.key for e in read if e.key is not None]
         assert len(keys) == len(set(keys)), "a key was stored twice"
         expected_keys = {e.key for e in shared} | {
-            stored_event(timestamp=w * 1000 + i).key
+            stored_event(timestamp=w * 1000 + i, custom_id=f"w{w}").key
             for w in range(self.threads)
             for i in range(rounds)
         }

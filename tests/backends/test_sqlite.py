@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import multiprocessing
 import sqlite3
@@ -8,17 +9,18 @@ import threading
 from contextlib import closing
 from pathlib import Path
 
+import attrs
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from updater_stats import (
-    AppInfos,
     BackendError,
     Collector,
     SQLiteBackend,
     StoredEvent,
     WriteResult,
+    parse_event,
 )
 from updater_stats.backends import sqlite as sqlite_backend
 from updater_stats.backends.sqlite import SCHEMA_VERSION
@@ -32,7 +34,7 @@ NOW = dt.datetime(2026, 11, 26, 12, 0, tzinfo=dt.timezone.utc)
 
 
 def stored_event(**overrides) -> StoredEvent:
-    event = AppInfos.from_wire({**VALID_EVENT, **overrides})
+    event = parse_event({**VALID_EVENT, **overrides})
     return StoredEvent.from_event(event, NOW)
 
 
@@ -44,7 +46,7 @@ def test_file_uses_wal_and_a_schema_version(tmp_path: Path):
 
     conn = sqlite3.connect(path)
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
     indexes = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
     assert indexes == {
         "events_app_received",
@@ -61,7 +63,7 @@ def test_a_version_1_file_is_migrated_with_its_rows_ids_and_keys(tmp_path: Path)
     with closing(sqlite3.connect(path)) as conn, conn:
         sqlite_backend._v1(conn)  # a file as the first schema left it, with rows in it
         conn.execute("PRAGMA user_version = 1")
-        conn.executemany(sqlite_backend._INSERT, sqlite_backend._rows(old_rows))
+        insert_before_v4(conn, old_rows)
     with closing(sqlite3.connect(path)) as conn:
         (v1_table,) = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'events'").fetchone()
     assert "event_key        TEXT UNIQUE" in v1_table
@@ -87,16 +89,90 @@ def test_a_version_2_file_loses_only_the_unused_version_index(tmp_path: Path):
         sqlite_backend._v1(conn)
         sqlite_backend._v2(conn)  # a file as schema version 2 left it, with rows in it
         conn.execute("PRAGMA user_version = 2")
-        conn.executemany(sqlite_backend._INSERT, sqlite_backend._rows(rows))
+        insert_before_v4(conn, rows)
 
     migrated = SQLiteBackend(path)
     assert migrated.write(rows[:1]) == WriteResult(inserted=0, duplicates=1)
     assert [e.key for e in migrated.events()] == [e.key for e in rows]
     migrated.close()
     with closing(sqlite3.connect(path)) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 3
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
     assert "events_app_version" not in names
+    assert {"events_app_device_key", "events_app_received", "events_app_device"} <= names
+
+
+def insert_before_v4(conn: sqlite3.Connection, events: list[StoredEvent]) -> None:
+    """Insert rows as schema versions 1 to 3 hold them: no `truncated` column."""
+    columns = sqlite_backend._COLUMNS[:-1]
+    assert sqlite_backend._COLUMNS[-1] == "truncated"
+    conn.executemany(
+        f"INSERT INTO events ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})",
+        [row[:-1] for row in sqlite_backend._rows(events)],
+    )
+
+
+def old_key(stored: StoredEvent) -> str:
+    """The key releases before schema 4 gave an event: six fields, not its whole content."""
+    event = stored.event
+    parts = (
+        event.app_id,
+        event.device_id,
+        event.action,
+        event.version_name,
+        event.old_version_name or "",
+        str(event.timestamp),
+    )
+    return hashlib.blake2b("\x1f".join(parts).encode(), digest_size=16).hexdigest()
+
+
+def test_a_version_3_file_gains_optional_fields_and_cut_notes(tmp_path: Path):
+    path = tmp_path / "v3.sqlite3"
+    rows = [stored_event(timestamp=i, metadata={"n": str(i)}) for i in range(3)]
+    rows.append(stored_event(timestamp=None))
+    with closing(sqlite3.connect(path)) as conn, conn:
+        for migration in (sqlite_backend._v1, sqlite_backend._v2, sqlite_backend._v3):
+            migration(conn)  # a file as schema version 3 left it, with rows in it
+        conn.execute("PRAGMA user_version = 3")
+        insert_before_v4(conn, rows)
+        # ... and one of them keyed as releases before content keys did.
+        conn.execute("UPDATE events SET event_key = ? WHERE id = 1", [old_key(rows[0])])
+    with closing(sqlite3.connect(path)) as conn:
+        (v3_table,) = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'events'").fetchone()
+    assert "platform         TEXT NOT NULL" in v3_table
+    assert "truncated" not in v3_table
+
+    migrated = SQLiteBackend(path)
+    bare = StoredEvent.from_event(
+        parse_event(
+            {k: v for k, v in VALID_EVENT.items() if k not in {"platform", "plugin_version"}}
+        ),
+        NOW,
+    )
+    cut = attrs.evolve(stored_event(timestamp=50), truncated=("custom_id", "metadata.stack"))
+    # The same batch re-sent after the upgrade: the event keyed the old way is stored again
+    # (its new key is not the old one); the others were keyed the new way and are known.
+    resent = migrated.write(rows[:3])
+    assert (resent.inserted, resent.duplicates) == (1, 2)
+    assert migrated.write([bare, cut]) == WriteResult(inserted=2, duplicates=0)
+
+    read = list(migrated.events())
+    migrated.close()
+    assert [e.event.to_wire() for e in read] == [
+        *(e.event.to_wire() for e in rows),
+        rows[0].event.to_wire(),
+        bare.event.to_wire(),
+        cut.event.to_wire(),
+    ]
+    assert read[0].key == old_key(rows[0])
+    assert [e.truncated for e in read] == [(), (), (), (), (), (), ("custom_id", "metadata.stack")]
+    assert read[5].event.platform is None
+    assert read[5].event.plugin_version is None
+    with closing(sqlite3.connect(path)) as conn:
+        ids = [row[0] for row in conn.execute("SELECT id FROM events ORDER BY id")]
+        assert ids == list(range(1, 8))  # storage order survives the rebuild
+        names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+    assert "events_v3" not in names
     assert {"events_app_device_key", "events_app_received", "events_app_device"} <= names
 
 

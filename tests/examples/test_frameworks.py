@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 import updater_stats
-from updater_stats import AppInfos, Collector, MemoryBackend, Policy
+from updater_stats import AppInfos, Collector, MemoryBackend, Policy, parse_event
 
 from ..conftest import body, fixture_bytes, load_fixture, stored
 from .conftest import StatsClient
@@ -27,7 +27,7 @@ SINGLES = ["android_worker_single", "old_plugin_single", "electron_single"]
 
 def as_stored(events: list[dict[str, Any]]) -> list[AppInfos]:
     """The events as the library validates them: what the route must have passed on unchanged."""
-    return [AppInfos.from_wire(event) for event in events]
+    return [parse_event(event) for event in events]
 
 
 def assert_json(answer_content_type: str) -> None:
@@ -123,13 +123,13 @@ def test_invalid_single_event_is_400_naming_the_fields(
 ) -> None:
     event = load_fixture("electron_single")
     event["is_prod"] = "false"
-    del event["platform"]
+    del event["version_name"]
 
     answer = stats_client.post(body(event))
 
     assert answer.status == 400
     assert answer.json["error"] == "invalid_event"
-    assert sorted(answer.json["moreInfo"]["fields"]) == ["is_prod", "platform"]
+    assert sorted(answer.json["moreInfo"]["fields"]) == ["is_prod", "version_name"]
     assert stored(storage) == []
 
 

@@ -42,6 +42,7 @@ _COLUMNS = (
     "is_emulator",
     "metadata",
     "extras",
+    "truncated",
 )
 
 # `received_at` goes through NULLIF(?, -1): a padding row (below) binds -1 there, which
@@ -109,8 +110,20 @@ _PURGE = (
 )
 
 
-def _events_table(event_key: str) -> str:
-    """``CREATE TABLE events`` as schema versions 1 and 2 have it: they differ in *event_key*."""
+def _events_table(event_key: str, *, version: int) -> str:
+    """``CREATE TABLE events`` as schema *version* has it.
+
+    Versions 1 and 2 differ in *event_key*; version 4 lets the fields that do not identify
+    an event be NULL (absent) and adds ``truncated``.
+    """
+    optional = "" if version >= 4 else " NOT NULL"
+    truncated = (
+        "\n            truncated        TEXT                  -- JSON array of cut fields, or NULL"
+        if version >= 4
+        else ""
+    )
+    # The comma before `truncated` goes before the comment that ends the `extras` line.
+    extras = "TEXT," if version >= 4 else "TEXT "
     return f"""
         CREATE TABLE events (
             id               INTEGER PRIMARY KEY,  -- storage order
@@ -120,14 +133,14 @@ def _events_table(event_key: str) -> str:
             action_known     INTEGER NOT NULL,
             app_id           TEXT NOT NULL,
             device_id        TEXT NOT NULL,
-            platform         TEXT NOT NULL,
+            platform         TEXT{optional},
             action           TEXT NOT NULL,
             version_name     TEXT NOT NULL,
             old_version_name TEXT,
-            version_build    TEXT NOT NULL,
-            version_code     TEXT NOT NULL,
-            version_os       TEXT NOT NULL,
-            plugin_version   TEXT NOT NULL,
+            version_build    TEXT{optional},
+            version_code     TEXT{optional},
+            version_os       TEXT{optional},
+            plugin_version   TEXT{optional},
             custom_id        TEXT,
             is_prod          INTEGER NOT NULL,
             is_emulator      INTEGER NOT NULL,
@@ -136,7 +149,7 @@ def _events_table(event_key: str) -> str:
             channel          TEXT,
             key_id           TEXT,
             metadata         TEXT,                 -- JSON object, NULL when absent
-            extras           TEXT                  -- JSON object of unknown fields, NULL when none
+            extras           {extras}                 -- JSON object of unknown fields, or NULL{truncated}
         )
         """
 
@@ -151,12 +164,15 @@ _V1_INDEXES = (
 
 def _v1(conn: sqlite3.Connection) -> None:
     conn.execute(
-        _events_table("TEXT UNIQUE,          -- NULL for events without a device timestamp")
+        _events_table(
+            "TEXT UNIQUE,          -- NULL for events without a device timestamp", version=1
+        )
     )
     for statement in _V1_INDEXES:
         conn.execute(statement)
 
 
+_V2_EVENT_KEY = "TEXT,                 -- NULL without a device timestamp; unique below"
 _V2_INDEXES = (
     *_V1_INDEXES,
     # The key is a hash over app and device (and more), so it is as unique here as alone;
@@ -174,9 +190,7 @@ def _v2(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE events RENAME TO events_v1")
     for index in ("app_version", "app_received", "app_action_received", "app_device"):
         conn.execute(f"DROP INDEX events_{index}")
-    conn.execute(
-        _events_table("TEXT,                 -- NULL without a device timestamp; unique below")
-    )
+    conn.execute(_events_table(_V2_EVENT_KEY, version=2))
     conn.execute("INSERT INTO events SELECT * FROM events_v1 ORDER BY id")
     conn.execute("DROP TABLE events_v1")
     for statement in _V2_INDEXES:
@@ -194,8 +208,33 @@ def _v3(conn: sqlite3.Connection) -> None:
     conn.execute("DROP INDEX IF EXISTS events_app_version")
 
 
+_V3_INDEXES = tuple(index for index in _V2_INDEXES if "events_app_version " not in index)
+
+
+def _v4(conn: sqlite3.Connection) -> None:
+    """Let the fields that do not identify an event be absent, and note the fields cut.
+
+    Only ``app_id``, ``device_id``, ``action`` and ``version_name`` identify an event
+    (protocol, section 3): ``platform``, ``version_build``, ``version_code``,
+    ``version_os`` and ``plugin_version`` may be absent, stored as NULL. SQLite cannot
+    drop a NOT NULL constraint: the table is rebuilt once, rows and ids kept, with the
+    new ``truncated`` column NULL for every earlier row (nothing was cut before).
+    """
+    conn.execute("ALTER TABLE events RENAME TO events_v3")
+    for index in ("app_received", "app_action_received", "app_device", "app_device_key"):
+        conn.execute(f"DROP INDEX events_{index}")
+    conn.execute(_events_table(_V2_EVENT_KEY, version=4))
+    conn.execute(
+        f"INSERT INTO events (id, {', '.join(_COLUMNS[:-1])}) "  # noqa: S608 - fixed names
+        f"SELECT id, {', '.join(_COLUMNS[:-1])} FROM events_v3 ORDER BY id"
+    )
+    conn.execute("DROP TABLE events_v3")
+    for statement in _V3_INDEXES:
+        conn.execute(statement)
+
+
 #: Migration n+1 brings a file from schema version n to n+1.
-_MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2, _v3)
+_MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2, _v3, _v4)
 SCHEMA_VERSION = len(_MIGRATIONS)
 
 
@@ -255,6 +294,7 @@ def _row(stored: StoredEvent, received_ms: int) -> tuple[Any, ...]:
         1 if event.is_emulator else 0,
         None if metadata is None else _to_json(metadata),
         _to_json(extras) if extras else None,
+        _to_json(stored.truncated) if stored.truncated else None,
     )
 
 
@@ -274,7 +314,10 @@ def _stored(row: sqlite3.Row) -> StoredEvent:
         extras={} if row["extras"] is None else json.loads(row["extras"]),
     )
     received_at = _EPOCH + row["received_at"] * _ONE_MS
-    return StoredEvent(event=event, received_at=received_at, key=row["event_key"])
+    truncated = () if row["truncated"] is None else tuple(json.loads(row["truncated"]))
+    return StoredEvent(
+        event=event, received_at=received_at, key=row["event_key"], truncated=truncated
+    )
 
 
 class SQLiteBackend:
