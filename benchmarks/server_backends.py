@@ -33,10 +33,9 @@ from _bodies import batch_bodies, handle_from_threads, rate, ratio_line
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from updater_stats import Collector, Policy  # noqa: E402
+from updater_stats import Collector, parse_event  # noqa: E402
 from updater_stats._decode import decode_body  # noqa: E402
 from updater_stats._models import StoredEvent  # noqa: E402
-from updater_stats._wire import structure_event  # noqa: E402
 
 BATCH_SIZE = 200
 
@@ -45,7 +44,7 @@ def stored_events(bodies: Sequence[bytes]) -> list[StoredEvent]:
     """The events of *bodies* as the collector stores them (built outside any timing)."""
     now = dt.datetime.now(dt.timezone.utc)
     return [
-        StoredEvent.from_event(structure_event(item, Policy()), now)
+        StoredEvent.from_event(parse_event(item), now)
         for body in bodies
         for item in decode_body(body, 1 << 30)
     ]

@@ -149,7 +149,7 @@ def _events_table(event_key: str, *, version: int) -> str:
             channel          TEXT,
             key_id           TEXT,
             metadata         TEXT,                 -- JSON object, NULL when absent
-            extras           {extras}                 -- JSON object of unknown fields, or NULL{truncated}
+            extras           {extras}                 -- JSON object of unknown fields{truncated}
         )
         """
 
