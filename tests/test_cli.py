@@ -223,3 +223,21 @@ def test_export_counts_on_stderr_only_for_a_terminal(tmp_path: Path, monkeypatch
     assert "\rexported 1000 events" in watched.stderr
     assert watched.stderr.endswith("\rexported 2100 events\n")
     assert len(watched.stdout.splitlines()) == 2100  # the count never mixes into the data
+
+
+def test_export_names_the_fields_stored_cut(tmp_path: Path):
+    path = tmp_path / "cut.sqlite3"
+    backend = SQLiteBackend(path)
+    collector = Collector(backend, clock=lambda: DAY1)
+    collector.handle(body([VALID_EVENT, {**VALID_EVENT, "timestamp": 5, "custom_id": "u" * 2000}]))
+    collector.close()
+    storage = f"sqlite:///{path}"
+
+    lines = [json.loads(line) for line in run("export", "--storage", storage).output.splitlines()]
+    target = tmp_path / "cut.csv"
+    run("export", "--storage", storage, "--format", "csv", "--output", str(target))
+    rows = list(csv.DictReader(io.StringIO(target.read_text())))
+
+    assert [line["_truncated"] for line in lines] == [[], ["custom_id"]]
+    assert lines[1]["custom_id"] == "u" * 1024
+    assert [row["truncated"] for row in rows] == ["", '["custom_id"]']

@@ -236,8 +236,15 @@ def _iso(moment: dt.datetime | None) -> str | None:
 
 
 #: Export-only fields in JSON lines; the underscore keeps them apart from any wire field.
-EXPORT_FIELDS = ("_received_at", "_device_time", "_action_known")
-CSV_COLUMNS = ("received_at", "device_time", "action_known", *WIRE_KEYS.values(), "extras")
+EXPORT_FIELDS = ("_received_at", "_device_time", "_action_known", "_truncated")
+CSV_COLUMNS = (
+    "received_at",
+    "device_time",
+    "action_known",
+    *WIRE_KEYS.values(),
+    "extras",
+    "truncated",
+)
 
 
 def _json_line(stored: StoredEvent) -> str:
@@ -245,6 +252,7 @@ def _json_line(stored: StoredEvent) -> str:
     record["_received_at"] = _iso(stored.received_at)
     record["_device_time"] = _iso(stored.device_time)
     record["_action_known"] = stored.action_known
+    record["_truncated"] = list(stored.truncated)
     return json.dumps(record, ensure_ascii=False, separators=(",", ":"))
 
 
@@ -253,7 +261,7 @@ def _csv_cell(value: Any) -> Any:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, dict):
+    if isinstance(value, (dict, list)):
         return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
     return value
 
@@ -265,6 +273,7 @@ def _csv_row(stored: StoredEvent) -> list[Any]:
     values["device_time"] = _iso(stored.device_time)
     values["action_known"] = stored.action_known
     values["extras"] = dict(event.extras) if event.extras else None
+    values["truncated"] = list(stored.truncated) if stored.truncated else None
     return [_csv_cell(values[column]) for column in CSV_COLUMNS]
 
 
@@ -292,8 +301,9 @@ Examples:
   updater-stats export --storage sqlite:////var/lib/stats.sqlite3 --since 2026-11-01
 
 \b
-A JSON line is the event as the device sent it (wire field names, unknown
-fields included) plus _received_at, _device_time and _action_known.""",
+A JSON line is the event as stored (wire field names, unknown fields
+included) plus _received_at, _device_time, _action_known and _truncated (the
+fields stored cut at a cap, usually none).""",
 )
 @storage_option
 @click.option("--app", "app_id", metavar="ID", help="Only this app_id.")
