@@ -115,6 +115,7 @@ class AppInfos:
 
     @property
     def action_known(self) -> bool:
+        """Whether `action` is one of the known `Action` values."""
         return Action.parse(self.action) is not None
 
     @property
@@ -194,10 +195,12 @@ class StoredEvent:
 
     @classmethod
     def from_event(cls, event: AppInfos, received_at: dt.datetime) -> StoredEvent:
+        """*event* as received at *received_at*, keyed by its `AppInfos.event_key`."""
         return cls(event=event, received_at=received_at, key=event.event_key)
 
     @property
     def action_known(self) -> bool:
+        """Whether the event's action is a known `Action` (`AppInfos.action_known`)."""
         return self.event.action_known
 
     @property
@@ -240,6 +243,7 @@ class Response:
 
     @property
     def ok(self) -> bool:
+        """Whether the answer is a 200."""
         return self.status_code == 200
 
     def json(self) -> bytes:
