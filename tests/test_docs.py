@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import re
 import subprocess
@@ -9,12 +10,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from scripts.docs_docstrings import MODULES
 
 import updater_stats
 from updater_stats import Action
 
 ROOT = Path(__file__).parent.parent
-PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 FENCE = re.compile(r"^```(\w+)\n(.*?)^```$", re.MULTILINE | re.DOTALL)
 
 
@@ -83,6 +85,16 @@ def test_docs_build_without_warnings(tmp_path: Path):
     )
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "protocol" / "index.html").exists()
+    # The API reference shows every exported name of every module it documents.
+    anchors = {
+        anchor
+        for page in (tmp_path / "api").rglob("*.html")
+        for anchor in re.findall(r'id="(updater_stats[\w.]*)"', page.read_text())
+    }
+    for dotted in MODULES:
+        module = importlib.import_module(dotted)
+        shown = [name for name in module.__all__ if f"{dotted}.{name}" in anchors]
+        assert shown == module.__all__, dotted
 
 
 def test_ci_runs_the_readme_commands():
