@@ -104,3 +104,16 @@ def test_ci_runs_the_readme_commands():
     test_command = next(line for line in commands if "pytest" in line)
     assert test_command in readme
     assert ci.rstrip().endswith(test_command)
+
+
+def test_readme_links_work_on_the_package_index():
+    # README.md is also the package's long description: a relative link breaks there.
+    readme = (ROOT / "README.md").read_text()
+    targets = re.findall(r"\]\(([^)\s]+)\)", readme)
+    targets += re.findall(r"^\[[^\]]+\]:\s*(\S+)", readme, re.MULTILINE)
+    assert targets
+    assert [target for target in targets if not target.startswith(("https://", "#"))] == []
+    repository = "https://github.com/updater-stats/updater-stats/blob/main/"
+    files = [target.removeprefix(repository) for target in targets if target.startswith(repository)]
+    assert files
+    assert [path for path in files if not (ROOT / path).is_file()] == []
