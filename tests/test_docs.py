@@ -85,6 +85,9 @@ def test_docs_build_without_warnings(tmp_path: Path):
     )
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "protocol" / "index.html").exists()
+    # Material's search, and a copy button on every code block.
+    assert (tmp_path / "search" / "search_index.json").exists()
+    assert "content.code.copy" in (tmp_path / "index.html").read_text()
     # The API reference shows every exported name of every module it documents.
     anchors = {
         anchor
