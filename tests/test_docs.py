@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import re
 import subprocess
@@ -9,12 +10,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from scripts.docs_docstrings import MODULES
 
 import updater_stats
 from updater_stats import Action
 
 ROOT = Path(__file__).parent.parent
-PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 FENCE = re.compile(r"^```(\w+)\n(.*?)^```$", re.MULTILINE | re.DOTALL)
 
 
@@ -83,6 +85,19 @@ def test_docs_build_without_warnings(tmp_path: Path):
     )
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "protocol" / "index.html").exists()
+    # Material's search, and a copy button on every code block.
+    assert (tmp_path / "search" / "search_index.json").exists()
+    assert "content.code.copy" in (tmp_path / "index.html").read_text()
+    # The API reference shows every exported name of every module it documents.
+    anchors = {
+        anchor
+        for page in (tmp_path / "api").rglob("*.html")
+        for anchor in re.findall(r'id="(updater_stats[\w.]*)"', page.read_text())
+    }
+    for dotted in MODULES:
+        module = importlib.import_module(dotted)
+        shown = [name for name in module.__all__ if f"{dotted}.{name}" in anchors]
+        assert shown == module.__all__, dotted
 
 
 def test_ci_runs_the_readme_commands():
@@ -92,3 +107,16 @@ def test_ci_runs_the_readme_commands():
     test_command = next(line for line in commands if "pytest" in line)
     assert test_command in readme
     assert ci.rstrip().endswith(test_command)
+
+
+def test_readme_links_work_on_the_package_index():
+    # README.md is also the package's long description: a relative link breaks there.
+    readme = (ROOT / "README.md").read_text()
+    targets = re.findall(r"\]\(([^)\s]+)\)", readme)
+    targets += re.findall(r"^\[[^\]]+\]:\s*(\S+)", readme, re.MULTILINE)
+    assert targets
+    assert [target for target in targets if not target.startswith(("https://", "#"))] == []
+    repository = "https://github.com/updater-stats/updater-stats/blob/main/"
+    files = [target.removeprefix(repository) for target in targets if target.startswith(repository)]
+    assert files
+    assert [path for path in files if not (ROOT / path).is_file()] == []

@@ -206,6 +206,7 @@ class StoredEvent:
 
     @property
     def action_known(self) -> bool:
+        """Whether the event's action is a known `Action` (`AppInfos.action_known`)."""
         return self.event.action_known
 
     @property
@@ -248,6 +249,7 @@ class Response:
 
     @property
     def ok(self) -> bool:
+        """Whether the answer is a 200."""
         return self.status_code == 200
 
     def json(self) -> bytes:

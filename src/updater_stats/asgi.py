@@ -47,6 +47,7 @@ log = logging.getLogger("updater_stats")
 
 #: Bodies this small are not worth queueing: they take no share of the budget.
 _SMALL_BODY = 64 * 1024
+#: The request bytes the app holds at once unless told otherwise: 64 MiB.
 DEFAULT_BYTES_IN_FLIGHT = 64 * 1024 * 1024
 #: `create_app_from_env`'s `max_bytes_in_flight`, in bytes.
 BYTES_IN_FLIGHT_ENV_VAR = "UPDATER_STATS_MAX_BYTES_IN_FLIGHT"

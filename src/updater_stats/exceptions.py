@@ -42,6 +42,7 @@ class UpdaterStatsError(Exception):
 
     @property
     def body(self) -> dict[str, Any]:
+        """The JSON answer: ``error`` (the `code`), ``message``, and ``moreInfo`` when set."""
         body: dict[str, Any] = {"error": self.code, "message": self.message}
         if self.more_info is not None:
             body["moreInfo"] = self.more_info
@@ -108,4 +109,5 @@ class BackendError(UpdaterStatsError):
 
     @property
     def body(self) -> dict[str, Any]:
+        """The JSON answer: ``error`` (the `code`) and `public_message`, never the detail."""
         return {"error": self.code, "message": self.public_message}

@@ -39,7 +39,9 @@ SECRET_ENV_VAR = "UPDATER_STATS_PSEUDONYM_SECRET"  # noqa: S105 - a variable nam
 #: ``keep``, ``hash`` or ``drop``: what `Privacy.from_env` does with ``custom_id``.
 CUSTOM_ID_ENV_VAR = "UPDATER_STATS_CUSTOM_ID"
 
+#: What `Privacy` does with ``device_id``: store it as sent, or its pseudonym.
 DeviceIdPolicy = Literal["keep", "hash"]
+#: What `Privacy` does with ``custom_id``: as sent, its pseudonym, or nothing (stored as absent).
 CustomIdPolicy = Literal["keep", "hash", "drop"]
 
 # A secret shorter than this could be guessed, and every custom_id with it.

@@ -195,6 +195,7 @@ class _ContractBase:
         return list(events)
 
     def write(self, backend: StorageBackend, events: Sequence[StoredEvent]) -> WriteResult:
+        """``backend.write(events)``, its `WriteResult` checked to account for every event."""
         result = backend.write(events)
         assert isinstance(result, WriteResult), f"write returned {result!r}, not a WriteResult"
         assert result.inserted + result.duplicates == len(events), result

@@ -60,6 +60,7 @@ CLICKHOUSE_BATCHING = Batching(
     max_events=10_000, max_delay=0.2, delay_lone_requests=True, max_pending_events=50_000
 )
 
+#: The schema version in the table comment this release writes; it refuses a newer one.
 SCHEMA_VERSION = 1
 _COMMENT = "updater-stats events, schema version {version}"
 _COMMENT_VERSION = re.compile(r"updater-stats events, schema version (\d+)")
@@ -544,6 +545,7 @@ class ClickHouseBackend:
         return first
 
     def write(self, events: Sequence[StoredEvent]) -> WriteResult:
+        """Store *events* with one ``INSERT``, leaving out keys already stored (looked up first)."""
         with self._lock:
             client = self._connect()
             if not events:
@@ -731,6 +733,7 @@ class ClickHouseBackend:
             yield from (_stored(row[1:]) for row in rows)
 
     def close(self) -> None:
+        """Close the client; later calls raise `BackendError`. Closing again does nothing."""
         with self._lock:
             self._closed = True
             client, self._client = self._client, None

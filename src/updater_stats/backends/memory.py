@@ -33,6 +33,7 @@ class MemoryBackend:
         return f"<MemoryBackend with {len(self._events)} events>"
 
     def write(self, events: Sequence[StoredEvent]) -> WriteResult:
+        """Keep *events* in order, skipping keys already held; say where the duplicates were."""
         duplicate_indexes: list[int] = []
         with self._lock:
             if self._closed:
@@ -73,6 +74,7 @@ class MemoryBackend:
         return self._delete(lambda stored: stored.received_at < older_than)
 
     def ping(self) -> None:
+        """Raise `BackendError` once the backend is closed; answer otherwise."""
         if self._closed:
             raise BackendError("the memory backend is closed")
 
@@ -86,5 +88,6 @@ class MemoryBackend:
         return len(self._events)
 
     def close(self) -> None:
+        """Refuse further writes and erasures; the events stay readable."""
         with self._lock:
             self._closed = True

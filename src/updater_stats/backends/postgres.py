@@ -216,6 +216,7 @@ def _v1(conn: psycopg.Connection[Any], schema: sql.Identifier) -> None:
 
 #: Migration n+1 brings a schema from version n to n+1.
 _MIGRATIONS = (_v1,)
+#: The schema version this release migrates to; it refuses a database with a newer one.
 SCHEMA_VERSION = len(_MIGRATIONS)
 
 # Any constant works: it only has to be the same in every process that migrates.
@@ -506,6 +507,7 @@ class PostgresBackend:
 
     @property
     def schema(self) -> str:
+        """The name of the PostgreSQL schema that holds the tables."""
         return self._schema_name
 
     @property
@@ -541,6 +543,7 @@ class PostgresBackend:
             self._ready = True
 
     def write(self, events: Sequence[StoredEvent]) -> WriteResult:
+        """Store *events* with one statement (all or nothing), skipping keys already stored."""
         if not events:
             self._prepare()
             return WriteResult(inserted=0)
@@ -638,6 +641,7 @@ class PostgresBackend:
             yield from (_stored(row[1:]) for row in rows)
 
     def close(self) -> None:
+        """Close the pool; later calls raise `BackendError`. Closing again does nothing."""
         with self._lock:
             if self._closed:
                 return

@@ -351,6 +351,7 @@ class SQLiteBackend:
 
     @property
     def path(self) -> str:
+        """The database file, or ``":memory:"``."""
         return self._path
 
     def __repr__(self) -> str:
@@ -388,6 +389,7 @@ class SQLiteBackend:
         return conn
 
     def write(self, events: Sequence[StoredEvent]) -> WriteResult:
+        """Store *events* in one transaction, skipping known keys (`INSERT OR IGNORE`)."""
         rows = _rows(events)
         several_apps = len({stored.event.app_id for stored in events}) > 1
         duplicate_indexes: tuple[int, ...] | None = None
@@ -546,6 +548,7 @@ class SQLiteBackend:
             yield from (_stored(row) for row in rows)
 
     def close(self) -> None:
+        """Close the connection; later calls raise `BackendError`. Closing again does nothing."""
         with self._lock:
             self._closed = True
             if self._conn is not None:

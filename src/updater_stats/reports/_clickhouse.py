@@ -114,6 +114,7 @@ class ClickHouseReports(SQLReportSource):
         return result.result_rows
 
     def close(self) -> None:
+        """Close the read client; a later report opens a new one."""
         with self._lock:
             client, self._client = self._client, None
         if client is not None:

@@ -31,6 +31,7 @@ class VerdictChange:
     report: HealthReport
 
     def to_json(self) -> dict[str, Any]:
+        """`HealthReport.to_json` with ``previous``: the verdict before, or `None`."""
         return {
             "previous": None if self.previous is None else self.previous.value,
             **self.report.to_json(),

@@ -94,6 +94,7 @@ class PostgresReports(SQLReportSource):
                 raise BackendError(f"PostgreSQL report query failed: {exc}") from exc
 
     def close(self) -> None:
+        """Close the read connection; a later report opens a new one."""
         with self._lock:
             if self._conn is not None:
                 self._conn.close()

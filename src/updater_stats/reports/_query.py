@@ -59,8 +59,10 @@ class ReportQuery:
 
     @property
     def since_ms(self) -> int | None:
+        """`since` in epoch milliseconds, as backends store times, or `None`."""
         return None if self.since is None else epoch_ms(self.since)
 
     @property
     def until_ms(self) -> int | None:
+        """`until` in epoch milliseconds, as backends store times, or `None`."""
         return None if self.until is None else epoch_ms(self.until)

@@ -47,10 +47,12 @@ class VersionReport:
 
     @property
     def failure_events(self) -> int:
+        """Failure events of every kind, added up."""
         return sum(self.failures.values())
 
     @classmethod
     def from_counts(cls, counts: VersionCounts) -> VersionReport:
+        """The report of *counts*, with its failure rate and interval (`None` without devices)."""
         rate = interval = None
         if counts.devices:
             rate = counts.failed_devices / counts.devices
@@ -79,6 +81,12 @@ class FunnelStep:
 
 @attrs.frozen(kw_only=True)
 class FunnelReport:
+    """One version's update funnel: download started, download complete, set, launched.
+
+    Attributes:
+        steps: The four steps in that order, each with its devices and conversion.
+    """
+
     version: str
     steps: tuple[FunnelStep, ...]
 
@@ -157,6 +165,7 @@ class Reports:
 
     @property
     def source(self) -> ReportSource:
+        """The `ReportSource` the reports are computed over."""
         return self._source
 
     def versions(self, query: ReportQuery) -> list[VersionReport]:
@@ -172,6 +181,7 @@ class Reports:
         return VersionReport.from_counts(VersionCounts(version=version))
 
     def funnel(self, query: ReportQuery) -> list[FunnelReport]:
+        """The update funnel of each version at least one device started downloading, by version."""
         rows = sorted(self._source.funnel_counts(query), key=lambda c: c.version)
         return [
             FunnelReport(
@@ -182,18 +192,23 @@ class Reports:
         ]
 
     def adoption(self, query: ReportQuery) -> AdoptionReport:
+        """Devices by the version they run now, and by platform, OS, plugin and native version."""
         return adoption_from(list(self._source.running_versions(query)))
 
     def active_devices(self, query: ReportQuery) -> ActiveDevices:
+        """Distinct devices with any event, in all and per UTC day."""
         return self._source.active_devices(query)
 
     def download_latency(self, query: ReportQuery) -> list[LatencyCounts]:
+        """Download duration percentiles per version with at least one sample, by version."""
         return sorted(self._source.download_latency(query), key=lambda c: c.version)
 
     def daily(self, query: ReportQuery) -> list[DailyVersionCounts]:
+        """Installs, failures and running devices per UTC day and version, by day then version."""
         return sorted(self._source.daily_counts(query), key=lambda c: (c.day, c.version))
 
     def close(self) -> None:
+        """Close the source's connections."""
         self._source.close()
 
     def __enter__(self) -> Self:

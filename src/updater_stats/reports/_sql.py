@@ -321,6 +321,7 @@ class SQLReportSource(abc.ABC):
         return [stored[v] for v in sem.no_update_plugin_versions(list(stored))]
 
     def version_counts(self, query: ReportQuery) -> list[VersionCounts]:
+        """One row per version with any event, or named as a replaced or rolled-back version."""
         no_update = self._no_update(query)
         base: dict[str, tuple[int, int, int]] = {
             self._text(v): (int(devices), int(installs or 0), int(failed))
@@ -350,6 +351,7 @@ class SQLReportSource(abc.ABC):
         ]
 
     def funnel_counts(self, query: ReportQuery) -> list[FunnelCounts]:
+        """One row per version at least one device started downloading."""
         return [
             FunnelCounts(
                 version=self._text(v),
@@ -362,6 +364,7 @@ class SQLReportSource(abc.ABC):
         ]
 
     def running_versions(self, query: ReportQuery) -> list[RunningGroup]:
+        """Each device's latest running-version event, grouped by its values."""
         return [
             RunningGroup(
                 version=self._text(v),
@@ -375,6 +378,7 @@ class SQLReportSource(abc.ABC):
         ]
 
     def active_devices(self, query: ReportQuery) -> ActiveDevices:
+        """Distinct devices with any event, in all and per UTC day."""
         ((total,),) = self._fetch(self._sql.active_total(query))
         rows = self._fetch(self._sql.active_by_day(query))
         by_day = sorted(
@@ -384,6 +388,7 @@ class SQLReportSource(abc.ABC):
         return ActiveDevices(total=int(total), by_day=tuple(by_day))
 
     def download_latency(self, query: ReportQuery) -> list[LatencyCounts]:
+        """Download duration percentiles per version with at least one sample."""
         return [
             LatencyCounts(
                 version=self._text(v), samples=int(n), p50_ms=int(a), p90_ms=int(b), p99_ms=int(c)
@@ -392,6 +397,7 @@ class SQLReportSource(abc.ABC):
         ]
 
     def daily_counts(self, query: ReportQuery) -> list[DailyVersionCounts]:
+        """Installs, failures and running devices per UTC day and version."""
         no_update = self._no_update(query)
         return [
             DailyVersionCounts(

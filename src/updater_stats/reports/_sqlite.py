@@ -82,5 +82,6 @@ class SQLiteReports(SQLReportSource):
                 raise BackendError(f"SQLite report query failed: {exc}") from exc
 
     def close(self) -> None:
+        """Close the read-only connection; later reports raise `BackendError`."""
         with self._lock:
             self._conn.close()
