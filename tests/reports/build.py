@@ -7,7 +7,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from updater_stats import AppInfos, SQLiteBackend, StoredEvent
+from updater_stats import SQLiteBackend, StoredEvent, parse_event
 
 APP = "com.example.app"
 NOW = dt.datetime(2026, 11, 26, 12, 0, tzinfo=dt.timezone.utc)
@@ -45,7 +45,7 @@ def event(
         "timestamp": timestamp,
         **fields,
     }
-    return StoredEvent.from_event(AppInfos.from_wire(wire), received)
+    return StoredEvent.from_event(parse_event(wire), received)
 
 
 def database(tmp_path: Path, events: list[StoredEvent]) -> Path:
