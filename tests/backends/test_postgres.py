@@ -614,15 +614,17 @@ def test_a_version_1_schema_with_rows_is_migrated_on_open_and_keeps_them(url: st
 
 
 def test_absent_fields_and_cut_fields_read_back_exactly(backend: PostgresBackend, conn):
-    odd_paths = ("metadata.a\x00b", 'metadata.q"uote', "metadata.back\\slash", "metadata.{a,b}")
+    # Array literal syntax in the paths: quotes, backslashes, braces, commas, spaces.
+    literal_paths = ('metadata.q"uote', "metadata.back\\slash", "metadata.{a,b}", "metadata. é ")
     plain = [
         stored_event(timestamp=1, **ABSENT),
         *(stored_event(timestamp=2 + n, **{field: None}) for n, field in enumerate(ABSENT)),
         cut(stored_event(timestamp=10), "custom_id"),
         cut(stored_event(timestamp=11, platform=None), "extras", "metadata", "metadata.stack"),
-        stored_event(timestamp=12, platform="", version_os=""),  # empty is not absent
+        cut(stored_event(timestamp=12, platform="", version_os=""), *literal_paths),
     ]
-    # A NUL in a path: the batch is written escaped, the other rows as they are.
+    # A NUL in a path: this batch is written with every string escaped.
+    odd_paths = ("metadata.a\x00b", "metadata.\x10", *literal_paths)
     odd = [cut(stored_event(timestamp=20), *odd_paths), stored_event(timestamp=21, **ABSENT)]
 
     assert backend.write(plain).inserted == len(plain)
@@ -633,8 +635,9 @@ def test_absent_fields_and_cut_fields_read_back_exactly(backend: PostgresBackend
     assert [stored.truncated for stored in read] == [stored.truncated for stored in plain + odd]
     rows = raw_rows(conn, backend)
     assert [row["platform"] for row in rows[:2]] == [None, None]
-    assert rows[-3]["platform"] == rows[-3]["version_os"] == ""
+    assert rows[-3]["platform"] == rows[-3]["version_os"] == ""  # empty is not absent
     assert [row["truncated"] for row in rows[:6]] == [None] * 6  # nothing cut: NULL
+    assert rows[-3]["truncated"] == sorted(literal_paths)  # stored as they are
     assert rows[-2]["truncated"] == sorted(escape(path) for path in odd_paths)
     # Plain text[]: SQL finds the events whose custom_id was cut.
     query = sql.SQL("SELECT device_ts FROM {}.events WHERE 'custom_id' = ANY(truncated)")
