@@ -6,21 +6,37 @@ The contract suite (test_contract.py) and the endpoint tests already run here.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 import threading
 import time
+import uuid
 from collections.abc import Iterator
+from typing import Any
 
+import attrs
 import pytest
 
-from updater_stats import BackendError, Collector, UpdaterStatsError, backend_from_url
+from updater_stats import (
+    AppInfos,
+    BackendError,
+    Collector,
+    StoredEvent,
+    UpdaterStatsError,
+    backend_from_url,
+)
+from updater_stats._models import BOOLEAN_FIELDS, REQUIRED_FIELDS, SCALAR_FIELDS
 from updater_stats.backends import Batching
 from updater_stats.backends.clickhouse import (
     CLICKHOUSE_BATCHING,
     SCHEMA_VERSION,
     ClickHouseBackend,
+    _columns,
+    _row_id,
     create_statements,
+    migration_statements,
 )
-from updater_stats.testing import stored_event
+from updater_stats.testing import assert_same_events, stored_event
 
 from ..conftest import VALID_EVENT, body
 from ..test_docs import ROOT, blocks
@@ -58,6 +74,28 @@ def test_table_layout(backend: ClickHouseBackend):
         db=backend.database,
     )
     assert set(indexes) == {("row_id_bloom", "bloom_filter"), ("seq_minmax", "minmax")}
+    types = column_types(backend, backend.database)
+    assert types["truncated"] == "Array(String)"
+    # Every field but the identifying ones may be absent: NULL.
+    assert {name for name in SCALAR_FIELDS if "Nullable" in types[name]} == (
+        set(SCALAR_FIELDS) - set(REQUIRED_FIELDS) - BOOLEAN_FIELDS
+    )
+    for field in ABSENT:
+        assert types[field] == "LowCardinality(Nullable(String))"
+
+
+ABSENT = dict.fromkeys(
+    ("platform", "version_build", "version_code", "version_os", "plugin_version")
+)
+
+
+def column_types(backend: ClickHouseBackend, database: str) -> dict[str, str]:
+    rows = query(
+        backend,
+        "SELECT name, type FROM system.columns WHERE database = {db:String} AND table = 'events'",
+        db=database,
+    )
+    return dict(rows)
 
 
 def test_columns_hold_every_field(backend: ClickHouseBackend):
@@ -258,3 +296,254 @@ def test_the_docs_show_the_real_ddl_and_working_queries(backend: ClickHouseBacke
     backend.write([stored_event(timestamp=ts, action="set") for ts in range(3)])
     rows = query(backend, report.rstrip(";").replace("updater_stats.", f"{backend.database}."))
     assert rows == [("1.4.2", 3)]
+
+
+# -- schema version 2: absent fields and cut fields -----------------------------------------
+
+# Schema version 1 as updater-stats 0.x created it: a copy, so that a change to the code's
+# DDL cannot change what this test migrates from.
+V1_TABLE = """
+CREATE TABLE IF NOT EXISTS `{db}`.`events` (
+    `row_id` UUID,
+    `event_key` Nullable(String),
+    `seq` UInt64,
+    `received_at` DateTime64(3, 'UTC'),
+    `event_time` DateTime64(3, 'UTC'),
+    `device_ts` Nullable(Int64),
+    `action_known` Bool,
+    `app_id` LowCardinality(String),
+    `device_id` String,
+    `platform` LowCardinality(String),
+    `action` LowCardinality(String),
+    `version_name` LowCardinality(String),
+    `old_version_name` LowCardinality(Nullable(String)),
+    `version_build` LowCardinality(String),
+    `version_code` LowCardinality(String),
+    `version_os` LowCardinality(String),
+    `plugin_version` LowCardinality(String),
+    `custom_id` Nullable(String),
+    `is_prod` Bool,
+    `is_emulator` Bool,
+    `install_source` LowCardinality(Nullable(String)),
+    `default_channel` LowCardinality(Nullable(String)),
+    `channel` LowCardinality(Nullable(String)),
+    `key_id` LowCardinality(Nullable(String)),
+    `has_metadata` Bool,
+    `metadata` Map(String, String),
+    `extras` String,
+    INDEX row_id_bloom row_id TYPE bloom_filter GRANULARITY 4,
+    INDEX seq_minmax seq TYPE minmax GRANULARITY 1
+) ENGINE = ReplacingMergeTree
+PARTITION BY toYYYYMM(received_at)
+ORDER BY (app_id, version_name, action, event_time, row_id)
+COMMENT 'updater-stats events, schema version 1'
+"""
+V1_FIELDS = (
+    "app_id",
+    "device_id",
+    "platform",
+    "action",
+    "version_name",
+    "old_version_name",
+    "version_build",
+    "version_code",
+    "version_os",
+    "plugin_version",
+    "custom_id",
+    "is_prod",
+    "is_emulator",
+    "install_source",
+    "default_channel",
+    "channel",
+    "key_id",
+)
+V1_COLUMNS = [
+    "row_id",
+    "event_key",
+    "seq",
+    "received_at",
+    "event_time",
+    "device_ts",
+    "action_known",
+    *V1_FIELDS,
+    "has_metadata",
+    "metadata",
+    "extras",
+]
+
+
+def v1_key(event: AppInfos) -> str | None:
+    """The event key as version 1 computed it: a few fields only."""
+    if event.timestamp is None:
+        return None
+    parts = (
+        event.app_id,
+        event.device_id,
+        event.action,
+        event.version_name,
+        event.old_version_name or "",
+        str(event.timestamp),
+    )
+    return hashlib.blake2b("\x1f".join(parts).encode(), digest_size=16).hexdigest()
+
+
+def v1_row(stored: StoredEvent, seq: int) -> list[Any]:
+    event = stored.event
+    event_time = stored.received_at
+    if event.timestamp is not None:
+        event_time = dt.datetime.fromtimestamp(event.timestamp / 1000, tz=dt.timezone.utc)
+    return [
+        uuid.uuid4() if stored.key is None else _row_id(stored.key),
+        stored.key,
+        seq,
+        stored.received_at,
+        event_time,
+        event.timestamp,
+        event.action_known,
+        *(getattr(event, field) for field in V1_FIELDS),
+        event.metadata is not None,
+        dict(event.metadata or {}),
+        json.dumps(event.extras) if event.extras else "",
+    ]
+
+
+def v1_table(backend: ClickHouseBackend, database: str, events: list[StoredEvent]) -> None:
+    """A version 1 table in *database* holding *events*, rows as version 1 wrote them."""
+    client = backend._client
+    assert client is not None
+    client.command(f"CREATE DATABASE {database}")
+    client.command(V1_TABLE.format(db=database))
+    rows = [v1_row(stored, seq) for seq, stored in enumerate(events, start=1)]
+    client.insert(f"{database}.events", rows, column_names=V1_COLUMNS)
+
+
+def as_v1(stored: StoredEvent) -> StoredEvent:
+    return attrs.evolve(stored, key=v1_key(stored.event))
+
+
+def cut(stored: StoredEvent, *paths: str) -> StoredEvent:
+    return attrs.evolve(stored, truncated=tuple(sorted(paths)))
+
+
+def comment(backend: ClickHouseBackend, database: str) -> str:
+    ((text,),) = query(
+        backend,
+        "SELECT comment FROM system.tables WHERE database = {db:String} AND name = 'events'",
+        db=database,
+    )
+    return str(text)
+
+
+def test_a_version_1_table_with_rows_is_migrated_on_open_and_keeps_them(
+    backend: ClickHouseBackend,
+):
+    backend.ping()
+    database = servers.unique_name("v1")
+    old = [
+        as_v1(stored_event(timestamp=1, custom_id="user-1", metadata={"k": "v"}, stats_mode="b")),
+        as_v1(stored_event(timestamp=2, version_name="1.0\x00beta", metadata={})),
+        as_v1(stored_event(timestamp=None, action="app_crash", blob=[1e16, -0.0])),
+        as_v1(stored_event(timestamp=3, is_prod=False, channel="", defaultChannel="beta")),
+    ]
+    v1_table(backend, database, old)
+    assert comment(backend, database) == "updater-stats events, schema version 1"
+    migrated = ClickHouseBackend(
+        "chdb://memory", database=database, batching=servers.TEST_CLICKHOUSE_BATCHING
+    )
+
+    read = list(migrated.events())
+
+    assert_same_events(read, old)
+    assert [stored.truncated for stored in read] == [()] * len(old)
+    assert comment(backend, database) == f"updater-stats events, schema version {SCHEMA_VERSION}"
+    types = column_types(backend, database)
+    assert [types[field] for field in ABSENT] == ["LowCardinality(Nullable(String))"] * 5
+    assert types["truncated"] == "Array(String)"
+
+    # The migrated table takes what version 1 could not hold.
+    new = [
+        stored_event(timestamp=10, **ABSENT),
+        cut(stored_event(timestamp=11, custom_id="c" * 10), "custom_id", "metadata.stack"),
+    ]
+    assert migrated.write(new).inserted == 2
+    read = list(migrated.events())
+    assert_same_events(read, old + new)
+    assert [stored.truncated for stored in read[-2:]] == [(), ("custom_id", "metadata.stack")]
+    # Rows stored before the upgrade keep their version 1 keys: the same event sent again
+    # now has a key of its whole content, and is stored a second time (docs/clickhouse.md).
+    resent = stored_event(timestamp=1, custom_id="user-1", metadata={"k": "v"}, stats_mode="b")
+    assert resent.key != old[0].key
+    assert migrated.write([resent]).inserted == 1
+    migrated.close()
+
+    # A migration cut short before its last step (the comment) runs again without harm.
+    query(
+        backend,
+        f"ALTER TABLE {database}.events MODIFY COMMENT 'updater-stats events, schema version 1'",
+    )
+    again = ClickHouseBackend("chdb://memory", database=database)
+    assert_same_events(again.events(), [*old, *new, resent])
+    assert comment(backend, database) == f"updater-stats events, schema version {SCHEMA_VERSION}"
+    again.close()
+
+
+def test_the_migration_alters_the_shards_then_the_distributed_table(backend: ClickHouseBackend):
+    statements = migration_statements("stats", "events", cluster="main")
+
+    targets = [statement.split(" MODIFY ", 1)[0] for statement in statements]
+    assert (
+        targets
+        == [
+            "ALTER TABLE `stats`.`events_local` ON CLUSTER `main`",
+            "ALTER TABLE `stats`.`events` ON CLUSTER `main`",
+        ]
+        * 2
+    )
+    assert all("MODIFY COMMENT" in statement for statement in statements[2:])
+    # Each shard's statements are the single-node ones, plus ON CLUSTER.
+    single = migration_statements("stats", "events_local")
+    on_cluster = "`stats`.`events_local` ON CLUSTER `main`"
+    assert [statements[0], statements[2]] == [
+        statement.replace("`stats`.`events_local`", on_cluster) for statement in single
+    ]
+    for statement in statements:
+        (formatted,) = query(backend, "SELECT formatQuery({q:String})", q=statement)[0]
+        assert "ON CLUSTER main" in formatted
+
+
+def test_absent_fields_and_cut_fields_read_back_exactly(backend: ClickHouseBackend):
+    plain = [
+        stored_event(timestamp=1, **ABSENT),
+        *(stored_event(timestamp=2 + n, **{field: None}) for n, field in enumerate(ABSENT)),
+        cut(stored_event(timestamp=10), "custom_id"),
+        cut(stored_event(timestamp=11, platform=None), "extras", "metadata", "metadata.stack"),
+        stored_event(timestamp=12, platform="", version_os=""),  # empty is not absent
+    ]
+    # A path no UTF-8 string holds (a lone surrogate, from outside the collector): the batch
+    # goes as rows of bytes instead of columns.
+    odd = [
+        cut(stored_event(timestamp=20), "metadata.a\x00b", "metadata.\ud800"),
+        stored_event(timestamp=21, **ABSENT),
+    ]
+    assert _columns(odd, [1, 2], 0) is None
+    assert _columns(plain, list(range(len(plain))), 0) is not None
+
+    assert backend.write(plain).inserted == len(plain)
+    assert backend.write(odd).inserted == len(odd)
+
+    read = list(backend.events())
+    assert_same_events(read, plain + odd)
+    assert [stored.truncated for stored in read] == [stored.truncated for stored in plain + odd]
+    table = f"{backend.database}.events"
+    assert query(backend, f"SELECT device_ts FROM {table} WHERE platform IS NULL ORDER BY seq") == [
+        (1,),
+        (2,),
+        (11,),
+        (21,),
+    ]
+    assert query(backend, f"SELECT platform, version_os FROM {table} WHERE device_ts = 12") == [
+        ("", "")
+    ]
+    assert query(backend, f"SELECT device_ts FROM {table} WHERE has(truncated, 'custom_id')") == [
+        (10,)
+    ]

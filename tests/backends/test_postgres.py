@@ -6,6 +6,7 @@ The contract suite (test_contract.py) and the endpoint tests already run here.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import math
 import threading
@@ -13,16 +14,24 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import attrs
 import psycopg
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from psycopg import sql
 
-from updater_stats import BackendError, Collector, UpdaterStatsError, backend_from_url
+from updater_stats import (
+    AppInfos,
+    BackendError,
+    Collector,
+    StoredEvent,
+    UpdaterStatsError,
+    backend_from_url,
+)
+from updater_stats._models import BOOLEAN_FIELDS, REQUIRED_FIELDS
 from updater_stats.backends import Batching
 from updater_stats.backends.postgres import (
-    _V1,
     SCHEMA_VERSION,
     PostgresBackend,
     escape,
@@ -62,7 +71,7 @@ def test_schema_tables_indexes_and_version(backend: PostgresBackend, conn):
     version = conn.execute(
         sql.SQL("SELECT version FROM {}.schema_version").format(sql.Identifier(schema))
     ).fetchone()
-    assert version == (SCHEMA_VERSION,) == (1,)
+    assert version == (SCHEMA_VERSION,) == (2,)
     indexes = {
         row[0]
         for row in conn.execute("SELECT indexname FROM pg_indexes WHERE schemaname = %s", [schema])
@@ -86,6 +95,24 @@ def test_schema_tables_indexes_and_version(backend: PostgresBackend, conn):
     assert types["metadata"] == types["extras"] == "jsonb"
     assert types["received_at"] == "timestamp with time zone"
     assert types["device_ts"] == "bigint"
+    assert types["truncated"] == "ARRAY"
+    # Only what every event has is NOT NULL: the identifying fields and what the server adds.
+    assert not_null_columns(conn, schema) == {
+        "id",
+        "received_at",
+        "action_known",
+        *REQUIRED_FIELDS,
+        *BOOLEAN_FIELDS,
+    }
+
+
+def not_null_columns(conn, schema: str) -> set[str]:
+    rows = conn.execute(
+        "SELECT column_name FROM information_schema.columns "
+        "WHERE table_schema = %s AND table_name = 'events' AND is_nullable = 'NO'",
+        [schema],
+    )
+    return {name for (name,) in rows}
 
 
 def raw_rows(conn, backend: PostgresBackend) -> list[dict[str, Any]]:
@@ -389,12 +416,24 @@ def test_received_at_keeps_microseconds(backend: PostgresBackend):
     assert read.received_at == moment
 
 
+def columns(conn, schema: str) -> list[tuple[Any, ...]]:
+    return conn.execute(
+        "SELECT column_name, data_type, udt_name, is_nullable, column_default, is_identity "
+        "FROM information_schema.columns WHERE table_schema = %s AND table_name = 'events' "
+        "ORDER BY ordinal_position",
+        [schema],
+    ).fetchall()
+
+
 def test_the_docs_show_the_real_table_and_working_queries(backend: PostgresBackend, conn):
     create, report = blocks(ROOT / "docs" / "postgres.md", "sql")
+    backend.ping()
+    shown = servers.unique_name("docs")
+    conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(shown)))
+    conn.execute(create.replace("updater_stats.", f"{shown}."))
 
-    assert " ".join(create.split()) == " ".join(
-        (_V1[0].replace("{schema}", "updater_stats").strip() + ";").split()
-    )
+    # The table the page shows is the table the backend makes (migrated up from version 1).
+    assert columns(conn, shown) == columns(conn, backend.schema)
     backend.write(
         [
             stored_event(timestamp=i, action="app_crash", metadata={"duration_ms": "10"})
@@ -403,3 +442,203 @@ def test_the_docs_show_the_real_table_and_working_queries(backend: PostgresBacke
     )
     rows = conn.execute(report.replace("updater_stats.", f"{backend.schema}.")).fetchall()
     assert rows == [("1.4.2", 2, 10)]
+
+
+# -- schema version 2: absent fields and cut fields -----------------------------------------
+
+# Schema version 1 as updater-stats 0.x created it: a copy, so that a change to the code's
+# migrations cannot change what this test migrates from.
+V1_DDL = (
+    """
+    CREATE TABLE {schema}.events (
+        id               bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        event_key        text,
+        received_at      timestamptz NOT NULL,
+        device_ts        bigint,
+        action_known     boolean NOT NULL,
+        app_id           text NOT NULL,
+        device_id        text NOT NULL,
+        platform         text NOT NULL,
+        action           text NOT NULL,
+        version_name     text NOT NULL,
+        old_version_name text,
+        version_build    text NOT NULL,
+        version_code     text NOT NULL,
+        version_os       text NOT NULL,
+        plugin_version   text NOT NULL,
+        custom_id        text,
+        is_prod          boolean NOT NULL,
+        is_emulator      boolean NOT NULL,
+        install_source   text,
+        default_channel  text,
+        channel          text,
+        key_id           text,
+        metadata         jsonb,
+        extras           jsonb
+    )
+    """,
+    (
+        "CREATE UNIQUE INDEX events_event_key ON {schema}.events (event_key) "
+        "WHERE event_key IS NOT NULL"
+    ),
+    "CREATE INDEX events_app_version ON {schema}.events (app_id, version_name, action)",
+    "CREATE INDEX events_app_received ON {schema}.events (app_id, received_at)",
+    "CREATE INDEX events_app_action_received ON {schema}.events (app_id, action, received_at)",
+    "CREATE INDEX events_app_device ON {schema}.events (app_id, device_id, received_at)",
+    "CREATE INDEX events_received_brin ON {schema}.events USING brin (received_at)",
+)
+V1_FIELDS = (
+    "app_id",
+    "device_id",
+    "platform",
+    "action",
+    "version_name",
+    "old_version_name",
+    "version_build",
+    "version_code",
+    "version_os",
+    "plugin_version",
+    "custom_id",
+    "is_prod",
+    "is_emulator",
+    "install_source",
+    "default_channel",
+    "channel",
+    "key_id",
+)
+
+
+def v1_key(event: AppInfos) -> str | None:
+    """The event key as version 1 computed it: a few fields only."""
+    if event.timestamp is None:
+        return None
+    parts = (
+        event.app_id,
+        event.device_id,
+        event.action,
+        event.version_name,
+        event.old_version_name or "",
+        str(event.timestamp),
+    )
+    return hashlib.blake2b("\x1f".join(parts).encode(), digest_size=16).hexdigest()
+
+
+def v1_store(conn, schema: str, events: list[StoredEvent]) -> None:
+    """A schema at version 1 holding *events*, rows as version 1 wrote them."""
+    name = sql.Identifier(schema)
+    conn.execute(sql.SQL("CREATE SCHEMA {}").format(name))
+    conn.execute(sql.SQL("CREATE TABLE {}.schema_version (version integer NOT NULL)").format(name))
+    conn.execute(sql.SQL("INSERT INTO {}.schema_version VALUES (1)").format(name))
+    for statement in V1_DDL:
+        conn.execute(sql.SQL(statement).format(schema=name))
+    insert = sql.SQL(
+        "INSERT INTO {}.events (event_key, received_at, device_ts, action_known, {}, metadata, "
+        "extras) VALUES ({})"
+    ).format(
+        name,
+        sql.SQL(", ").join(map(sql.Identifier, V1_FIELDS)),
+        sql.SQL(", ").join(sql.Placeholder() * (len(V1_FIELDS) + 6)),
+    )
+    for stored in events:
+        event = stored.event
+        values = [getattr(event, field) for field in V1_FIELDS]
+        conn.execute(
+            insert,
+            [
+                stored.key,
+                stored.received_at,
+                event.timestamp,
+                event.action_known,
+                *(escape(value) if isinstance(value, str) else value for value in values),
+                None if event.metadata is None else to_jsonb(dict(event.metadata)),
+                to_jsonb(dict(event.extras)) if event.extras else None,
+            ],
+        )
+
+
+def as_v1(stored: StoredEvent) -> StoredEvent:
+    return attrs.evolve(stored, key=v1_key(stored.event))
+
+
+ABSENT = dict.fromkeys(
+    ("platform", "version_build", "version_code", "version_os", "plugin_version")
+)
+
+
+def cut(stored: StoredEvent, *paths: str) -> StoredEvent:
+    return attrs.evolve(stored, truncated=tuple(sorted(paths)))
+
+
+def test_a_version_1_schema_with_rows_is_migrated_on_open_and_keeps_them(url: str, conn):
+    schema = servers.unique_name("v1")
+    old = [
+        as_v1(stored_event(timestamp=1, custom_id="user-1", metadata={"k": "v"}, stats_mode="b")),
+        as_v1(stored_event(timestamp=2, version_name="1.0\x00beta", metadata={"k\x00": "\x10"})),
+        as_v1(stored_event(timestamp=None, action="app_crash", blob=[1e16, -0.0])),
+        as_v1(stored_event(timestamp=3, is_prod=False, channel="", defaultChannel="beta")),
+    ]
+    v1_store(conn, schema, old)
+    backend = PostgresBackend(url, schema=schema)
+
+    read = list(backend.events())
+
+    assert_same_events(read, old)
+    assert [stored.truncated for stored in read] == [()] * len(old)
+    version = conn.execute(
+        sql.SQL("SELECT version FROM {}.schema_version").format(sql.Identifier(schema))
+    ).fetchone()
+    assert version == (SCHEMA_VERSION,)
+    assert not_null_columns(conn, schema) == {
+        "id",
+        "received_at",
+        "action_known",
+        *REQUIRED_FIELDS,
+        *BOOLEAN_FIELDS,
+    }
+
+    # The migrated table takes what version 1 could not hold.
+    new = [
+        stored_event(timestamp=10, **ABSENT),
+        cut(stored_event(timestamp=11, custom_id="c" * 10), "custom_id", "metadata.stack"),
+    ]
+    assert backend.write(new).inserted == 2
+    read = list(backend.events())
+    assert_same_events(read, old + new)
+    assert [stored.truncated for stored in read[-2:]] == [(), ("custom_id", "metadata.stack")]
+    # Rows stored before the upgrade keep their version 1 keys: the same event sent again
+    # now has a key of its whole content, and is stored a second time (docs/postgres.md).
+    resent = stored_event(timestamp=1, custom_id="user-1", metadata={"k": "v"}, stats_mode="b")
+    assert resent.key != old[0].key
+    assert backend.write([resent]).inserted == 1
+    backend.close()
+
+
+def test_absent_fields_and_cut_fields_read_back_exactly(backend: PostgresBackend, conn):
+    # Array literal syntax in the paths: quotes, backslashes, braces, commas, spaces.
+    literal_paths = ('metadata.q"uote', "metadata.back\\slash", "metadata.{a,b}", "metadata. é ")
+    plain = [
+        stored_event(timestamp=1, **ABSENT),
+        *(stored_event(timestamp=2 + n, **{field: None}) for n, field in enumerate(ABSENT)),
+        cut(stored_event(timestamp=10), "custom_id"),
+        cut(stored_event(timestamp=11, platform=None), "extras", "metadata", "metadata.stack"),
+        cut(stored_event(timestamp=12, platform="", version_os=""), *literal_paths),
+    ]
+    # A NUL in a path: this batch is written with every string escaped.
+    odd_paths = ("metadata.a\x00b", "metadata.\x10", *literal_paths)
+    odd = [cut(stored_event(timestamp=20), *odd_paths), stored_event(timestamp=21, **ABSENT)]
+
+    assert backend.write(plain).inserted == len(plain)
+    assert backend.write(odd).inserted == len(odd)
+
+    read = list(backend.events())
+    assert_same_events(read, plain + odd)
+    assert [stored.truncated for stored in read] == [stored.truncated for stored in plain + odd]
+    rows = raw_rows(conn, backend)
+    assert [row["platform"] for row in rows[:2]] == [None, None]
+    assert rows[-3]["platform"] == rows[-3]["version_os"] == ""  # empty is not absent
+    assert [row["truncated"] for row in rows[:6]] == [None] * 6  # nothing cut: NULL
+    assert rows[-3]["truncated"] == sorted(literal_paths)  # stored as they are
+    assert rows[-2]["truncated"] == sorted(escape(path) for path in odd_paths)
+    # Plain text[]: SQL finds the events whose custom_id was cut.
+    query = sql.SQL("SELECT device_ts FROM {}.events WHERE 'custom_id' = ANY(truncated)")
+    assert conn.execute(query.format(sql.Identifier(backend.schema))).fetchall() == [(10,)]

@@ -18,6 +18,7 @@ from updater_stats.reports import (
     PostgresReports,
     ReportQuery,
     Reports,
+    RunningGroup,
     SQLiteReports,
     reports_for,
     summarize,
@@ -100,3 +101,40 @@ def test_summaries_are_identical_across_backends(tmp_path):
     assert summaries["postgres"] == summaries["sqlite"]
     assert summaries["clickhouse"] == summaries["sqlite"]
     assert any(version["failures"] for version in summaries["sqlite"][0]["versions"])
+
+
+ABSENT = dict.fromkeys(
+    ("platform", "version_build", "version_code", "version_os", "plugin_version")
+)
+
+
+def test_absent_optional_fields_are_reported_alike(tmp_path):
+    events = [
+        event("app_moved_to_foreground", "1.0.0", dev=1, **ABSENT),
+        # One moment, with and without a platform: every database takes the same one as latest.
+        event("app_moved_to_foreground", "1.0.0", dev=2, **ABSENT),
+        event("app_moved_to_foreground", "1.0.0", dev=2, **{**ABSENT, "platform": "ios"}),
+        event("download_fail", "1.0.0", dev=3, plugin_version="7.0.0"),  # old plugin: no update
+        event("download_fail", "1.0.0", dev=4, **ABSENT),  # no plugin version: a failure
+    ]
+    query = ReportQuery(app_id=events[0].event.app_id)
+    blank = {"os_version": "", "plugin_version": "", "native_version": ""}
+    summaries = []
+    for name in ("sqlite", "postgres", "clickhouse"):
+        backend = BACKENDS[name](tmp_path)
+        assert backend.write(events).inserted == len(events)
+        with reports_for(backend) as reports:
+            (counts,) = reports.source.version_counts(query)
+            assert (counts.devices, counts.failures, counts.failed_devices) == (
+                4,
+                {"download_fail": 1},
+                1,
+            )
+            running = sorted(reports.source.running_versions(query), key=lambda g: g.platform)
+            assert running == [
+                RunningGroup(version="1.0.0", platform="", devices=1, **blank),
+                RunningGroup(version="1.0.0", platform="ios", devices=1, **blank),
+            ]
+            summaries.append(summarize(reports, query).to_json())
+        backend.close()
+    assert summaries[0] == summaries[1] == summaries[2]

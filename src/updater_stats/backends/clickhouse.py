@@ -41,7 +41,14 @@ import clickhouse_connect
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError
 
-from .._models import BOOLEAN_FIELDS, SCALAR_FIELDS, AppInfos, StoredEvent, WriteResult
+from .._models import (
+    BOOLEAN_FIELDS,
+    REQUIRED_FIELDS,
+    SCALAR_FIELDS,
+    AppInfos,
+    StoredEvent,
+    WriteResult,
+)
 from .._writer import Batching
 from ..exceptions import BackendError, ConfigurationError
 from ._rows import per_request
@@ -51,6 +58,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "ClickHouseBackend",
     "create_statements",
+    "migration_statements",
     "ttl_expression",
 ]
 
@@ -61,9 +69,21 @@ CLICKHOUSE_BATCHING = Batching(
 )
 
 #: The schema version in the table comment this release writes; it refuses a newer one.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _COMMENT = "updater-stats events, schema version {version}"
 _COMMENT_VERSION = re.compile(r"updater-stats events, schema version (\d+)")
+
+# Fields with nearly as many values as events: LowCardinality would not pay for them.
+_HIGH_CARDINALITY = frozenset({"device_id", "custom_id"})
+
+
+def _field_type(field: str) -> str:
+    """The column type of one `SCALAR_FIELDS` field: an absent optional field is NULL."""
+    if field in BOOLEAN_FIELDS:
+        return "Bool"
+    text = "String" if field in REQUIRED_FIELDS else "Nullable(String)"
+    return text if field in _HIGH_CARDINALITY else f"LowCardinality({text})"
+
 
 # (column, type). Strings that repeat (apps, versions, actions) are LowCardinality.
 _COLUMNS: tuple[tuple[str, str], ...] = (
@@ -74,30 +94,51 @@ _COLUMNS: tuple[tuple[str, str], ...] = (
     ("event_time", "DateTime64(3, 'UTC')"),  # the device clock when sent, else received_at
     ("device_ts", "Nullable(Int64)"),  # the wire `timestamp`, exactly as sent
     ("action_known", "Bool"),
-    ("app_id", "LowCardinality(String)"),
-    ("device_id", "String"),
-    ("platform", "LowCardinality(String)"),
-    ("action", "LowCardinality(String)"),
-    ("version_name", "LowCardinality(String)"),
-    ("old_version_name", "LowCardinality(Nullable(String))"),
-    ("version_build", "LowCardinality(String)"),
-    ("version_code", "LowCardinality(String)"),
-    ("version_os", "LowCardinality(String)"),
-    ("plugin_version", "LowCardinality(String)"),
-    ("custom_id", "Nullable(String)"),
-    ("is_prod", "Bool"),
-    ("is_emulator", "Bool"),
-    ("install_source", "LowCardinality(Nullable(String))"),
-    ("default_channel", "LowCardinality(Nullable(String))"),
-    ("channel", "LowCardinality(Nullable(String))"),
-    ("key_id", "LowCardinality(Nullable(String))"),
+    *((field, _field_type(field)) for field in SCALAR_FIELDS),
     ("has_metadata", "Bool"),  # tells an absent metadata from an empty one
     ("metadata", "Map(String, String)"),
     ("extras", "String"),  # JSON object of unknown fields, '' when none
+    ("truncated", "Array(String)"),  # the fields stored cut at a cap, [] when none
 )
 _COLUMN_NAMES = [name for name, _ in _COLUMNS]
-# Text fields in wire-table order; custom_id (index 10) is nullable, the others are not.
-_EVENT_TEXT = tuple(field for field in SCALAR_FIELDS if field not in BOOLEAN_FIELDS)
+_COLUMN_TYPES = dict(_COLUMNS)
+
+#: The columns version 1 made plain strings for fields an event may lack (protocol,
+#: section 3): version 2 makes them nullable.
+_V2_OPTIONAL = ("platform", "version_build", "version_code", "version_os", "plugin_version")
+
+
+def migration_statements(
+    database: str, table: str = "events", cluster: str | None = None
+) -> list[str]:
+    """The statements that bring a version 1 table to `SCHEMA_VERSION`, in order.
+
+    Each may run again without harm, so a migration cut short is finished by the next
+    attempt; the comment, which holds the version, changes last. With *cluster*, the
+    shards' ``<table>_local`` tables change first, then the ``Distributed`` table over them.
+
+    ``MODIFY COLUMN`` to a nullable type is a mutation: it rewrites those five columns
+    (not the others) in every part of the table, so it takes time in proportion to their
+    size on disk. ``ADD COLUMN`` only changes metadata: older parts read ``[]`` for it.
+    """
+    db = _quote(database)
+    on_cluster = f" ON CLUSTER {_quote(cluster)}" if cluster else ""
+    tables = [f"{table}_local", table] if cluster else [table]
+    changes = ", ".join(
+        [
+            *(f"MODIFY COLUMN {_quote(c)} {_COLUMN_TYPES[c]}" for c in _V2_OPTIONAL),
+            f"ADD COLUMN IF NOT EXISTS `truncated` {_COLUMN_TYPES['truncated']} AFTER `extras`",
+        ]
+    )
+    comment = _literal(_COMMENT.format(version=SCHEMA_VERSION))
+    return [
+        *(f"ALTER TABLE {db}.{_quote(name)}{on_cluster} {changes}" for name in tables),
+        *(
+            f"ALTER TABLE {db}.{_quote(name)}{on_cluster} MODIFY COMMENT {comment}"
+            for name in tables
+        ),
+    ]
+
 
 _ORDER_BY = "(app_id, version_name, action, event_time, row_id)"
 _PARTITION_BY = "toYYYYMM(received_at)"
@@ -226,6 +267,10 @@ def _random_row_ids(count: int) -> Iterator[int]:
         yield int.from_bytes(data[start : start + 16], "big") & ~_UUID4_MASK | _UUID4_BITS
 
 
+_EVENT_VALUES = operator.attrgetter(*SCALAR_FIELDS)  # the columns app_id ... key_id, in order
+_TEXT_POSITIONS = [i for i, field in enumerate(SCALAR_FIELDS) if field not in BOOLEAN_FIELDS]
+
+
 def _row(stored: StoredEvent, row_id: uuid.UUID, seq: int) -> list[Any]:
     """One event as the driver takes a row, every string as bytes: the form for any text.
 
@@ -243,19 +288,17 @@ def _row(stored: StoredEvent, row_id: uuid.UUID, seq: int) -> list[Any]:
         _EPOCH + min(max(event_ms, _MIN_MS), _MAX_MS) * _ONE_MS,
         event.timestamp,
         event.action_known,
-        *(_bytes(getattr(event, column)) for column in _EVENT_TEXT[:10]),
-        _bytes(event.custom_id),
-        event.is_prod,
-        event.is_emulator,
-        *(_bytes(getattr(event, column)) for column in _EVENT_TEXT[11:]),
+        *(
+            value if field in BOOLEAN_FIELDS else _bytes(value)
+            for field, value in zip(SCALAR_FIELDS, _EVENT_VALUES(event), strict=True)
+        ),
         event.metadata is not None,
         {_bytes(k): _bytes(v) for k, v in (event.metadata or {}).items()},
         _bytes(json.dumps(event.extras, ensure_ascii=False)) if event.extras else b"",
+        [_bytes(path) for path in stored.truncated],
     ]
 
 
-_EVENT_VALUES = operator.attrgetter(*SCALAR_FIELDS)  # the columns app_id ... key_id, in order
-_TEXT_POSITIONS = [i for i, field in enumerate(SCALAR_FIELDS) if field not in BOOLEAN_FIELDS]
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
@@ -274,6 +317,7 @@ def _columns(events: Sequence[StoredEvent], row_ids: Sequence[int], seq: int) ->
     has_metadata: list[bool] = []
     metadata: list[Mapping[str, str]] = []
     extras: list[str] = []
+    truncated: list[tuple[str, ...]] = []
     for stored, received_ms in zip(events, received_at, strict=True):
         event = stored.event
         timestamp = event.timestamp
@@ -284,6 +328,7 @@ def _columns(events: Sequence[StoredEvent], row_ids: Sequence[int], seq: int) ->
         has_metadata.append(event.metadata is not None)
         metadata.append(dict(event.metadata or {}))
         extras.append(json.dumps(event.extras, ensure_ascii=False) if event.extras else "")
+        truncated.append(stored.truncated)
     values = list(zip(*(_EVENT_VALUES(stored.event) for stored in events), strict=True))
     keys = [stored.key for stored in events]
     strings = itertools.chain(
@@ -291,6 +336,7 @@ def _columns(events: Sequence[StoredEvent], row_ids: Sequence[int], seq: int) ->
         *(values[i] for i in _TEXT_POSITIONS),
         itertools.chain.from_iterable(item for mapping in metadata for item in mapping.items()),
         extras,
+        itertools.chain.from_iterable(truncated),
     )
     if not _encodable(strings):
         return None
@@ -306,6 +352,7 @@ def _columns(events: Sequence[StoredEvent], row_ids: Sequence[int], seq: int) ->
         has_metadata,
         metadata,
         extras,
+        truncated,
     ]
 
 
@@ -327,23 +374,25 @@ _SELECT_COLUMNS = ", ".join(
 
 def _stored(row: Sequence[Any]) -> StoredEvent:
     key, received_ms, device_ts, _known, *rest = row
-    texts = dict(zip(_EVENT_TEXT[:10], rest[:10], strict=True))
-    custom_id, is_prod, is_emulator = rest[10:13]
-    texts.update(zip(_EVENT_TEXT[11:], rest[13:17], strict=True))
-    has_metadata, metadata, extras = rest[17:]
-    fields: dict[str, Any] = {name: _text(value) for name, value in texts.items()}
+    fields: dict[str, Any] = {
+        field: bool(value) if field in BOOLEAN_FIELDS else _text(value)
+        for field, value in zip(SCALAR_FIELDS, rest[: len(SCALAR_FIELDS)], strict=True)
+    }
+    has_metadata, metadata, extras, truncated = rest[len(SCALAR_FIELDS) :]
     event = AppInfos(
         **fields,
-        custom_id=_text(custom_id),
-        is_prod=bool(is_prod),
-        is_emulator=bool(is_emulator),
         timestamp=device_ts,
         metadata={_text(k) or "": _text(v) or "" for k, v in metadata.items()}
         if has_metadata
         else None,
         extras=json.loads(_text(extras) or "{}"),
     )
-    return StoredEvent(event=event, received_at=_EPOCH + received_ms * _ONE_MS, key=_text(key))
+    return StoredEvent(
+        event=event,
+        received_at=_EPOCH + received_ms * _ONE_MS,
+        key=_text(key),
+        truncated=tuple(_text(path) or "" for path in truncated),
+    )
 
 
 # What the driver raises when the server is away or refuses: a 503, the device retries.
@@ -356,6 +405,7 @@ _OWN_PARAMETERS = {"table", "cluster", "batch_delay_ms", "batch_max_events", "tt
 
 # Wait until the deletion is done on every replica: when forget() returns, the rows are gone.
 _SYNC_MUTATION = {"mutations_sync": 2}
+_SYNC_ALTER = {"alter_sync": 2, "mutations_sync": 2}
 _FORGET_WHERE = "device_id IN {devices:Array(String)} OR custom_id IN {customs:Array(String)}"
 
 
@@ -496,6 +546,7 @@ class ClickHouseBackend:
         return self._client
 
     def _create(self, client: Client) -> None:
+        """Create the table, or bring one of an older schema version (its comment) up to date."""
         found = client.query(
             "SELECT comment FROM system.tables WHERE database = {db:String} AND name = {t:String}",
             parameters={"db": self.database, "t": self.table},
@@ -509,7 +560,11 @@ class ClickHouseBackend:
                     f"than this updater-stats ({SCHEMA_VERSION}): upgrade updater-stats",
                     code="schema_too_new",
                 )
-            if version == SCHEMA_VERSION:
+            if version >= 1:
+                if version < SCHEMA_VERSION:
+                    for statement in migration_statements(self.database, self.table, self.cluster):
+                        # A mutation on every replica, waited for: done when this returns.
+                        client.command(statement, settings=_SYNC_ALTER)
                 self._apply_ttl(client)
                 return
         for statement in create_statements(self.database, self.table, self.cluster, ttl=self.ttl):

@@ -54,6 +54,7 @@ _COLUMNS = (
     *_EVENT_COLUMNS,
     "metadata",
     "extras",
+    "truncated",
 )
 
 # -- text that PostgreSQL cannot hold ------------------------------------------------------
@@ -214,8 +215,28 @@ def _v1(conn: psycopg.Connection[Any], schema: sql.Identifier) -> None:
         conn.execute(sql.SQL(statement).format(schema=schema))
 
 
+#: The columns version 1 made NOT NULL for fields an event may lack (protocol, section 3).
+_V2_OPTIONAL = ("platform", "version_build", "version_code", "version_os", "plugin_version")
+
+
+def _v2(conn: psycopg.Connection[Any], schema: sql.Identifier) -> None:
+    """Let the fields that do not identify an event be NULL (absent), and add ``truncated``.
+
+    ``truncated`` lists the fields stored cut at a cap, NULL when none (nearly every row).
+    Both changes are to the catalog only: no row is read or rewritten, so the migration
+    takes milliseconds on a table of any size, once it has the table's lock (it waits for
+    queries running on the table, and writes wait for it).
+    """
+    changes: list[sql.Composable] = [
+        sql.SQL("ALTER COLUMN {} DROP NOT NULL").format(sql.Identifier(column))
+        for column in _V2_OPTIONAL
+    ]
+    changes.append(sql.SQL("ADD COLUMN truncated text[]"))
+    conn.execute(sql.SQL("ALTER TABLE {}.events {}").format(schema, sql.SQL(", ").join(changes)))
+
+
 #: Migration n+1 brings a schema from version n to n+1.
-_MIGRATIONS = (_v1,)
+_MIGRATIONS = (_v1, _v2)
 #: The schema version this release migrates to; it refuses a database with a newer one.
 SCHEMA_VERSION = len(_MIGRATIONS)
 
@@ -299,6 +320,7 @@ def _json_rows(events: Sequence[StoredEvent], *, escaped: bool) -> list[list[Any
             metadata_json = None if metadata is None else to_jsonb(dict(metadata))
         else:
             metadata_json = None if metadata is None else _metadata_json(metadata)
+        truncated = stored.truncated
         rows.append(
             [
                 key,
@@ -308,9 +330,22 @@ def _json_rows(events: Sequence[StoredEvent], *, escaped: bool) -> list[list[Any
                 *values,
                 metadata_json,
                 to_jsonb(dict(event.extras)) if event.extras else None,
+                _text_array(truncated, escaped=escaped) if truncated else None,
             ]
         )
     return rows
+
+
+def _text_array(values: Sequence[str], *, escaped: bool) -> str:
+    """*values* as a PostgreSQL array literal (``{"a","b"}``), each string escaped if *escaped*.
+
+    Every element is quoted, so only a backslash and a double quote need a backslash.
+    """
+    quoted = (
+        '"' + (escape(value) if escaped else value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+        for value in values
+    )
+    return "{" + ",".join(quoted) + "}"
 
 
 def _metadata_json(metadata: Mapping[str, Any]) -> str:
@@ -328,6 +363,7 @@ _COLUMN_TYPES = {
     **{column: "text" if column in _TEXT_COLUMNS else "boolean" for column in _EVENT_COLUMNS},
     "metadata": "jsonb",
     "extras": "jsonb",
+    "truncated": "text[]",
 }
 
 
@@ -379,7 +415,7 @@ def _duplicates(keys: Sequence[str | None], new_keys: set[str]) -> tuple[int, ..
 def _stored(row: Sequence[Any]) -> StoredEvent:
     key, received_at, device_ts, _known, *rest = row
     values = dict(zip(_EVENT_COLUMNS, rest[: len(_EVENT_COLUMNS)], strict=True))
-    metadata_text, extras_text = rest[len(_EVENT_COLUMNS) :]
+    metadata_text, extras_text, truncated = rest[len(_EVENT_COLUMNS) :]
     fields: dict[str, Any] = {
         column: unescape(value) if column in _TEXT_COLUMNS and value is not None else value
         for column, value in values.items()
@@ -394,6 +430,7 @@ def _stored(row: Sequence[Any]) -> StoredEvent:
         event=event,
         received_at=received_at.astimezone(dt.timezone.utc),
         key=None if key is None else unescape(key),
+        truncated=tuple(unescape(path) for path in truncated) if truncated else (),
     )
 
 

@@ -166,7 +166,10 @@ class QueryBuilder:
         condition = f"action IN {_actions(sem.FAILURES)}"
         if no_update:
             marks = ", ".join(self._param(params, version) for version in no_update)
-            condition += f" AND NOT (action = 'download_fail' AND plugin_version IN ({marks}))"
+            # An event without plugin_version (NULL) is not from an old plugin: a failure.
+            condition += (
+                f" AND NOT (action = 'download_fail' AND COALESCE(plugin_version, '') IN ({marks}))"
+            )
         return f"({condition})"
 
     def versions(self, query: ReportQuery, no_update: Sequence[str]) -> Statement:
@@ -233,17 +236,25 @@ class QueryBuilder:
         params: list[Any] = []
         sql = self._window(query, params)
         o = self._d.text_order
+        # An absent value (NULL) counts as "": every database then sorts and groups it alike.
+        values = {
+            "p": "COALESCE(platform, '')",
+            "os": "COALESCE(version_os, '')",
+            "pv": "COALESCE(plugin_version, '')",
+            "vb": "COALESCE(version_build, '')",
+        }
         # Ties on time are broken on every column, so every backend picks the same row.
-        order = (
-            f"t DESC, received_ms DESC, version{o} DESC, platform{o} DESC, version_os{o} DESC, "
-            f"plugin_version{o} DESC, version_build{o} DESC"
+        order = ", ".join(
+            ["t DESC", "received_ms DESC", f"version{o} DESC"]
+            + [f"{value}{o} DESC" for value in values.values()]
         )
+        selected = ", ".join(f"{value} AS {name}" for name, value in values.items())
         sql += (
-            "SELECT version, platform, version_os, plugin_version, version_build, COUNT(*) "
-            "FROM (SELECT version, platform, version_os, plugin_version, version_build, "
+            "SELECT version, p, os, pv, vb, COUNT(*) "
+            f"FROM (SELECT version, {selected}, "
             f"ROW_NUMBER() OVER (PARTITION BY device_id ORDER BY {order}) AS rn FROM w "
             f"WHERE action IN {_actions(sem.RUNNING_VERSION_ACTIONS)}) latest WHERE rn = 1 "
-            "GROUP BY version, platform, version_os, plugin_version, version_build"
+            "GROUP BY version, p, os, pv, vb"
         )
         return sql, params
 
@@ -316,8 +327,9 @@ class SQLReportSource(abc.ABC):
 
     def _no_update(self, query: ReportQuery) -> list[str]:
         rows = self._fetch(self._sql.no_update_plugins(query))
-        # Compared as stored: the versions go back into the queries as parameters.
-        stored = {self._text(row[0]): row[0] for row in rows}
+        # Compared as stored: the versions go back into the queries as parameters. Events
+        # without a plugin_version (NULL) are from no old plugin.
+        stored = {self._text(row[0]): row[0] for row in rows if row[0] is not None}
         return [stored[v] for v in sem.no_update_plugin_versions(list(stored))]
 
     def version_counts(self, query: ReportQuery) -> list[VersionCounts]:
