@@ -65,6 +65,7 @@ def test_protocol_page_lists_every_action_with_its_classes():
                 ("rollback", action.is_rollback),
                 ("funnel", action.is_funnel_step),
                 ("target", action.is_target_version),
+                ("running", action.runs_version),
                 ("server", action.is_server_side),
             ]
             if flag

@@ -8,6 +8,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
+from .._versions import version_order_key
 from ..exceptions import ConfigurationError
 from ._records import DailyVersionCounts
 
@@ -57,7 +58,7 @@ def daily_chart(
         first_day[row.version] = min(row.day, first_day.get(row.version, row.day))
     biggest = sorted(totals, key=lambda v: (-totals[v], v))[:MAX_VERSIONS]
     # Stacked oldest first, so each new release sits on top of the ones it replaces.
-    versions = sorted(biggest, key=lambda v: (first_day[v], v))
+    versions = sorted(biggest, key=lambda v: (first_day[v], version_order_key(v)))
     # A sequential palette, oldest to newest: no colour that reads as "good" or "bad".
     cmap = colormap("viridis")
     palette = {v: cmap(0.9 * i / max(1, len(versions) - 1)) for i, v in enumerate(versions)}
