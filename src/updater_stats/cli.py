@@ -16,7 +16,8 @@ import shutil
 import sys
 import tempfile
 from collections.abc import Iterator
-from typing import IO, Any
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
 
 import click
 
@@ -28,6 +29,9 @@ from .asgi import BYTES_IN_FLIGHT_ENV_VAR, DEFAULT_BYTES_IN_FLIGHT, PATH_ENV_VAR
 from .backends import backend_from_url
 from .exceptions import BackendError, ConfigurationError
 from .privacy import SECRET_ENV_VAR, Privacy
+
+if TYPE_CHECKING:
+    from .reports import ReportQuery, Reports
 
 __all__ = ["cli", "main"]
 
@@ -428,6 +432,7 @@ def purge(storage: str, older_than: str) -> None:
 # --- reports and release health -------------------------------------------------------------
 
 _GATE_ERROR = 4
+_GATE_NO_DATA = 5
 
 
 class _GateError(click.ClickException):
@@ -525,7 +530,15 @@ ahead of the server and 30 days behind), the server's receive time otherwise."""
     "--chart",
     type=click.Path(dir_okay=False, writable=True),
     metavar="FILE.png",
-    help="Also draw daily installs, failures and running devices by version.",
+    help="Also draw installs per day, the daily failure rate per version against the "
+    "gate's limit, and adoption per version.",
+)
+@click.option(
+    "--max-failure-rate",
+    default=0.05,
+    show_default=True,
+    type=click.FloatRange(0.0, 1.0, min_open=True, max_open=True),
+    help="The gate's limit, drawn on the chart's failure-rate panel.",
 )
 def report(
     storage: str,
@@ -537,13 +550,23 @@ def report(
     all_devices: bool,
     output_format: str,
     chart: str | None,
+    max_failure_rate: float,
 ) -> None:
     """Per-version installs and failures, the update funnel, adoption, activity, download times."""
     from .reports import ReportQuery  # noqa: PLC0415
-    from .reports._chart import daily_chart  # noqa: PLC0415
+    from .reports._chart import daily_chart, require_matplotlib  # noqa: PLC0415
     from .reports._render import print_summary  # noqa: PLC0415
-    from .reports._summary import Summary, summarize  # noqa: PLC0415
+    from .reports._summary import summarize  # noqa: PLC0415
 
+    if chart is not None:
+        # Checked before any query: a typo in the path must not cost a report's worth of work.
+        folder = Path(chart).resolve().parent
+        if not folder.is_dir():
+            raise click.ClickException(f"cannot write the chart: no folder {str(folder)!r}")
+        try:
+            require_matplotlib()
+        except ConfigurationError as error:
+            raise click.ClickException(error.message) from None
     try:
         query = ReportQuery(
             app_id=app_id,
@@ -562,12 +585,17 @@ def report(
             click.echo(json.dumps(summary.to_json(), indent=2, ensure_ascii=False))
         elif output_format == "csv":
             rows = csv.writer(sys.stdout, lineterminator="\n")
-            rows.writerow(Summary.CSV_COLUMNS)
+            rows.writerow(summary.csv_header())
             rows.writerows([_csv_cell(cell) for cell in row] for row in summary.csv_rows())
         else:
             print_summary(summary)
         if chart is not None:
-            daily_chart(summary.daily, chart, title=f"{app_id}: daily installs, failures, adoption")
+            daily_chart(
+                summary.daily,
+                chart,
+                title=f"{app_id}: installs, failure rate and adoption per day",
+                max_failure_rate=max_failure_rate,
+            )
             click.echo(f"chart written to {chart}", err=True)
     except (ConfigurationError, BackendError) as error:
         raise click.ClickException(error.message) from None
@@ -581,9 +609,11 @@ def report(
 Exit codes:
   0  healthy            the failure rate's 95 % interval is within the limit
   1  at_risk            the interval is entirely above the limit
-  2  insufficient_data  fewer devices than --min-devices tried the version
+  2  insufficient_data  some, but fewer than --min-devices, devices tried it
   3  warning            the interval straddles the limit: not proven either way
   4  the gate could not run (bad options, storage unavailable)
+  5  no event of this app, or of this version, in the window: a typo in
+     --app or --version, or the wrong --storage
 
 \b
 Examples:
@@ -624,8 +654,11 @@ def gate(
     all_devices: bool,
     as_json: bool,
 ) -> None:
-    """Is this release healthy? Print the verdict; the exit code says it to scripts."""
-    from .reports import HealthPolicy, release_health  # noqa: PLC0415
+    """Is this release healthy? Print the verdict; the exit code says it to scripts.
+
+    Needs only the server extra: the verdict is plain text.
+    """
+    from .reports import HealthPolicy, ReportQuery, release_health  # noqa: PLC0415
     from .reports._render import print_health  # noqa: PLC0415
 
     try:
@@ -647,7 +680,27 @@ def gate(
             channel=channel,
             all_devices=all_devices,
         )
-        if as_json:
+        missing = None
+        if health.figures.devices == 0:
+            scope = ReportQuery(
+                app_id=app_id,
+                since=health.since,
+                until=health.until,
+                platform=platform,
+                channel=channel,
+                all_devices=all_devices,
+            )
+            missing = _missing(reports, scope, version)
+        if missing is not None:
+            problem, message = missing
+            if as_json:
+                answer: dict[str, Any] = {"app_id": app_id, "version": version}
+                answer |= {"error": problem, "message": message, "exit_code": _GATE_NO_DATA}
+                click.echo(json.dumps(answer, indent=2, ensure_ascii=False))
+            else:
+                click.echo(f"{app_id} {version}: {problem} (exit {_GATE_NO_DATA})")
+                click.echo(f"  - {message}")
+        elif as_json:
             click.echo(json.dumps(health.to_json(), indent=2, ensure_ascii=False))
         else:
             print_health(health)
@@ -655,7 +708,22 @@ def gate(
         raise _GateError(error.message) from None
     finally:
         reports.close()
-    sys.exit(health.verdict.exit_code)
+    sys.exit(_GATE_NO_DATA if missing is not None else health.verdict.exit_code)
+
+
+def _missing(reports: Reports, window: ReportQuery, version: str) -> tuple[str, str]:
+    """Why a version has no device in the window: no event of the app, or none of it."""
+    since, until = _iso(window.since), _iso(window.until)
+    if reports.active_devices(window).total == 0:
+        return "no_such_app", (
+            f"no event of app {window.app_id!r} from {since} to {until} in this storage "
+            "(with these filters): check --app, --storage and the filters"
+        )
+    seen = [v.version for v in reports.versions(window) if v.devices][:5]
+    return "no_such_version", (
+        f"no device sent an event about version {version!r} from {since} to {until}; "
+        f"versions seen: {', '.join(seen)}"
+    )
 
 
 def main() -> None:

@@ -289,6 +289,8 @@ def daily(events: Iterable[StoredEvent], query: ReportQuery) -> list[DailyVersio
     installs: Counter[tuple[dt.date, str]] = Counter()
     failures: Counter[tuple[dt.date, str]] = Counter()
     runners: dict[tuple[dt.date, str], set[str]] = defaultdict(set)
+    everyone: dict[tuple[dt.date, str], set[str]] = defaultdict(set)
+    failed: dict[tuple[dt.date, str], set[str]] = defaultdict(set)
     seen: set[tuple[dt.date, str]] = set()
     for t, stored in select(events, query):
         event = stored.event
@@ -299,6 +301,9 @@ def daily(events: Iterable[StoredEvent], query: ReportQuery) -> list[DailyVersio
         seen.add(key)
         installs[key] += event.action == "set"
         failures[key] += is_failure(stored)
+        everyone[key].add(event.device_id)
+        if is_failure(stored):
+            failed[key].add(event.device_id)
         if is_running(event.action):
             runners[key].add(event.device_id)
     return [
@@ -308,6 +313,8 @@ def daily(events: Iterable[StoredEvent], query: ReportQuery) -> list[DailyVersio
             installs=installs[(d, v)],
             failures=failures[(d, v)],
             running_devices=len(runners[(d, v)]),
+            devices=len(everyone[(d, v)]),
+            failed_devices=len(failed[(d, v)]),
         )
         for d, v in sorted(seen, key=lambda key: (key[0], newer(key[1])))
     ]

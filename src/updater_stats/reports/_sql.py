@@ -301,15 +301,17 @@ class QueryBuilder:
     def daily(self, query: ReportQuery, failing_plugins: Sequence[str]) -> Statement:
         params: list[Any] = []
         sql = self._window(query, params)
-        fail = self._failure(failing_plugins, params)
         day = self._d.int_div("t", str(sem.DAY_MS))
         running = _actions(sem.RUNNING)
+        # Positional markers: each use of the failure test gets its own parameters, in order.
         sql += (
             f"SELECT {day} AS day, version, "
             "SUM(CASE WHEN action = 'set' THEN 1 ELSE 0 END), "
-            f"SUM(CASE WHEN {fail} THEN 1 ELSE 0 END), "
-            f"COUNT(DISTINCT CASE WHEN action IN {running} THEN device_id END) "
-            "FROM w GROUP BY day, version"
+            f"SUM(CASE WHEN {self._failure(failing_plugins, params)} THEN 1 ELSE 0 END), "
+            f"COUNT(DISTINCT CASE WHEN action IN {running} THEN device_id END), "
+            "COUNT(DISTINCT device_id), "
+            f"COUNT(DISTINCT CASE WHEN {self._failure(failing_plugins, params)} "
+            "THEN device_id END) FROM w GROUP BY day, version"
         )
         return sql, params
 
@@ -427,8 +429,10 @@ class SQLReportSource(abc.ABC):
                 installs=int(installs or 0),
                 failures=int(failures or 0),
                 running_devices=int(running),
+                devices=int(devices),
+                failed_devices=int(failed),
             )
-            for day, v, installs, failures, running in self._fetch(
+            for day, v, installs, failures, running, devices, failed in self._fetch(
                 self._sql.daily(query, failing_plugins)
             )
         ]
