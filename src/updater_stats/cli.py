@@ -23,6 +23,7 @@ import click
 
 from ._collector import DEFAULT_STORAGE_URL, STORAGE_ENV_VAR, Collector
 from ._http import ALLOWED_APPS_ENV_VAR, METRICS_ENV_VAR
+from ._lifecycle import forget_events, purge_events
 from ._models import WIRE_KEYS, StoredEvent
 from ._prometheus import MULTIPROC_ENV_VAR
 from .asgi import BYTES_IN_FLIGHT_ENV_VAR, DEFAULT_BYTES_IN_FLIGHT, PATH_ENV_VAR
@@ -358,6 +359,7 @@ def _lifecycle_collector(storage: str) -> Collector:
 Examples:
   updater-stats forget --device-id 0b5e5c1a-93b4-4f0e-a3a2-1f7f6f3b2d10
   updater-stats forget --custom-id user-42 --storage postgresql://stats@db/app
+  updater-stats forget --custom-id user-42 --app com.example.app
 
 \b
 Give the ids as the app sends them. When the server pseudonymises ids, run
@@ -371,7 +373,10 @@ too, and so are events stored before pseudonymisation was turned on.""",
 @click.option(
     "--custom-id", "custom_ids", metavar="ID", multiple=True, help="A custom_id (repeatable)."
 )
-def forget(storage: str, device_ids: tuple[str, ...], custom_ids: tuple[str, ...]) -> None:
+@click.option("--app", "app_id", metavar="ID", help="Only events of this app_id; default: all.")
+def forget(
+    storage: str, device_ids: tuple[str, ...], custom_ids: tuple[str, ...], app_id: str | None
+) -> None:
     """Erase every stored event of a device or a user (a right-to-erasure request)."""
     if not device_ids and not custom_ids:
         raise click.UsageError("give at least one --device-id or --custom-id")
@@ -379,11 +384,16 @@ def forget(storage: str, device_ids: tuple[str, ...], custom_ids: tuple[str, ...
         raise click.BadParameter("an id must not be empty", param_hint="--device-id/--custom-id")
     collector = _lifecycle_collector(storage)
     deleted = 0
+    privacy = collector.privacy
     try:
         for device_id in device_ids:
-            deleted += collector.forget(device_id=device_id)
+            deleted += forget_events(
+                collector.backend, device_id=device_id, privacy=privacy, app_id=app_id
+            )
         for custom_id in custom_ids:
-            deleted += collector.forget(custom_id=custom_id)
+            deleted += forget_events(
+                collector.backend, custom_id=custom_id, privacy=privacy, app_id=app_id
+            )
     except (ConfigurationError, BackendError) as error:
         raise click.ClickException(error.message) from None
     finally:
@@ -400,11 +410,14 @@ def forget(storage: str, device_ids: tuple[str, ...], custom_ids: tuple[str, ...
     epilog="""\b
 Examples:
   updater-stats purge --older-than 90d
+  updater-stats purge --older-than 90d --dry-run
+  updater-stats purge --older-than 30d --app com.example.beta
   updater-stats purge --older-than 2026-01-01 --storage sqlite:////var/lib/stats.sqlite3
 
 \b
 Run it daily (cron, a systemd timer, a Kubernetes CronJob) to keep a retention
-period. Ages count from when the server received each event.""",
+period. Ages count from when the server received each event. A date in the
+future would delete every event stored so far: it is refused without --yes.""",
 )
 @storage_option
 @click.option(
@@ -414,19 +427,50 @@ period. Ages count from when the server received each event.""",
     metavar="AGE",
     help="Delete events received before this: an age (90d, 12h, 30m) or a date.",
 )
-def purge(storage: str, older_than: str) -> None:
+@click.option("--app", "app_id", metavar="ID", help="Only events of this app_id; default: all.")
+@click.option(
+    "--dry-run", is_flag=True, help="Count the events that would be deleted; delete nothing."
+)
+@click.option("--yes", is_flag=True, help="Allow a cut-off in the future (deletes everything).")
+def purge(storage: str, older_than: str, app_id: str | None, dry_run: bool, yes: bool) -> None:
     """Delete stored events older than a retention period."""
     # An age of zero would purge everything: refused, as _parse_duration refuses it.
     usage = "use an age (90d, 12h, 30m) or a date (2026-01-01)"
     cutoff = _parse_moment(older_than, "--older-than", usage, zero_age=False)
+    if cutoff > dt.datetime.now(dt.timezone.utc) and not yes and not dry_run:
+        raise click.ClickException(
+            f"the cut-off {_iso(cutoff)} is in the future: every event stored so far would be "
+            "deleted; add --yes if that is what you want"
+        )
+    scope = "" if app_id is None else f" of {app_id}"
     collector = _lifecycle_collector(storage)
     try:
-        deleted = collector.purge(older_than=cutoff)
+        if dry_run:
+            count = sum(
+                1
+                for stored in _stored_events(collector.backend, app_id)
+                if stored.received_at < cutoff
+            )
+            click.echo(f"would delete {count} events{scope} received before {_iso(cutoff)}")
+            return
+        deleted = purge_events(collector.backend, older_than=cutoff, app_id=app_id)
     except (ConfigurationError, BackendError) as error:
         raise click.ClickException(error.message) from None
     finally:
         collector.close()
-    click.echo(f"deleted {deleted} events received before {_iso(cutoff)}")
+    click.echo(f"deleted {deleted} events{scope} received before {_iso(cutoff)}")
+
+
+def _stored_events(backend: object, app_id: str | None) -> Iterator[StoredEvent]:
+    """The backend's stored events, for counting; a `ConfigurationError` if it cannot list them."""
+    events = getattr(backend, "events", None)
+    if events is None:
+        raise ConfigurationError(
+            f"{type(backend).__name__} cannot list its events, so --dry-run cannot count them",
+            code="unsupported_operation",
+        )
+    iterator: Iterator[StoredEvent] = events(app_id=app_id)
+    return iterator
 
 
 # --- reports and release health -------------------------------------------------------------

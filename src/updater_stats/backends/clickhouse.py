@@ -603,30 +603,41 @@ class ClickHouseBackend:
             )
         self.inserts += 1
 
-    def forget(self, *, device_ids: Collection[str] = (), custom_ids: Collection[str] = ()) -> int:
-        """Delete every event of these devices or users (values as stored); return how many.
+    def forget(
+        self,
+        *,
+        device_ids: Collection[str] = (),
+        custom_ids: Collection[str] = (),
+        app_id: str | None = None,
+    ) -> int:
+        """Delete every event of these devices or users (values as stored), of *app_id* only
+        when given; return how many.
 
         A delete mutation (``ALTER TABLE ... DELETE``), waited for on every
         replica: when it returns, the rows are gone from disk, not only hidden
         as a lightweight ``DELETE`` would leave them. The count is of events as
         `events` reads them (each key once).
         """
-        parameters = {"devices": list(device_ids), "customs": list(custom_ids)}
+        parameters: dict[str, Any] = {"devices": list(device_ids), "customs": list(custom_ids)}
         if not parameters["devices"] and not parameters["customs"]:
             return 0
+        where = f"({_FORGET_WHERE})"
+        if app_id is not None:
+            where += " AND app_id = {app:String}"
+            parameters["app"] = app_id
         with self._lock:
             client = self._connect()
             try:
                 count = int(
                     client.query(
                         f"SELECT count() FROM {self._qualified} FINAL "  # noqa: S608 - quoted
-                        f"WHERE {_FORGET_WHERE}",
+                        f"WHERE {where}",
                         parameters=parameters,
                     ).result_rows[0][0]
                 )
                 if count:
                     client.command(
-                        f"ALTER TABLE {self._local_table} DELETE WHERE {_FORGET_WHERE}",
+                        f"ALTER TABLE {self._local_table} DELETE WHERE {where}",
                         parameters=parameters,
                         settings=_SYNC_MUTATION,
                     )
@@ -634,17 +645,21 @@ class ClickHouseBackend:
                 raise BackendError(f"ClickHouse delete failed: {exc}") from exc
         return count
 
-    def purge(self, *, older_than: dt.datetime) -> int:
-        """Delete every event received before *older_than*; return how many.
+    def purge(self, *, older_than: dt.datetime, app_id: str | None = None) -> int:
+        """Delete every event received before *older_than*, of *app_id* only when given.
 
         Whole months before it are dropped as partitions (instant, no rewrite);
         only the month *older_than* falls in is rewritten by a delete mutation.
+        Scoped to one app, every month is rewritten by a delete mutation.
         For a standing retention period, a table TTL (``ttl=``) does this by itself.
         """
         cutoff = older_than.astimezone(dt.timezone.utc)
         cutoff_month = cutoff.year * 100 + cutoff.month
         parameters: dict[str, Any] = {"cutoff": cutoff.replace(tzinfo=None)}
         before = "received_at < {cutoff:DateTime64(3, 'UTC')}"
+        if app_id is not None:
+            before += " AND app_id = {app:String}"
+            parameters["app"] = app_id
         with self._lock:
             client = self._connect()
             try:
@@ -660,7 +675,7 @@ class ClickHouseBackend:
                     parameters=parameters,
                 ).result_rows
                 for (month,) in months:
-                    if int(month) < cutoff_month:
+                    if int(month) < cutoff_month and app_id is None:
                         client.command(
                             f"ALTER TABLE {self._local_table} DROP PARTITION {int(month)}"
                         )
