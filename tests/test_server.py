@@ -242,3 +242,26 @@ def test_the_console_script_is_installed_and_runs():
 
     assert result.returncode == 0
     assert "--storage" in result.stdout
+
+
+def test_serve_logs_why_events_are_refused_once_per_reason_per_interval(server: Server):
+    bad = {**VALID_EVENT, "is_prod": "yes"}
+    for _ in range(5):
+        status, answer = server.request("POST", "/stats", body([VALID_EVENT, bad]))
+        assert status == 200
+        assert answer["results"][1]["status"] == "error"
+    other = {**VALID_EVENT, "is_emulator": "no"}
+    assert server.request("POST", "/stats", body(other))[0] == 400
+    server.stop()
+    lines = [line for line in server.output.splitlines() if "rejected event:" in line]
+    # uvicorn's own format, at the default level; one line per reason, not one per event.
+    assert lines == [
+        (
+            "INFO:     rejected event: code=invalid_event app_id=com.example.app fields=is_prod "
+            "index=1"
+        ),
+        (
+            "INFO:     rejected event: code=invalid_event app_id=com.example.app "
+            "fields=is_emulator index=None"
+        ),
+    ]

@@ -6,6 +6,7 @@ Needs click (``pip install 'updater-stats[server]'``); ``serve`` also needs uvic
 
 from __future__ import annotations
 
+import copy
 import csv
 import datetime as dt
 import importlib.util
@@ -168,12 +169,30 @@ def serve(
             port=port,
             workers=workers,
             log_level=log_level.lower(),
+            log_config=_log_config(log_level),
             lifespan="on",
             timeout_graceful_shutdown=30,
         )
     finally:
         if own_metrics_dir is not None:
             shutil.rmtree(own_metrics_dir, ignore_errors=True)
+
+
+def _log_config(level: str) -> dict[str, Any]:
+    """uvicorn's logging, plus the library's loggers on its stderr handler at *level*.
+
+    Without a handler of their own, ``updater_stats`` lines below WARNING (why events are
+    refused, at INFO) would go nowhere; the intake throttles them itself (`LogThrottle`).
+    """
+    from uvicorn.config import LOGGING_CONFIG  # noqa: PLC0415 - serve only, uvicorn checked.
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["loggers"]["updater_stats"] = {
+        "handlers": ["default"],
+        "level": level.upper(),
+        "propagate": False,
+    }
+    return config
 
 
 def _check_storage(storage: str) -> None:
