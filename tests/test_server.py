@@ -265,3 +265,39 @@ def test_serve_logs_why_events_are_refused_once_per_reason_per_interval(server: 
             "fields=is_emulator index=None"
         ),
     ]
+
+
+def test_serve_export_and_report_on_the_in_process_clickhouse_engine(tmp_path: Path):
+    pytest.importorskip("chdb")
+    storage = "chdb:///clickhouse-data"  # relative to the working directory, as sqlite:///
+    running = Server(tmp_path, storage=storage)
+    try:
+        status, _ = running.request("POST", "/stats", body([VALID_EVENT]))
+        assert status == 200
+    finally:
+        assert running.stop()
+    assert (tmp_path / "clickhouse-data").is_dir()
+    exported = subprocess.run(
+        [sys.executable, "-m", "updater_stats", "export", "--storage", storage],
+        capture_output=True, text=True, check=False, timeout=120, cwd=tmp_path,
+    )  # fmt: skip
+    assert exported.returncode == 0, exported.stderr
+    (line,) = exported.stdout.splitlines()
+    assert json.loads(line)["device_id"] == VALID_EVENT["device_id"]
+    report = subprocess.run(
+        [sys.executable, "-m", "updater_stats", "report", "--storage", storage,
+         "--app", VALID_EVENT["app_id"], "--since", "1d", "--format", "csv"],
+        capture_output=True, text=True, check=False, timeout=120, cwd=tmp_path,
+    )  # fmt: skip
+    assert report.returncode == 0, report.stderr
+    assert f"\n{VALID_EVENT['version_name']},1,1,0," in report.stdout
+
+
+def test_serve_refuses_several_workers_on_the_in_process_engine(tmp_path: Path):
+    result = subprocess.run(
+        [sys.executable, "-m", "updater_stats", "serve", "--storage", "chdb:///data",
+         "--workers", "2", "--port", str(free_port())],
+        capture_output=True, text=True, check=False, timeout=60, cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert "serves one process: use --workers 1" in result.stderr

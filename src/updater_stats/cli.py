@@ -48,7 +48,8 @@ storage_option = click.option(
     envvar=STORAGE_ENV_VAR,
     show_default=True,
     show_envvar=True,
-    help="Storage URL: sqlite:///file.sqlite3, sqlite:////abs/path.sqlite3, memory://, …",
+    help="Storage URL: sqlite:///file.sqlite3, sqlite:////abs/path.sqlite3, postgresql://…, "
+    "clickhouse://…, chdb:///folder (ClickHouse in-process), memory://",
 )
 
 
@@ -141,6 +142,11 @@ def serve(
         Privacy.from_env()  # a bad secret stops the command here, not in every worker
     except ConfigurationError as error:
         raise click.ClickException(error.message) from None
+    if workers > 1 and storage.lower().startswith("chdb:"):
+        raise click.ClickException(
+            "the in-process ClickHouse engine (chdb://) serves one process: use --workers 1, "
+            "or a ClickHouse server (clickhouse://)"
+        )
     _check_storage(storage)
     # Every worker process builds its app from these, through the factory below.
     os.environ[STORAGE_ENV_VAR] = storage

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import importlib.util
 import itertools
 import json
 import operator
@@ -33,8 +34,9 @@ import threading
 import time
 import uuid
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 import attrs
 import clickhouse_connect
@@ -352,10 +354,26 @@ _DRIVER_ERRORS = (ClickHouseError, OSError)
 
 # Query parameters of a clickhouse:// URL that are ours; the others are ClickHouse settings.
 _OWN_PARAMETERS = {"table", "cluster", "batch_delay_ms", "batch_max_events", "ttl_days"}
+#: ``chdb://`` URLs name a folder, not a database: the database is a query parameter.
+_CHDB_PARAMETERS = {*_OWN_PARAMETERS, "database"}
 
 # Wait until the deletion is done on every replica: when forget() returns, the rows are gone.
 _SYNC_MUTATION = {"mutations_sync": 2}
 _FORGET_WHERE = "device_id IN {devices:Array(String)} OR custom_id IN {customs:Array(String)}"
+
+
+def _chdb_dsn(url: str) -> str:
+    """The clickhouse-connect DSN for a ``chdb://`` storage URL (paths as in ``sqlite://``)."""
+    if importlib.util.find_spec("chdb") is None:
+        raise ConfigurationError(
+            "chdb:// storage needs the in-process engine: pip install 'updater-stats[chdb]'",
+            code="missing_extra",
+        )
+    location = unquote(url.split("://", 1)[1].split("?", 1)[0].split("#", 1)[0])
+    location = location.removeprefix("/")
+    if location in {"", ":memory:", "memory"}:
+        return "chdb://memory"
+    return "chdb://" + quote(str(Path(location).resolve()))
 
 
 class ClickHouseBackend:
@@ -413,13 +431,19 @@ class ClickHouseBackend:
 
         Query parameters: ``table``, ``cluster``, ``batch_delay_ms``,
         ``batch_max_events``, ``ttl_days``; any other is passed on as a ClickHouse setting.
+
+        ``chdb:///relative/folder`` or ``chdb:////absolute/folder``: the in-process engine
+        (chdb, extra ``chdb``) keeping its data in that folder, the database named by
+        ``?database=`` (default ``updater_stats``); ``chdb://`` keeps it in memory. One
+        process at a time can open a folder.
         """
         parts = urlsplit(url)
         scheme = parts.scheme.lower()
+        own = _CHDB_PARAMETERS if scheme == "chdb" else _OWN_PARAMETERS
         ours: dict[str, str] = {}
         settings: dict[str, Any] = {}
         for name, value in parse_qsl(parts.query, keep_blank_values=True):
-            if name in _OWN_PARAMETERS:
+            if name in own:
                 ours[name] = value
             else:
                 settings[name] = value
@@ -435,6 +459,8 @@ class ClickHouseBackend:
             host = f"[{host}]"
         dsn = f"{'https' if secure else 'http'}://{auth + '@' if auth else ''}{host}:{port}"
         database = unquote(parts.path.strip("/")) or "updater_stats"
+        if scheme == "chdb":
+            dsn, database = _chdb_dsn(url), ours.get("database") or "updater_stats"
         try:
             batching = CLICKHOUSE_BATCHING
             if "batch_delay_ms" in ours:
