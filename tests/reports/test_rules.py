@@ -7,15 +7,17 @@ read back through its own read side: the three must give exactly the figures the
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from updater_stats import SQLiteBackend, StorageBackend, StoredEvent
 from updater_stats.reports import ReportQuery, Reports, reports_for
 
-from ..backends.servers import clickhouse_backend, postgres_backend
+from ..backends.servers import clickhouse_backend, postgres_backend, postgres_url
 from .build import APP, NOW, event
 
 BACKENDS: dict[str, Callable[[Path], StorageBackend]] = {
@@ -197,3 +199,68 @@ def test_download_10_counts_as_a_start_from_any_plugin(stored):
     reports = stored(events)
     (funnel,) = reports.funnel(QUERY)
     assert funnel.steps[0].devices == 3
+
+
+COLUMNS_MAYBE_NULL = ("platform", "version_os", "plugin_version", "version_build", "version_code")
+
+
+def _null_columns(backend: StorageBackend, device_id: str) -> None:
+    """Store NULL in the columns devices may leave out, for one device's events.
+
+    The schemas do not allow it yet; the reports must already read such rows, so each
+    table is loosened here the way a later schema will be.
+    """
+    if isinstance(backend, SQLiteBackend):
+        conn = sqlite3.connect(backend.path)
+        columns = [row[1] for row in conn.execute("PRAGMA table_info(events)")]
+        conn.execute("CREATE TABLE loose AS SELECT * FROM events")
+        conn.execute("DROP TABLE events")
+        conn.execute("ALTER TABLE loose RENAME TO events")
+        sets = ", ".join(f"{c} = NULL" for c in COLUMNS_MAYBE_NULL)
+        conn.execute(f"UPDATE events SET {sets} WHERE device_id = ?", [device_id])
+        assert "plugin_version" in columns
+        conn.commit()
+        conn.close()
+    elif backend.__class__.__name__ == "PostgresBackend":
+        table = f'"{backend.schema}".events'  # type: ignore[attr-defined]
+        with psycopg.connect(postgres_url(), autocommit=True) as conn:
+            for column in COLUMNS_MAYBE_NULL:
+                conn.execute(f"ALTER TABLE {table} ALTER COLUMN {column} DROP NOT NULL")
+            sets = ", ".join(f"{c} = NULL" for c in COLUMNS_MAYBE_NULL)
+            conn.execute(f"UPDATE {table} SET {sets} WHERE device_id = %s", [device_id])
+    else:
+        client = backend._connect()  # type: ignore[attr-defined]
+        table = backend._qualified  # type: ignore[attr-defined]
+        for column in COLUMNS_MAYBE_NULL:
+            client.command(
+                f"ALTER TABLE {table} MODIFY COLUMN {column} LowCardinality(Nullable(String))"
+            )
+        sets = ", ".join(f"{c} = NULL" for c in COLUMNS_MAYBE_NULL)
+        client.command(
+            f"ALTER TABLE {table} UPDATE {sets} WHERE device_id = {{d:String}}",
+            parameters={"d": device_id},
+            settings={"mutations_sync": 2},
+        )
+
+
+@pytest.mark.parametrize("name", list(BACKENDS))
+def test_columns_a_device_left_out_are_read_as_empty(name, tmp_path):
+    events = [
+        event("app_nav", "1.0.0", dev=1, received=at(0)),
+        event("download_fail", "1.0.0", dev=1, received=at(1)),  # unreadable plugin: not counted
+        event("app_crash", "1.0.0", dev=1, received=at(2)),
+        event("download_fail", "1.0.0", dev=2, received=at(1)),  # 8.42.0: counted
+    ]
+    backend = BACKENDS[name](tmp_path)
+    backend.write(events)
+    _null_columns(backend, events[0].event.device_id)
+    with reports_for(backend) as reports:
+        (version,) = reports.versions(QUERY)
+        assert version.failures == {"app_crash": 1, "download_fail": 1}
+        assert version.failed_devices == 2
+        adoption = reports.adoption(QUERY)
+        assert {s.value: s.devices for s in adoption.plugin_versions} == {"": 1}
+        assert {s.value: s.devices for s in adoption.os_versions} == {" ": 1}
+        (day,) = reports.daily(QUERY)
+        assert (day.failures, day.failed_devices, day.running_devices) == (2, 2, 1)
+    backend.close()
