@@ -6,11 +6,12 @@ import logging
 
 import pytest
 
-from updater_stats import Collector, MemoryBackend
+from updater_stats import Collector, MemoryBackend, asgi
 from updater_stats._logthrottle import LogThrottle
 from updater_stats.testing import wire_event
 
 from .conftest import body
+from .test_asgi import call as asgi_call
 
 
 class Clock:
@@ -70,3 +71,14 @@ def test_the_intake_logs_a_flood_of_one_reason_once(caplog: pytest.LogCaptureFix
     ]
     # The metrics still count every one.
     assert collector.metrics.snapshot().rejected == {("com.example.app", "invalid_event"): 1001}
+
+
+def test_the_apps_log_a_flood_of_refused_requests_once(caplog: pytest.LogCaptureFixture):
+    app = asgi.create_app(MemoryBackend(), metrics=True)
+    with caplog.at_level(logging.INFO, logger="updater_stats.intake"):
+        for _ in range(50):
+            asgi_call(app, chunks=[b"x"], headers={"content-encoding": "br"})
+    app.close()
+    lines = [r.getMessage() for r in caplog.records if r.name == "updater_stats.intake"]
+    assert lines == ["rejected request: code=unsupported_encoding"]
+    assert app.collector.metrics.snapshot().requests["unsupported_encoding"] == 50
