@@ -383,12 +383,15 @@ class SQLReportSource(abc.ABC):
     def running_versions(self, query: ReportQuery) -> list[RunningGroup]:
         groups: Counter[sem.RunningRow] = Counter()
         tied: dict[Any, list[sem.RunningRow]] = defaultdict(list)
-        for device, *values, n in self._fetch(self._sql.running(query)):
-            row = tuple(self._text(value) for value in values)
+        text = self._text
+        for device, version, platform, os_version, plugin, native, n in self._fetch(
+            self._sql.running(query)
+        ):
+            row = (text(version), text(platform), text(os_version), text(plugin), text(native))
             if device is None:
-                groups[row] += int(n)  # type: ignore[index]
+                groups[row] += int(n)
             else:
-                tied[device].append(row)  # type: ignore[arg-type]
+                tied[device].append(row)
         for candidates in tied.values():
             groups[max(candidates, key=sem.running_tie_key)] += 1
         return [
