@@ -93,3 +93,14 @@ def test_ci_runs_the_readme_commands():
     test_command = next(line for line in commands if "pytest" in line)
     assert test_command in readme
     assert ci.rstrip().endswith(test_command)
+
+
+def test_the_readme_and_the_quickstart_show_the_same_route():
+    route = re.compile(
+        r"^```python\n(import updater_stats\n\n\ndef stats_route.*?)^```$", re.MULTILINE | re.DOTALL
+    )
+    readme = route.findall((ROOT / "README.md").read_text())
+    quickstart = route.findall((ROOT / "docs" / "index.md").read_text())
+    assert readme == quickstart
+    assert len(readme) == 1
+    assert "updater_stats.respond(raw_body)" in readme[0]

@@ -19,7 +19,7 @@ from updater_stats.reports import (
     summarize,
 )
 from updater_stats.reports._chart import MAX_VERSIONS, _series, chart_figure
-from updater_stats.reports._render import print_health, print_summary
+from updater_stats.reports._render import output_width, print_health, print_summary
 
 from .build import APP, NOW, database, release
 
@@ -126,3 +126,14 @@ def test_the_chart_draws_installs_failure_rates_against_the_limit_and_adoption()
     assert lines == {"1.9.0": [10.0, 0.0], "1.10.0": [10.0], "gate limit 2 %": [2, 2]}
     assert adoption.get_ylim() == (0.0, 100.0)
     assert [c.get_label() for c in adoption.collections] == ["1.9.0", "1.10.0"]
+
+
+def test_the_width_is_columns_then_the_terminal_then_80(monkeypatch):
+    class Pipe(io.StringIO):
+        def isatty(self) -> bool:
+            return False
+
+    monkeypatch.delenv("COLUMNS", raising=False)
+    assert output_width(Pipe()) == 80  # a pipe, a CI log
+    monkeypatch.setenv("COLUMNS", "132")
+    assert output_width(Pipe()) == 132

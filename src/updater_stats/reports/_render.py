@@ -7,6 +7,7 @@ width. No cell is ever cut.
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 import textwrap
@@ -175,7 +176,10 @@ def summary_tables(summary: Summary) -> list[TextTable]:
 
 
 def output_width(file: IO[str]) -> int:
-    """The terminal's width when *file* is one (or ``COLUMNS``), else `DEFAULT_WIDTH`."""
+    """``COLUMNS`` when set, else the terminal's width when *file* is one, else `DEFAULT_WIDTH`."""
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit() and int(columns) > 0:
+        return int(columns)
     if file.isatty():
         return shutil.get_terminal_size((DEFAULT_WIDTH, 24)).columns
     return DEFAULT_WIDTH
