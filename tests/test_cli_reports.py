@@ -241,3 +241,12 @@ def test_gate_and_report_on_a_postgresql_url():
     report = run("report", "--storage", url, "--app", APP, "--format", "csv")
     assert report.exit_code == 0, report.output
     assert "1.2.0,100,100,40," in report.output
+
+
+def test_report_on_an_app_without_events_says_so_on_stderr(storage):
+    result = CliRunner().invoke(
+        cli, ["report", "--storage", storage, "--app", "com.exmaple.app", "--format", "csv"]
+    )
+    assert result.exit_code == 0
+    assert result.stderr.startswith("note: no event of app 'com.exmaple.app' in this window")
+    assert result.stdout.startswith("version,devices,")  # the output itself stays parseable

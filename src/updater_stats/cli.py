@@ -650,6 +650,12 @@ def report(
     reports = _open_reports(storage, click.ClickException)
     try:
         summary = summarize(reports, query)
+        if summary.active.total == 0:
+            click.echo(
+                f"note: no event of app {app_id!r} in this window and storage (with these "
+                "filters): check --app, --storage, --since and --until",
+                err=True,
+            )
         if output_format == "json":
             click.echo(json.dumps(summary.to_json(), indent=2, ensure_ascii=False))
         elif output_format == "csv":
