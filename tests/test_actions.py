@@ -2,7 +2,12 @@ from __future__ import annotations
 
 import pytest
 
-from updater_stats import Action, counts_as_failure, download_fail_means_no_update
+from updater_stats import (
+    Action,
+    counts_as_failure,
+    download_fail_counts,
+    download_fail_means_no_update,
+)
 
 # Section 4 of the stats protocol, copied independently of the enum.
 SPEC_ACTIONS = """
@@ -66,10 +71,21 @@ def test_failures_follow_the_protocol():
 
 def test_target_version_actions():
     expected = {a for a in SPEC_ACTIONS if a.startswith("download_")} | {
-        "set_next", "delete", "checksum_required", "insufficient_disk_space",
+        "set_next", "delete", "checksum_required", "insufficient_disk_space", "set_fail",
+        "unzip_fail", "decrypt_fail", "checksum_fail", "finish_download_fail",
+        "manifest_path_fail", "windows_path_fail", "canonical_path_fail", "directory_path_fail",
+        "low_mem_fail",
     }  # fmt: skip
     assert {a.value for a in Action if a.is_target_version} == expected
     assert not Action.SET.is_target_version
+
+
+def test_running_version_actions_are_the_rest_but_rollbacks_and_uninstall():
+    running = {a.value for a in Action if a.runs_version}
+    target = {a.value for a in Action if a.is_target_version}
+    assert running == set(SPEC_ACTIONS) - target - {"update_fail", "uninstall"}
+    assert {"set", "reset", "app_crash", "app_moved_to_foreground", "get", "noNew"} <= running
+    assert not running & {"unzip_fail", "update_fail", "set_fail", "download_fail", "set_next"}
 
 
 def test_server_side_actions_are_the_camel_case_codes_and_the_server_verbs():
@@ -113,14 +129,25 @@ def test_funnel_rollback_install():
         ("5.9.0", True),
         ("4.0.0", True),
         ("v7.1.0", True),
-        ("7.17.0-beta.1", False),
-        ("not-a-version", False),
-        ("", False),
+        ("7.17.0-beta.1", True),  # a pre-release is older than its release
+        ("7.17.0-rc.2+build.5", True),
+        ("7.17.0+build.5", False),
+        ("6.14.25-beta", True),
+        ("7.17.1-beta", False),
     ],
 )
 def test_old_download_fail_quirk(plugin_version, means_no_update):
     assert download_fail_means_no_update(plugin_version) is means_no_update
     assert counts_as_failure("download_fail", plugin_version) is not means_no_update
+    assert download_fail_counts(plugin_version) is not means_no_update
+
+
+@pytest.mark.parametrize("plugin_version", ["not-a-version", "", "dev-build", "7.17", None])
+def test_download_fail_from_an_unreadable_plugin_version_is_not_a_failure(plugin_version):
+    assert not download_fail_means_no_update(plugin_version)
+    assert not download_fail_counts(plugin_version)
+    assert not counts_as_failure("download_fail", plugin_version)
+    assert counts_as_failure("unzip_fail", plugin_version)
 
 
 def test_counts_as_failure_for_other_actions_ignores_the_plugin_version():

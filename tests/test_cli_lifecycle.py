@@ -123,6 +123,69 @@ def test_purge_older_than_an_age_or_a_date(tmp_path: Path):
     assert left(storage) == []
 
 
+def fill_two_apps(path: Path) -> str:
+    """Each of two apps: events of two devices received 100 and 1 days ago."""
+    backend = SQLiteBackend(path)
+    for days in (100, 1):
+        collector = Collector(backend, clock=lambda days=days: NOW - dt.timedelta(days=days))
+        collector.handle(
+            body(
+                [
+                    wire_event(app_id=app, device_id=device, timestamp=days)
+                    for app in ("com.a.app", "com.b.app")
+                    for device in (DEVICE, OTHER_DEVICE)
+                ]
+            )
+        )
+    backend.close()
+    return f"sqlite:///{path}"
+
+
+def apps_left(storage: str) -> list[str]:
+    backend = SQLiteBackend(storage.removeprefix("sqlite:///"))
+    try:
+        return sorted(e.event.app_id for e in backend.events())
+    finally:
+        backend.close()
+
+
+def test_purge_dry_run_counts_and_deletes_nothing(tmp_path: Path):
+    storage = fill_two_apps(tmp_path / "s.sqlite3")
+    result = run("purge", "--storage", storage, "--older-than", "30d", "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("would delete 4 events received before ")
+    scoped = run(
+        "purge", "--storage", storage, "--older-than", "30d", "--dry-run", "--app", "com.a.app"
+    )
+    assert scoped.output.startswith("would delete 2 events of com.a.app received before ")
+    assert len(apps_left(storage)) == 8
+
+
+def test_purge_and_forget_scoped_to_one_app(tmp_path: Path):
+    storage = fill_two_apps(tmp_path / "s.sqlite3")
+    result = run("purge", "--storage", storage, "--older-than", "30d", "--app", "com.a.app")
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("deleted 2 events of com.a.app received before ")
+    assert apps_left(storage) == ["com.a.app"] * 2 + ["com.b.app"] * 4
+    result = run("forget", "--storage", storage, "--device-id", DEVICE, "--app", "com.b.app")
+    assert result.output == "deleted 2 events\n"
+    assert apps_left(storage) == ["com.a.app"] * 2 + ["com.b.app"] * 2
+
+
+def test_purge_refuses_a_future_cut_off_unless_told_yes(tmp_path: Path):
+    storage = fill_two_apps(tmp_path / "s.sqlite3")
+    future = (NOW + dt.timedelta(days=2)).date().isoformat()
+    refused = run("purge", "--storage", storage, "--older-than", future)
+    assert refused.exit_code == 1
+    assert "is in the future: every event stored so far would be deleted" in refused.output
+    assert len(apps_left(storage)) == 8
+    dry = run("purge", "--storage", storage, "--older-than", future, "--dry-run")
+    assert dry.output.startswith("would delete 8 events")
+    done = run("purge", "--storage", storage, "--older-than", future, "--yes")
+    assert done.output.startswith("deleted 8 events")
+    assert apps_left(storage) == []
+
+
 @pytest.mark.parametrize("value", ["0d", "soon", "90 days"])
 def test_purge_refuses_a_bad_age(tmp_path: Path, value: str):
     storage = fill(tmp_path / "s.sqlite3")

@@ -7,6 +7,7 @@ import datetime as dt
 import io
 import json
 import struct
+import sys
 from pathlib import Path
 
 import pytest
@@ -60,6 +61,28 @@ def test_report_csv_is_one_row_per_version(storage):
     assert by_version["1.2.0"]["devices"] == "100"
     assert by_version["1.2.0"]["running_devices"] == "100"
     assert by_version["1.1.0"]["devices"] == "0"  # only named as replaced
+
+
+def test_report_csv_has_failures_by_action(tmp_path):
+    events = release(healthy=5, failing=2, now=dt.datetime.now(dt.timezone.utc))
+    events.append(event("unzip_fail", "1.3.0", dev=99, received=dt.datetime.now(dt.timezone.utc)))
+    storage = f"sqlite:///{database(tmp_path, events)}"
+    result = run("report", "--storage", storage, "--app", APP, "--format", "csv")
+    rows = list(csv.DictReader(io.StringIO(result.output)))
+    assert list(rows[0])[-2:] == ["failures:app_crash", "failures:unzip_fail"]
+    by_version = {row["version"]: row for row in rows}
+    assert by_version["1.2.0"]["failures:app_crash"] == "2"
+    assert by_version["1.2.0"]["failures:unzip_fail"] == "0"
+    assert by_version["1.3.0"]["failures:unzip_fail"] == "1"
+
+
+def test_a_missing_chart_folder_is_one_line_before_any_work(tmp_path):
+    chart = tmp_path / "no" / "such" / "daily.png"
+    # The storage does not exist either: the folder is checked first, before any query.
+    storage = f"sqlite:///{tmp_path}/none.sqlite3"
+    result = run("report", "--storage", storage, "--app", APP, "--chart", str(chart))
+    assert result.exit_code == 1
+    assert result.output == f"Error: cannot write the chart: no folder {str(chart.parent)!r}\n"
 
 
 def test_report_table_and_chart(storage, tmp_path):
@@ -130,7 +153,53 @@ def test_gate_window_option(tmp_path):
     storage = f"sqlite:///{database(tmp_path, events)}"
     assert run("gate", "--storage", storage, "--app", APP, "--version", "1.2.0").exit_code == 0
     day = run("gate", "--storage", storage, "--app", APP, "--version", "1.2.0", "--window", "24h")
-    assert day.exit_code == 2
+    assert day.exit_code == 5  # nothing in the last 24 hours: not "too few devices"
+    assert day.output.startswith(f"{APP} 1.2.0: no_such_app (exit 5)\n")
+
+
+@pytest.mark.parametrize(
+    ("app", "version", "problem", "code"),
+    [
+        ("com.exmaple.app", "1.2.0", "no_such_app", 5),  # a typo in the app id
+        (APP, "1.2.O", "no_such_version", 5),  # a typo in the version
+        (APP, "1.2.0", "insufficient_data", 2),  # the version exists: too few devices yet
+    ],
+)
+def test_gate_tells_a_missing_app_or_version_from_too_few_devices(
+    tmp_path, app, version, problem, code
+):
+    events = release(healthy=3, failing=1, now=dt.datetime.now(dt.timezone.utc))
+    storage = f"sqlite:///{database(tmp_path, events)}"
+    text = run("gate", "--storage", storage, "--app", app, "--version", version)
+    assert text.exit_code == code, text.output
+    assert text.output.startswith(f"{app} {version}: {problem} (exit {code})\n")
+    as_json = run("gate", "--storage", storage, "--app", app, "--version", version, "--json")
+    assert as_json.exit_code == code
+    data = json.loads(as_json.output)
+    assert data["exit_code"] == code
+    assert data.get("error", data.get("verdict")) == problem
+    if problem == "no_such_version":
+        assert "versions seen: 1.2.0" in data["message"]
+    if problem == "no_such_app":
+        assert "check --app, --storage" in data["message"]
+
+
+def test_gate_and_text_reports_need_no_table_or_chart_library(tmp_path, monkeypatch):
+    # The server extra alone: click, no rich, no matplotlib.
+    for module in ("rich", "matplotlib"):
+        for name in [m for m in sys.modules if m == module or m.startswith(module + ".")]:
+            monkeypatch.delitem(sys.modules, name)
+        monkeypatch.setitem(sys.modules, module, None)
+    events = release(healthy=60, failing=40, now=dt.datetime.now(dt.timezone.utc))
+    storage = f"sqlite:///{database(tmp_path, events)}"
+    gate = run("gate", "--storage", storage, "--app", APP, "--version", "1.2.0")
+    assert gate.exit_code == 1, gate.output
+    assert gate.output.startswith(f"{APP} 1.2.0: at_risk (exit 1)\n")
+    report = run("report", "--storage", storage, "--app", APP)
+    assert report.exit_code == 0, report.output
+    chart = run("report", "--storage", storage, "--app", APP, "--chart", str(tmp_path / "c.png"))
+    assert chart.exit_code == 1
+    assert chart.output == "Error: charts need matplotlib: pip install 'updater-stats[reports]'\n"
 
 
 @pytest.mark.parametrize(
@@ -150,7 +219,14 @@ def test_gate_cannot_run_exits_4_never_a_verdict_code(tmp_path, args):
 def test_gate_help_lists_the_exit_codes():
     result = run("gate", "--help")
     assert result.exit_code == 0
-    for line in ("0  healthy", "1  at_risk", "2  insufficient_data", "3  warning", "4  the gate"):
+    for line in (
+        "0  healthy",
+        "1  at_risk",
+        "2  insufficient_data",
+        "3  warning",
+        "4  the gate",
+        "5  no event of this app, or of this version",
+    ):
         assert line in result.output
 
 
@@ -165,3 +241,12 @@ def test_gate_and_report_on_a_postgresql_url():
     report = run("report", "--storage", url, "--app", APP, "--format", "csv")
     assert report.exit_code == 0, report.output
     assert "1.2.0,100,100,40," in report.output
+
+
+def test_report_on_an_app_without_events_says_so_on_stderr(storage):
+    result = CliRunner().invoke(
+        cli, ["report", "--storage", storage, "--app", "com.exmaple.app", "--format", "csv"]
+    )
+    assert result.exit_code == 0
+    assert result.stderr.startswith("note: no event of app 'com.exmaple.app' in this window")
+    assert result.stdout.startswith("version,devices,")  # the output itself stays parseable

@@ -67,6 +67,7 @@ def test_protocol_page_lists_every_action_with_its_classes():
                 ("rollback", action.is_rollback),
                 ("funnel", action.is_funnel_step),
                 ("target", action.is_target_version),
+                ("running", action.runs_version),
                 ("server", action.is_server_side),
             ]
             if flag
@@ -120,3 +121,14 @@ def test_readme_links_work_on_the_package_index():
     files = [target.removeprefix(repository) for target in targets if target.startswith(repository)]
     assert files
     assert [path for path in files if not (ROOT / path).is_file()] == []
+
+
+def test_the_readme_and_the_quickstart_show_the_same_route():
+    route = re.compile(
+        r"^```python\n(import updater_stats\n\n\ndef stats_route.*?)^```$", re.MULTILINE | re.DOTALL
+    )
+    readme = route.findall((ROOT / "README.md").read_text())
+    quickstart = route.findall((ROOT / "docs" / "index.md").read_text())
+    assert readme == quickstart
+    assert len(readme) == 1
+    assert "updater_stats.respond(raw_body)" in readme[0]

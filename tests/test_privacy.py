@@ -282,6 +282,7 @@ def test_rejected_events_are_logged_without_the_body_or_a_raw_id(caplog: pytest.
         "fields": ["is_prod"],
         "app_id": "com.example.app",
         "index": 1,
+        "held_back": 0,
         "device": PRIVACY.device_pseudonym(device),
     }
     everything = json.dumps([r.__dict__ for r in lines], default=str)

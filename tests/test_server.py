@@ -242,3 +242,62 @@ def test_the_console_script_is_installed_and_runs():
 
     assert result.returncode == 0
     assert "--storage" in result.stdout
+
+
+def test_serve_logs_why_events_are_refused_once_per_reason_per_interval(server: Server):
+    bad = {**VALID_EVENT, "is_prod": "yes"}
+    for _ in range(5):
+        status, answer = server.request("POST", "/stats", body([VALID_EVENT, bad]))
+        assert status == 200
+        assert answer["results"][1]["status"] == "error"
+    other = {**VALID_EVENT, "is_emulator": "no"}
+    assert server.request("POST", "/stats", body(other))[0] == 400
+    server.stop()
+    lines = [line for line in server.output.splitlines() if "rejected event:" in line]
+    # uvicorn's own format, at the default level; one line per reason, not one per event.
+    assert lines == [
+        (
+            "INFO:     rejected event: code=invalid_event app_id=com.example.app fields=is_prod "
+            "index=1"
+        ),
+        (
+            "INFO:     rejected event: code=invalid_event app_id=com.example.app "
+            "fields=is_emulator index=None"
+        ),
+    ]
+
+
+def test_serve_export_and_report_on_the_in_process_clickhouse_engine(tmp_path: Path):
+    pytest.importorskip("chdb")
+    storage = "chdb:///clickhouse-data"  # relative to the working directory, as sqlite:///
+    running = Server(tmp_path, storage=storage)
+    try:
+        status, _ = running.request("POST", "/stats", body([VALID_EVENT]))
+        assert status == 200
+    finally:
+        assert running.stop()
+    assert (tmp_path / "clickhouse-data").is_dir()
+    exported = subprocess.run(
+        [sys.executable, "-m", "updater_stats", "export", "--storage", storage],
+        capture_output=True, text=True, check=False, timeout=120, cwd=tmp_path,
+    )  # fmt: skip
+    assert exported.returncode == 0, exported.stderr
+    (line,) = exported.stdout.splitlines()
+    assert json.loads(line)["device_id"] == VALID_EVENT["device_id"]
+    report = subprocess.run(
+        [sys.executable, "-m", "updater_stats", "report", "--storage", storage,
+         "--app", VALID_EVENT["app_id"], "--since", "1d", "--format", "csv"],
+        capture_output=True, text=True, check=False, timeout=120, cwd=tmp_path,
+    )  # fmt: skip
+    assert report.returncode == 0, report.stderr
+    assert f"\n{VALID_EVENT['version_name']},1,1,0," in report.stdout
+
+
+def test_serve_refuses_several_workers_on_the_in_process_engine(tmp_path: Path):
+    result = subprocess.run(
+        [sys.executable, "-m", "updater_stats", "serve", "--storage", "chdb:///data",
+         "--workers", "2", "--port", str(free_port())],
+        capture_output=True, text=True, check=False, timeout=60, cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert "serves one process: use --workers 1" in result.stderr

@@ -6,7 +6,12 @@ Call `handle` with a request body from your own route, or build a
 
 from __future__ import annotations
 
-from ._actions import Action, counts_as_failure, download_fail_means_no_update
+from ._actions import (
+    Action,
+    counts_as_failure,
+    download_fail_counts,
+    download_fail_means_no_update,
+)
 from ._collector import (
     DEFAULT_STORAGE_URL,
     STORAGE_ENV_VAR,
@@ -73,6 +78,7 @@ __all__ = [
     "backend_from_url",
     "configure",
     "counts_as_failure",
+    "download_fail_counts",
     "download_fail_means_no_update",
     "forget",
     "handle",

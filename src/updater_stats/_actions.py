@@ -7,7 +7,8 @@ by hand. The sets follow section 4 of the stats protocol to the letter.
 from __future__ import annotations
 
 import enum
-import re
+
+from ._versions import parse_version
 
 
 class Action(str, enum.Enum):
@@ -157,8 +158,16 @@ class Action(str, enum.Enum):
 
     @property
     def is_target_version(self) -> bool:
-        """`version_name` is the bundle downloaded, staged or deleted, not the running one."""
+        """`version_name` is a bundle being downloaded, unpacked, staged, activated or deleted.
+
+        The device does not run it (yet): see `runs_version`.
+        """
         return self in TARGET_VERSION_ACTIONS
+
+    @property
+    def runs_version(self) -> bool:
+        """After this event the device runs its `version_name` (see `RUNNING_VERSION_ACTIONS`)."""
+        return self in RUNNING_VERSION_ACTIONS
 
     @property
     def is_server_side(self) -> bool:
@@ -210,10 +219,38 @@ DOWNLOAD_PROGRESS_ACTIONS: frozenset[Action] = frozenset(
     | {Action.DOWNLOAD_ZIP_COMPLETE, Action.DOWNLOAD_MANIFEST_COMPLETE}
 )
 
-#: Section 4: `download_*`, `set_next`, `delete`, `checksum_required`, `insufficient_disk_space`.
+#: `version_name` is a bundle the device does not run: every `download_*`; the failures of
+#: fetching, checking, unpacking, decrypting or activating it; `set_next`, `delete`,
+#: `checksum_required`, `insufficient_disk_space`.
 TARGET_VERSION_ACTIONS: frozenset[Action] = frozenset(
     {a for a in Action if a.value.startswith("download_")}
-    | {Action.SET_NEXT, Action.DELETE, Action.CHECKSUM_REQUIRED, Action.INSUFFICIENT_DISK_SPACE}
+    | {
+        Action.SET_NEXT,
+        Action.DELETE,
+        Action.CHECKSUM_REQUIRED,
+        Action.INSUFFICIENT_DISK_SPACE,
+        Action.SET_FAIL,
+        Action.UNZIP_FAIL,
+        Action.DECRYPT_FAIL,
+        Action.CHECKSUM_FAIL,
+        Action.FINISH_DOWNLOAD_FAIL,
+        Action.MANIFEST_PATH_FAIL,
+        Action.WINDOWS_PATH_FAIL,
+        Action.CANONICAL_PATH_FAIL,
+        Action.DIRECTORY_PATH_FAIL,
+        Action.LOW_MEM_FAIL,
+    }
+)
+
+#: Neither target nor running: `update_fail` names the bundle the device rolled back from,
+#: `uninstall` a bundle no longer on the device.
+LEFT_VERSION_ACTIONS: frozenset[Action] = frozenset({Action.UPDATE_FAIL, Action.UNINSTALL})
+
+#: After these the device runs `version_name`: every known action that is neither a
+#: target-bundle action nor `update_fail` / `uninstall`. `reset` names the bundle it went back
+#: to (`builtin`); update-server codes name the bundle the device asked with.
+RUNNING_VERSION_ACTIONS: frozenset[Action] = frozenset(
+    set(Action) - TARGET_VERSION_ACTIONS - LEFT_VERSION_ACTIONS
 )
 
 #: The camelCase refusal codes plus `get`, `ping`, `uninstall`, `setChannel`, `getChannel`.
@@ -226,33 +263,49 @@ FUNNEL_ACTIONS: frozenset[Action] = frozenset(
     | {Action.SET, Action.APP_MOVED_TO_FOREGROUND, Action.APP_LAUNCH_READY}
 )
 
-_SEMVER_PREFIX = re.compile(r"(\d+)\.(\d+)\.(\d+)")
+#: `download_fail` meant "no update" before these plugin versions (by major version).
+_NO_UPDATE_BEFORE: dict[int, tuple[int, int, int]] = {6: (6, 14, 25)}
+_NO_UPDATE_BEFORE_OTHERS = (7, 17, 0)
 
 
-def download_fail_means_no_update(plugin_version: str) -> bool:
+def download_fail_means_no_update(plugin_version: str | None) -> bool:
     """Whether this plugin sent `download_fail` when there simply was no update.
 
-    Plugins older than 7.17.0 (6.x older than 6.14.25) did. A version string
-    that cannot be read as semver is taken as current: counting a real failure
-    is safer than hiding one.
+    Plugins older than 7.17.0 (6.x older than 6.14.25) did, compared by
+    semantic-versioning precedence: ``7.17.0-beta.1`` is older than 7.17.0.
+    `False` for a version that cannot be read; `download_fail_counts` says
+    what to do with those.
     """
-    match = _SEMVER_PREFIX.match(plugin_version.lstrip("vV"))
-    if match is None:
+    precedence = parse_version(plugin_version)
+    if precedence is None:
         return False
-    version = tuple(int(part) for part in match.groups())
-    if version[0] == 6:
-        return version < (6, 14, 25)
-    return version < (7, 17, 0)
+    before = _NO_UPDATE_BEFORE.get(precedence[0], _NO_UPDATE_BEFORE_OTHERS)
+    # A pre-release of the first fixed version is still older than it.
+    return precedence < (*before, 1, ())
+
+
+def download_fail_counts(plugin_version: str | None) -> bool:
+    """Whether a `download_fail` from this plugin is a failure.
+
+    Only when the plugin version can be read (``MAJOR.MINOR.PATCH``, see
+    `updater_stats._versions`) and is not one that meant "no update": from a
+    plugin whose version cannot be read (``dev-build``, ``""``, absent) nobody
+    can tell, and the event is not counted, as the hosted service does not.
+    """
+    return parse_version(plugin_version) is not None and not download_fail_means_no_update(
+        plugin_version
+    )
 
 
 def counts_as_failure(action: str, plugin_version: str | None) -> bool:
     """Whether an event with this raw *action*, from this plugin, is a failure.
 
-    Unknown actions are not failures until the vocabulary says so.
+    Unknown actions are not failures until the vocabulary says so; `download_fail`
+    is one only when `download_fail_counts` says so.
     """
     known = _BY_VALUE.get(action)
     if known is None or not known.is_failure:
         return False
     if known is Action.DOWNLOAD_FAIL:
-        return plugin_version is None or not download_fail_means_no_update(plugin_version)
+        return download_fail_counts(plugin_version)
     return True

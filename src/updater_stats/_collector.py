@@ -16,6 +16,7 @@ from typing_extensions import Self
 
 from ._decode import decode_body
 from ._lifecycle import forget_events, purge_events
+from ._logthrottle import LogThrottle
 from ._metrics import IntakeMetrics
 from ._models import Response, StoredEvent, WriteResult
 from ._policy import Policy
@@ -98,6 +99,7 @@ class Collector:
     # Built once from the policy (and privacy): nothing is looked up per event.
     _validator: Validator = attrs.field(init=False, repr=False)
     _recorder: Recorder = attrs.field(init=False, repr=False)
+    _log_throttle: LogThrottle = attrs.field(factory=LogThrottle, init=False, repr=False, eq=False)
 
     @_validator.default
     def _make_validator(self) -> Validator:
@@ -184,11 +186,13 @@ class Collector:
         """Count a refused request; log what was wrong with a body (events log themselves)."""
         self.metrics.request(error.code)
         if isinstance(error, (InvalidBodyError, PayloadTooLargeError)):
-            intake_log.info(
-                "rejected body: code=%s",
-                error.code,
-                extra={"updater_stats": {"code": error.code}},
-            )
+            held = self._log_throttle.admit(("body", error.code))
+            if held is not None:
+                intake_log.info(
+                    "rejected body: code=%s" + (f" held_back={held}" if held else ""),
+                    error.code,
+                    extra={"updater_stats": {"code": error.code, "held_back": held}},
+                )
 
     def _rejected(self, item: Any, error: InvalidEventError, index: int | None) -> None:
         """Count and log one event refused by validation: field names and code, nothing sent."""
@@ -198,11 +202,15 @@ class Collector:
         self.metrics.rejected(app_id, error.code, error.fields)
         if not intake_log.isEnabledFor(logging.INFO):
             return
+        held = self._log_throttle.admit(("event", error.code, tuple(error.fields)))
+        if held is None:
+            return  # this reason was logged less than LOG_INTERVAL ago
         details: dict[str, Any] = {
             "code": error.code,
             "fields": list(error.fields),
             "app_id": app_id,
             "index": index,
+            "held_back": held,
         }
         raw_device = item.get("device_id") if type(item) is dict else None
         privacy = self.privacy
@@ -215,7 +223,8 @@ class Collector:
             # Only the pseudonym, which is what storage holds: never the id as sent.
             details["device"] = privacy.device_pseudonym(raw_device)
         intake_log.info(
-            "rejected event: code=%s app_id=%s fields=%s index=%s",
+            "rejected event: code=%s app_id=%s fields=%s index=%s"
+            + (f" held_back={held}" if held else ""),
             error.code,
             app_id,
             ",".join(error.fields),

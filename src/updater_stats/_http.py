@@ -13,6 +13,7 @@ import os
 import attrs
 
 from ._collector import DEFAULT_STORAGE_URL, STORAGE_ENV_VAR, Collector
+from ._logthrottle import LogThrottle
 from ._models import Response
 from ._policy import Policy
 from ._prometheus import PrometheusExporter, exporter_for
@@ -184,6 +185,7 @@ class StatsAppBase:
             path, ready_path, body_timeout, metrics_path if metrics else None
         )
         self.collector = collector_for(storage, policy, privacy)
+        self._log_throttle = LogThrottle()
         # A collector handed in belongs to the caller, who closes it.
         self._owns_collector = not isinstance(storage, Collector)
         self.exporter: PrometheusExporter | None = None
@@ -205,7 +207,13 @@ class StatsAppBase:
         """*response*, a refusal made before the collector saw the body, counted and logged."""
         code = str(response.body.get("error", response.status_code))
         self.collector.metrics.request(code)
-        intake_log.info("rejected request: code=%s", code, extra={"updater_stats": {"code": code}})
+        held = self._log_throttle.admit(code)  # once per code per interval, not per request
+        if held is not None:
+            intake_log.info(
+                "rejected request: code=%s" + (f" held_back={held}" if held else ""),
+                code,
+                extra={"updater_stats": {"code": code, "held_back": held}},
+            )
         return response
 
     def answer_without_body(self, method: str, path: str) -> Response | None:

@@ -47,8 +47,9 @@ def forget_events(
     device_id: str | None = None,
     custom_id: str | None = None,
     privacy: Privacy | None = None,
+    app_id: str | None = None,
 ) -> int:
-    """Delete every stored event of a device and/or a user; return how many.
+    """Delete every stored event of a device and/or a user, of *app_id* only when given.
 
     Raises:
         ConfigurationError: the backend cannot erase (it does not implement ``forget``).
@@ -60,11 +61,14 @@ def forget_events(
             f"{type(backend).__name__} cannot erase events: it has no forget() method",
             code="unsupported_operation",
         )
-    return backend.forget(device_ids=device_ids, custom_ids=custom_ids)
+    if app_id is None:  # a backend written before the app filter existed still serves this
+        return backend.forget(device_ids=device_ids, custom_ids=custom_ids)
+    return backend.forget(device_ids=device_ids, custom_ids=custom_ids, app_id=app_id)
 
 
-def purge_events(backend: object, *, older_than: dt.datetime) -> int:
-    """Delete every event received before *older_than* (timezone-aware); return how many.
+def purge_events(backend: object, *, older_than: dt.datetime, app_id: str | None = None) -> int:
+    """Delete every event received before *older_than* (timezone-aware), of *app_id* only
+    when given; return how many.
 
     Raises:
         ConfigurationError: the backend cannot purge (it does not implement ``purge``).
@@ -77,4 +81,6 @@ def purge_events(backend: object, *, older_than: dt.datetime) -> int:
             f"{type(backend).__name__} cannot purge events: it has no purge() method",
             code="unsupported_operation",
         )
-    return backend.purge(older_than=older_than)
+    if app_id is None:  # as in forget_events
+        return backend.purge(older_than=older_than)
+    return backend.purge(older_than=older_than, app_id=app_id)

@@ -6,6 +6,7 @@ Needs click (``pip install 'updater-stats[server]'``); ``serve`` also needs uvic
 
 from __future__ import annotations
 
+import copy
 import csv
 import datetime as dt
 import importlib.util
@@ -16,18 +17,23 @@ import shutil
 import sys
 import tempfile
 from collections.abc import Iterator
-from typing import IO, Any
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
 
 import click
 
 from ._collector import DEFAULT_STORAGE_URL, STORAGE_ENV_VAR, Collector
 from ._http import ALLOWED_APPS_ENV_VAR, METRICS_ENV_VAR
+from ._lifecycle import forget_events, purge_events
 from ._models import WIRE_KEYS, StoredEvent
 from ._prometheus import MULTIPROC_ENV_VAR
 from .asgi import BYTES_IN_FLIGHT_ENV_VAR, DEFAULT_BYTES_IN_FLIGHT, PATH_ENV_VAR
 from .backends import backend_from_url
 from .exceptions import BackendError, ConfigurationError
 from .privacy import SECRET_ENV_VAR, Privacy
+
+if TYPE_CHECKING:
+    from .reports import ReportQuery, Reports
 
 __all__ = ["cli", "main"]
 
@@ -42,7 +48,8 @@ storage_option = click.option(
     envvar=STORAGE_ENV_VAR,
     show_default=True,
     show_envvar=True,
-    help="Storage URL: sqlite:///file.sqlite3, sqlite:////abs/path.sqlite3, memory://, …",
+    help="Storage URL: sqlite:///file.sqlite3, sqlite:////abs/path.sqlite3, postgresql://…, "
+    "clickhouse://…, chdb:///folder (ClickHouse in-process), memory://",
 )
 
 
@@ -135,6 +142,11 @@ def serve(
         Privacy.from_env()  # a bad secret stops the command here, not in every worker
     except ConfigurationError as error:
         raise click.ClickException(error.message) from None
+    if workers > 1 and storage.lower().startswith("chdb:"):
+        raise click.ClickException(
+            "the in-process ClickHouse engine (chdb://) serves one process: use --workers 1, "
+            "or a ClickHouse server (clickhouse://)"
+        )
     _check_storage(storage)
     # Every worker process builds its app from these, through the factory below.
     os.environ[STORAGE_ENV_VAR] = storage
@@ -163,12 +175,30 @@ def serve(
             port=port,
             workers=workers,
             log_level=log_level.lower(),
+            log_config=_log_config(log_level),
             lifespan="on",
             timeout_graceful_shutdown=30,
         )
     finally:
         if own_metrics_dir is not None:
             shutil.rmtree(own_metrics_dir, ignore_errors=True)
+
+
+def _log_config(level: str) -> dict[str, Any]:
+    """uvicorn's logging, plus the library's loggers on its stderr handler at *level*.
+
+    Without a handler of their own, ``updater_stats`` lines below WARNING (why events are
+    refused, at INFO) would go nowhere; the intake throttles them itself (`LogThrottle`).
+    """
+    from uvicorn.config import LOGGING_CONFIG  # noqa: PLC0415 - serve only, uvicorn checked.
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["loggers"]["updater_stats"] = {
+        "handlers": ["default"],
+        "level": level.upper(),
+        "propagate": False,
+    }
+    return config
 
 
 def _check_storage(storage: str) -> None:
@@ -364,6 +394,7 @@ def _lifecycle_collector(storage: str) -> Collector:
 Examples:
   updater-stats forget --device-id 0b5e5c1a-93b4-4f0e-a3a2-1f7f6f3b2d10
   updater-stats forget --custom-id user-42 --storage postgresql://stats@db/app
+  updater-stats forget --custom-id user-42 --app com.example.app
 
 \b
 Give the ids as the app sends them. When the server pseudonymises ids, run
@@ -377,7 +408,10 @@ too, and so are events stored before pseudonymisation was turned on.""",
 @click.option(
     "--custom-id", "custom_ids", metavar="ID", multiple=True, help="A custom_id (repeatable)."
 )
-def forget(storage: str, device_ids: tuple[str, ...], custom_ids: tuple[str, ...]) -> None:
+@click.option("--app", "app_id", metavar="ID", help="Only events of this app_id; default: all.")
+def forget(
+    storage: str, device_ids: tuple[str, ...], custom_ids: tuple[str, ...], app_id: str | None
+) -> None:
     """Erase every stored event of a device or a user (a right-to-erasure request)."""
     if not device_ids and not custom_ids:
         raise click.UsageError("give at least one --device-id or --custom-id")
@@ -385,11 +419,16 @@ def forget(storage: str, device_ids: tuple[str, ...], custom_ids: tuple[str, ...
         raise click.BadParameter("an id must not be empty", param_hint="--device-id/--custom-id")
     collector = _lifecycle_collector(storage)
     deleted = 0
+    privacy = collector.privacy
     try:
         for device_id in device_ids:
-            deleted += collector.forget(device_id=device_id)
+            deleted += forget_events(
+                collector.backend, device_id=device_id, privacy=privacy, app_id=app_id
+            )
         for custom_id in custom_ids:
-            deleted += collector.forget(custom_id=custom_id)
+            deleted += forget_events(
+                collector.backend, custom_id=custom_id, privacy=privacy, app_id=app_id
+            )
     except (ConfigurationError, BackendError) as error:
         raise click.ClickException(error.message) from None
     finally:
@@ -406,11 +445,14 @@ def forget(storage: str, device_ids: tuple[str, ...], custom_ids: tuple[str, ...
     epilog="""\b
 Examples:
   updater-stats purge --older-than 90d
+  updater-stats purge --older-than 90d --dry-run
+  updater-stats purge --older-than 30d --app com.example.beta
   updater-stats purge --older-than 2026-01-01 --storage sqlite:////var/lib/stats.sqlite3
 
 \b
 Run it daily (cron, a systemd timer, a Kubernetes CronJob) to keep a retention
-period. Ages count from when the server received each event.""",
+period. Ages count from when the server received each event. A date in the
+future would delete every event stored so far: it is refused without --yes.""",
 )
 @storage_option
 @click.option(
@@ -420,24 +462,56 @@ period. Ages count from when the server received each event.""",
     metavar="AGE",
     help="Delete events received before this: an age (90d, 12h, 30m) or a date.",
 )
-def purge(storage: str, older_than: str) -> None:
+@click.option("--app", "app_id", metavar="ID", help="Only events of this app_id; default: all.")
+@click.option(
+    "--dry-run", is_flag=True, help="Count the events that would be deleted; delete nothing."
+)
+@click.option("--yes", is_flag=True, help="Allow a cut-off in the future (deletes everything).")
+def purge(storage: str, older_than: str, app_id: str | None, dry_run: bool, yes: bool) -> None:
     """Delete stored events older than a retention period."""
     # An age of zero would purge everything: refused, as _parse_duration refuses it.
     usage = "use an age (90d, 12h, 30m) or a date (2026-01-01)"
     cutoff = _parse_moment(older_than, "--older-than", usage, zero_age=False)
+    if cutoff > dt.datetime.now(dt.timezone.utc) and not yes and not dry_run:
+        raise click.ClickException(
+            f"the cut-off {_iso(cutoff)} is in the future: every event stored so far would be "
+            "deleted; add --yes if that is what you want"
+        )
+    scope = "" if app_id is None else f" of {app_id}"
     collector = _lifecycle_collector(storage)
     try:
-        deleted = collector.purge(older_than=cutoff)
+        if dry_run:
+            count = sum(
+                1
+                for stored in _stored_events(collector.backend, app_id)
+                if stored.received_at < cutoff
+            )
+            click.echo(f"would delete {count} events{scope} received before {_iso(cutoff)}")
+            return
+        deleted = purge_events(collector.backend, older_than=cutoff, app_id=app_id)
     except (ConfigurationError, BackendError) as error:
         raise click.ClickException(error.message) from None
     finally:
         collector.close()
-    click.echo(f"deleted {deleted} events received before {_iso(cutoff)}")
+    click.echo(f"deleted {deleted} events{scope} received before {_iso(cutoff)}")
+
+
+def _stored_events(backend: object, app_id: str | None) -> Iterator[StoredEvent]:
+    """The backend's stored events, for counting; a `ConfigurationError` if it cannot list them."""
+    events = getattr(backend, "events", None)
+    if events is None:
+        raise ConfigurationError(
+            f"{type(backend).__name__} cannot list its events, so --dry-run cannot count them",
+            code="unsupported_operation",
+        )
+    iterator: Iterator[StoredEvent] = events(app_id=app_id)
+    return iterator
 
 
 # --- reports and release health -------------------------------------------------------------
 
 _GATE_ERROR = 4
+_GATE_NO_DATA = 5
 
 
 class _GateError(click.ClickException):
@@ -535,7 +609,15 @@ ahead of the server and 30 days behind), the server's receive time otherwise."""
     "--chart",
     type=click.Path(dir_okay=False, writable=True),
     metavar="FILE.png",
-    help="Also draw daily installs, failures and running devices by version.",
+    help="Also draw installs per day, the daily failure rate per version against the "
+    "gate's limit, and adoption per version.",
+)
+@click.option(
+    "--max-failure-rate",
+    default=0.05,
+    show_default=True,
+    type=click.FloatRange(0.0, 1.0, min_open=True, max_open=True),
+    help="The gate's limit, drawn on the chart's failure-rate panel.",
 )
 def report(
     storage: str,
@@ -547,13 +629,23 @@ def report(
     all_devices: bool,
     output_format: str,
     chart: str | None,
+    max_failure_rate: float,
 ) -> None:
     """Per-version installs and failures, the update funnel, adoption, activity, download times."""
     from .reports import ReportQuery  # noqa: PLC0415
-    from .reports._chart import daily_chart  # noqa: PLC0415
+    from .reports._chart import daily_chart, require_matplotlib  # noqa: PLC0415
     from .reports._render import print_summary  # noqa: PLC0415
-    from .reports._summary import Summary, summarize  # noqa: PLC0415
+    from .reports._summary import summarize  # noqa: PLC0415
 
+    if chart is not None:
+        # Checked before any query: a typo in the path must not cost a report's worth of work.
+        folder = Path(chart).resolve().parent
+        if not folder.is_dir():
+            raise click.ClickException(f"cannot write the chart: no folder {str(folder)!r}")
+        try:
+            require_matplotlib()
+        except ConfigurationError as error:
+            raise click.ClickException(error.message) from None
     try:
         query = ReportQuery(
             app_id=app_id,
@@ -568,16 +660,27 @@ def report(
     reports = _open_reports(storage, click.ClickException)
     try:
         summary = summarize(reports, query)
+        if summary.active.total == 0:
+            click.echo(
+                f"note: no event of app {app_id!r} in this window and storage (with these "
+                "filters): check --app, --storage, --since and --until",
+                err=True,
+            )
         if output_format == "json":
             click.echo(json.dumps(summary.to_json(), indent=2, ensure_ascii=False))
         elif output_format == "csv":
             rows = csv.writer(sys.stdout, lineterminator="\n")
-            rows.writerow(Summary.CSV_COLUMNS)
+            rows.writerow(summary.csv_header())
             rows.writerows([_csv_cell(cell) for cell in row] for row in summary.csv_rows())
         else:
             print_summary(summary)
         if chart is not None:
-            daily_chart(summary.daily, chart, title=f"{app_id}: daily installs, failures, adoption")
+            daily_chart(
+                summary.daily,
+                chart,
+                title=f"{app_id}: installs, failure rate and adoption per day",
+                max_failure_rate=max_failure_rate,
+            )
             click.echo(f"chart written to {chart}", err=True)
     except (ConfigurationError, BackendError) as error:
         raise click.ClickException(error.message) from None
@@ -591,9 +694,11 @@ def report(
 Exit codes:
   0  healthy            the failure rate's 95 % interval is within the limit
   1  at_risk            the interval is entirely above the limit
-  2  insufficient_data  fewer devices than --min-devices tried the version
+  2  insufficient_data  some, but fewer than --min-devices, devices tried it
   3  warning            the interval straddles the limit: not proven either way
   4  the gate could not run (bad options, storage unavailable)
+  5  no event of this app, or of this version, in the window: a typo in
+     --app or --version, or the wrong --storage
 
 \b
 Examples:
@@ -634,8 +739,11 @@ def gate(
     all_devices: bool,
     as_json: bool,
 ) -> None:
-    """Is this release healthy? Print the verdict; the exit code says it to scripts."""
-    from .reports import HealthPolicy, release_health  # noqa: PLC0415
+    """Is this release healthy? Print the verdict; the exit code says it to scripts.
+
+    Needs only the server extra: the verdict is plain text.
+    """
+    from .reports import HealthPolicy, ReportQuery, release_health  # noqa: PLC0415
     from .reports._render import print_health  # noqa: PLC0415
 
     try:
@@ -657,7 +765,27 @@ def gate(
             channel=channel,
             all_devices=all_devices,
         )
-        if as_json:
+        missing = None
+        if health.figures.devices == 0:
+            scope = ReportQuery(
+                app_id=app_id,
+                since=health.since,
+                until=health.until,
+                platform=platform,
+                channel=channel,
+                all_devices=all_devices,
+            )
+            missing = _missing(reports, scope, version)
+        if missing is not None:
+            problem, message = missing
+            if as_json:
+                answer: dict[str, Any] = {"app_id": app_id, "version": version}
+                answer |= {"error": problem, "message": message, "exit_code": _GATE_NO_DATA}
+                click.echo(json.dumps(answer, indent=2, ensure_ascii=False))
+            else:
+                click.echo(f"{app_id} {version}: {problem} (exit {_GATE_NO_DATA})")
+                click.echo(f"  - {message}")
+        elif as_json:
             click.echo(json.dumps(health.to_json(), indent=2, ensure_ascii=False))
         else:
             print_health(health)
@@ -665,7 +793,22 @@ def gate(
         raise _GateError(error.message) from None
     finally:
         reports.close()
-    sys.exit(health.verdict.exit_code)
+    sys.exit(_GATE_NO_DATA if missing is not None else health.verdict.exit_code)
+
+
+def _missing(reports: Reports, window: ReportQuery, version: str) -> tuple[str, str]:
+    """Why a version has no device in the window: no event of the app, or none of it."""
+    since, until = _iso(window.since), _iso(window.until)
+    if reports.active_devices(window).total == 0:
+        return "no_such_app", (
+            f"no event of app {window.app_id!r} from {since} to {until} in this storage "
+            "(with these filters): check --app, --storage and the filters"
+        )
+    seen = [v.version for v in reports.versions(window) if v.devices][:5]
+    return "no_such_version", (
+        f"no device sent an event about version {version!r} from {since} to {until}; "
+        f"versions seen: {', '.join(seen)}"
+    )
 
 
 def main() -> None:

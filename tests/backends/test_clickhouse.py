@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import sys
 import threading
 import time
 import uuid
@@ -254,6 +255,28 @@ def test_urls():
     assert secure._dsn == "https://db.example:8443"
     assert secure.database == "updater_stats"
     assert secure.batching == CLICKHOUSE_BATCHING
+
+
+def test_chdb_urls_name_a_folder_as_sqlite_urls_name_a_file(tmp_path, monkeypatch):
+    # Parsing only: chdb hosts one engine per process, and the tests' engine is in memory.
+    monkeypatch.chdir(tmp_path)
+    relative = backend_from_url("chdb:///data?database=stats&table=ev&batch_delay_ms=5")
+    absolute = backend_from_url(f"chdb:///{tmp_path}/other%20dir")
+    in_memory = backend_from_url("chdb://")
+
+    assert isinstance(relative, ClickHouseBackend)
+    assert relative.dsn == f"chdb://{tmp_path}/data"
+    assert (relative.database, relative.table) == ("stats", "ev")
+    assert relative.batching.max_delay == 0.005
+    assert absolute.dsn == f"chdb://{tmp_path}/other%20dir"
+    assert absolute.database == "updater_stats"
+    assert in_memory.dsn == "chdb://memory"
+
+
+def test_a_chdb_url_without_chdb_names_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "chdb", None)  # find_spec then says it is missing
+    with pytest.raises(UpdaterStatsError, match=r"pip install 'updater-stats\[chdb\]'"):
+        backend_from_url("chdb:///data")
 
 
 def test_a_bad_url_option_is_a_configuration_error():

@@ -43,6 +43,42 @@ def test_every_built_in_backend_supports_both(backend: StorageBackend):
     assert isinstance(backend, SupportsPurge)
 
 
+def test_forget_and_purge_scoped_to_one_app_on_every_backend(backend: StorageBackend):
+    old = NOW - dt.timedelta(days=40)
+    events = [
+        stored_event(received_at=received, app_id=app, device_id=DEVICE, timestamp=n)
+        for n, (app, received) in enumerate(
+            [("com.a.app", old), ("com.b.app", old), ("com.a.app", NOW), ("com.b.app", NOW)]
+        )
+    ]
+    backend.write(events)
+    cutoff = NOW - dt.timedelta(days=30)
+    assert backend.purge(older_than=cutoff, app_id="com.a.app") == 1
+    assert backend.purge(older_than=cutoff, app_id="com.none") == 0
+    assert backend.forget(device_ids=[DEVICE], app_id="com.b.app") == 2
+    assert [(e.event.app_id, e.received_at) for e in stored(backend)] == [("com.a.app", NOW)]
+    # Unscoped calls, as before the app filter, still reach every app.
+    assert backend.forget(device_ids=[DEVICE]) == 1
+
+
+class _UnscopedBackend(MemoryBackend):
+    """A custom backend written before the app filter: forget and purge take no app_id."""
+
+    def forget(self, *, device_ids=(), custom_ids=()):  # type: ignore[override]
+        return super().forget(device_ids=device_ids, custom_ids=custom_ids)
+
+    def purge(self, *, older_than):  # type: ignore[override]
+        return super().purge(older_than=older_than)
+
+
+def test_a_backend_without_the_app_filter_still_serves_unscoped_calls():
+    backend = _UnscopedBackend()
+    collector = Collector(backend, clock=lambda: NOW)
+    collector.handle(body(wire_event(device_id=DEVICE)))
+    assert collector.purge(older_than=dt.timedelta(days=1)) == 0
+    assert collector.forget(device_id=DEVICE) == 1
+
+
 def test_duplicate_indexes_do_not_change_equality():
     assert WriteResult(1, 1, duplicate_indexes=(1,)) == WriteResult(inserted=1, duplicates=1)
 

@@ -33,17 +33,17 @@ def test_a_missing_driver_names_the_extra(monkeypatch, url, module, extra):
 
 
 def test_server_schemes_are_dotted_paths_imported_on_use():
-    assert {"postgresql", "postgres", "clickhouse", "clickhouses"} <= set(_SCHEMES)
+    assert {"postgresql", "postgres", "clickhouse", "clickhouses", "chdb"} <= set(_SCHEMES)
     for target, extra in _SCHEMES.values():
         module, _, factory = target.partition(":")
         assert module.startswith("updater_stats.backends.")
         assert factory.endswith(".from_url")
-        assert extra in {None, "postgres", "clickhouse"}
+        assert extra in {None, "postgres", "clickhouse", "chdb"}
 
 
 def test_the_unknown_scheme_error_lists_the_server_schemes():
     with pytest.raises(ConfigurationError) as info:
         backend_from_url("mysql://localhost/db")
 
-    for scheme in ("postgresql://", "clickhouse://", "clickhouses://", "sqlite://"):
+    for scheme in ("postgresql://", "clickhouse://", "clickhouses://", "chdb://", "sqlite://"):
         assert scheme in info.value.message

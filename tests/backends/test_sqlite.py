@@ -199,7 +199,7 @@ def test_no_report_query_needs_the_dropped_version_index(tmp_path: Path):
             builder.active_total(query),
             builder.active_by_day(query),
             builder.latency(query),
-            builder.no_update_plugins(query),
+            builder.download_fail_plugins(query),
         ]
     with closing(sqlite3.connect(path)) as conn:
         for sql, params in statements:

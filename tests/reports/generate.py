@@ -20,14 +20,15 @@ from updater_stats import AppInfos, StorageBackend, StoredEvent
 APP = "com.example.app"
 OTHER_APP = "com.other.app"
 T0 = dt.datetime(2026, 11, 2, tzinfo=dt.timezone.utc)
-VERSIONS = ["1.0.0", "1.1.0", "1.2.0"]
+VERSIONS = ["1.0.0", "1.9.0", "1.10.0"]
 PLUGINS = {
     "8.42.0": "current",
     "7.50.1": "current",
     "7.16.3": "old",  # download_fail meant "no update"; no download_0
     "6.14.30": "current",
     "6.14.2": "old",
-    "6.x-beta": "current",  # not semver: treated as current
+    "6.x-beta": "current",  # not a version: its download_fail is not counted
+    "7.17.0-beta.1": "old",  # a pre-release is older than 7.17.0: "no update"
 }
 FAILURES = [
     "set_fail",

@@ -26,7 +26,14 @@ from updater_stats.reports import (
 )
 
 KNOWN = {action.value for action in Action}
-TARGET_EXTRA = {"set_next", "delete", "checksum_required", "insufficient_disk_space"}
+# Not running: the target bundle's own actions, and the bundle rolled back from / uninstalled.
+NOT_RUNNING = {
+    "set_next", "delete", "checksum_required", "insufficient_disk_space", "set_fail",
+    "unzip_fail", "decrypt_fail", "checksum_fail", "finish_download_fail", "manifest_path_fail",
+    "windows_path_fail", "canonical_path_fail", "directory_path_fail", "low_mem_fail",
+    "update_fail", "uninstall",
+}  # fmt: skip
+SEMVER = re.compile(r"[vV]?(\d+)\.(\d+)\.(\d+)(?:-([0-9A-Za-z.-]+))?(?:\+[0-9A-Za-z.-]+)?")
 WEBVIEW_NOT_FAILURES = {"webview_dom_content_loaded", "webview_page_loaded"}
 STARTS = {"download_0", "download_zip_start", "download_manifest_start", "download_10"}
 LAUNCHES = {"app_moved_to_foreground", "app_launch_ready"}
@@ -49,21 +56,39 @@ def version_of(name: str) -> str:
     return name.split(":", maxsplit=1)[0]
 
 
-def old_plugin(plugin_version: str) -> bool:
-    found = re.match(r"(\d+)\.(\d+)\.(\d+)", plugin_version)
-    if not found:
+def semver(text: str | None) -> tuple | None:
+    """(major, minor, patch, is release, pre-release parts), compared by semver precedence."""
+    found = SEMVER.fullmatch(text or "")
+    if not found or (found.group(4) is not None and "" in found.group(4).split(".")):
+        return None
+    major, minor, patch = (int(x) for x in found.groups()[:3])
+    pre = found.group(4)
+    if pre is None:
+        return (major, minor, patch, 1, ())
+    parts = tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in pre.split("."))
+    return (major, minor, patch, 0, parts)
+
+
+def newer(name: str) -> tuple:
+    """Version order: non-versions (by code point) before versions (by precedence)."""
+    parsed = semver(name.split(":", 1)[0])
+    return (0, (), name) if parsed is None else (1, parsed, name)
+
+
+def download_fail_counts(plugin_version: str | None) -> bool:
+    """Plugins before 7.17.0 (6.x: 6.14.25) meant "no update"; unreadable ones are not counted."""
+    version = semver(plugin_version)
+    if version is None:
         return False
-    major, minor, patch = (int(x) for x in found.groups())
-    if major == 6:
-        return (minor, patch) < (14, 25)
-    return (major, minor, patch) < (7, 17, 0)
+    first_fixed = (6, 14, 25, 1, ()) if version[0] == 6 else (7, 17, 0, 1, ())
+    return version >= first_fixed
 
 
 def is_failure(stored: StoredEvent) -> bool:
     action = stored.event.action
     if action not in KNOWN or action == "checksum_required":
         return False
-    if action == "download_fail" and old_plugin(stored.event.plugin_version):
+    if action == "download_fail" and not download_fail_counts(stored.event.plugin_version):
         return False
     return (
         action.endswith("_fail")
@@ -74,7 +99,7 @@ def is_failure(stored: StoredEvent) -> bool:
 
 
 def is_running(action: str) -> bool:
-    return action in KNOWN and not action.startswith("download_") and action not in TARGET_EXTRA
+    return action in KNOWN and not action.startswith("download_") and action not in NOT_RUNNING
 
 
 def select(events: Iterable[StoredEvent], query: ReportQuery) -> list[tuple[int, StoredEvent]]:
@@ -118,7 +143,7 @@ def versions(events: Iterable[StoredEvent], query: ReportQuery) -> list[VersionC
             failures[version][event.action] += 1
         if event.action == "update_fail":
             rollbacks[version]["update_fail"] += 1
-        if event.action == "reset":
+        if event.action == "reset" and (old or version != "builtin"):
             rollbacks[old or version]["reset"] += 1
     names = set(devices) | set(rollbacks) | set(replaced)
     return [
@@ -182,15 +207,15 @@ def running(events: Iterable[StoredEvent], query: ReportQuery) -> list[RunningGr
         key = (
             t,
             ms(stored.received_at),
-            version_of(event.version_name),
-            event.platform,
-            event.version_os,
-            event.plugin_version,
-            event.version_build,
+            newer(version_of(event.version_name)),
+            event.platform or "",
+            event.version_os or "",
+            event.plugin_version or "",
+            event.version_build or "",
         )
         if event.device_id not in latest or key > latest[event.device_id]:
             latest[event.device_id] = key
-    groups = Counter(key[2:] for key in latest.values())
+    groups = Counter((key[2][2], *key[3:]) for key in latest.values())
     return sorted(
         (
             RunningGroup(
@@ -241,7 +266,8 @@ def latency(events: Iterable[StoredEvent], query: ReportQuery) -> list[LatencyCo
         elif pair in started and pair in completed and completed[pair] >= started[pair]:
             samples[pair[0]].append(completed[pair] - started[pair])
     out = []
-    for version, values in sorted(samples.items()):
+    # Newest version first.
+    for version, values in sorted(samples.items(), key=lambda item: newer(item[0]), reverse=True):
         values.sort()
 
         def pick(p: int, values: list[int] = values) -> int:
@@ -263,6 +289,8 @@ def daily(events: Iterable[StoredEvent], query: ReportQuery) -> list[DailyVersio
     installs: Counter[tuple[dt.date, str]] = Counter()
     failures: Counter[tuple[dt.date, str]] = Counter()
     runners: dict[tuple[dt.date, str], set[str]] = defaultdict(set)
+    everyone: dict[tuple[dt.date, str], set[str]] = defaultdict(set)
+    failed: dict[tuple[dt.date, str], set[str]] = defaultdict(set)
     seen: set[tuple[dt.date, str]] = set()
     for t, stored in select(events, query):
         event = stored.event
@@ -273,6 +301,9 @@ def daily(events: Iterable[StoredEvent], query: ReportQuery) -> list[DailyVersio
         seen.add(key)
         installs[key] += event.action == "set"
         failures[key] += is_failure(stored)
+        everyone[key].add(event.device_id)
+        if is_failure(stored):
+            failed[key].add(event.device_id)
         if is_running(event.action):
             runners[key].add(event.device_id)
     return [
@@ -282,6 +313,8 @@ def daily(events: Iterable[StoredEvent], query: ReportQuery) -> list[DailyVersio
             installs=installs[(d, v)],
             failures=failures[(d, v)],
             running_devices=len(runners[(d, v)]),
+            devices=len(everyone[(d, v)]),
+            failed_devices=len(failed[(d, v)]),
         )
-        for d, v in sorted(seen)
+        for d, v in sorted(seen, key=lambda key: (key[0], newer(key[1])))
     ]

@@ -115,7 +115,8 @@ def test_absent_optional_fields_are_reported_alike(tmp_path):
         event("app_moved_to_foreground", "1.0.0", dev=2, **ABSENT),
         event("app_moved_to_foreground", "1.0.0", dev=2, **{**ABSENT, "platform": "ios"}),
         event("download_fail", "1.0.0", dev=3, plugin_version="7.0.0"),  # old plugin: no update
-        event("download_fail", "1.0.0", dev=4, **ABSENT),  # no plugin version: a failure
+        event("download_fail", "1.0.0", dev=4, **ABSENT),  # no plugin version: not counted
+        event("download_fail", "1.0.0", dev=5, plugin_version="8.42.0"),  # a failure
     ]
     query = ReportQuery(app_id=events[0].event.app_id)
     blank = {"os_version": "", "plugin_version": "", "native_version": ""}
@@ -126,7 +127,7 @@ def test_absent_optional_fields_are_reported_alike(tmp_path):
         with reports_for(backend) as reports:
             (counts,) = reports.source.version_counts(query)
             assert (counts.devices, counts.failures, counts.failed_devices) == (
-                4,
+                5,
                 {"download_fail": 1},
                 1,
             )

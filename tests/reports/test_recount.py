@@ -140,11 +140,26 @@ def test_the_generated_data_exercises_every_rule(dataset):
     assert any(not s.event.is_prod for s in events)
     assert any(recount.event_time(s) != recount.ms(s.device_time) for s in events if s.device_time)
     assert any(
-        s.event.action == "download_fail" and recount.old_plugin(s.event.plugin_version)
+        s.event.action == "download_fail" and recount.download_fail_counts(s.event.plugin_version)
         for s in events
     )
+    # Version order differs from text order: 1.10.0 is newer than 1.9.0.
+    assert {"1.9.0", "1.10.0"} <= {s.event.version_name for s in events}
     # An unkeyed event sent twice is stored twice: the repeats are in the recount's input.
     unkeyed = Counter(
         json.dumps(s.event.to_wire(), sort_keys=True) for s in events if s.key is None
     )
     assert max(unkeyed.values()) > 1
+
+
+def test_the_generated_data_has_every_kind_of_download_fail():
+    plugins = {
+        s.event.plugin_version
+        for seed in SEEDS
+        for s in generate(seed)
+        if s.event.action == "download_fail"
+    }
+    # Counted, "no update" (a pre-release of the fixed version among them) and unreadable.
+    assert any(recount.download_fail_counts(v) for v in plugins)
+    assert "7.17.0-beta.1" in plugins
+    assert "6.x-beta" in plugins

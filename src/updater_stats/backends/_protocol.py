@@ -48,10 +48,18 @@ class SupportsForget(Protocol):
     id and pass both forms.
     """
 
-    def forget(self, *, device_ids: Collection[str] = (), custom_ids: Collection[str] = ()) -> int:
+    def forget(
+        self,
+        *,
+        device_ids: Collection[str] = (),
+        custom_ids: Collection[str] = (),
+        app_id: str | None = None,
+    ) -> int:
         """Delete every event whose ``device_id`` is in *device_ids* or whose ``custom_id``
-        is in *custom_ids*; return how many were deleted. Later writes of the same
-        events store them anew: nothing remembers their keys."""
+        is in *custom_ids*, of the app *app_id* only when given; return how many were
+        deleted. Later writes of the same events store them anew: nothing remembers their
+        keys. Callers pass *app_id* only when they scope to an app, so a backend written
+        before it existed still serves unscoped calls."""
         ...
 
 
@@ -59,6 +67,8 @@ class SupportsForget(Protocol):
 class SupportsPurge(Protocol):
     """**Protocol:** a backend that can delete old events (retention)."""
 
-    def purge(self, *, older_than: dt.datetime) -> int:
-        """Delete every event received (server clock) before *older_than*; return how many."""
+    def purge(self, *, older_than: dt.datetime, app_id: str | None = None) -> int:
+        """Delete every event received (server clock) before *older_than*, of the app
+        *app_id* only when given; return how many. *app_id* is passed only when given, as
+        for `SupportsForget.forget`."""
         ...

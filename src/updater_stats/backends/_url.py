@@ -21,6 +21,7 @@ _SCHEMES: dict[str, tuple[str, str | None]] = {
     "postgres": ("updater_stats.backends.postgres:PostgresBackend.from_url", "postgres"),
     "clickhouse": ("updater_stats.backends.clickhouse:ClickHouseBackend.from_url", "clickhouse"),
     "clickhouses": ("updater_stats.backends.clickhouse:ClickHouseBackend.from_url", "clickhouse"),
+    "chdb": ("updater_stats.backends.clickhouse:ClickHouseBackend.from_url", "chdb"),
 }
 
 
@@ -34,6 +35,8 @@ def backend_from_url(url: str) -> StorageBackend:
       (or ``postgres://``): `PostgresBackend`, extra ``postgres``
     - ``clickhouse://user:password@host:8123/database`` (``clickhouses://``
       for HTTPS): `ClickHouseBackend`, extra ``clickhouse``
+    - ``chdb:///relative/folder``, ``chdb:////absolute/folder`` (``chdb://``: in memory):
+      `ClickHouseBackend` on the in-process engine, extra ``chdb``
 
     Raises:
         ConfigurationError: for a URL whose scheme is unknown, malformed, or

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import importlib.util
 import itertools
 import json
 import operator
@@ -33,8 +34,9 @@ import threading
 import time
 import uuid
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 import attrs
 import clickhouse_connect
@@ -402,11 +404,27 @@ _DRIVER_ERRORS = (ClickHouseError, OSError)
 
 # Query parameters of a clickhouse:// URL that are ours; the others are ClickHouse settings.
 _OWN_PARAMETERS = {"table", "cluster", "batch_delay_ms", "batch_max_events", "ttl_days"}
+#: ``chdb://`` URLs name a folder, not a database: the database is a query parameter.
+_CHDB_PARAMETERS = {*_OWN_PARAMETERS, "database"}
 
 # Wait until the deletion is done on every replica: when forget() returns, the rows are gone.
 _SYNC_MUTATION = {"mutations_sync": 2}
 _SYNC_ALTER = {"alter_sync": 2, "mutations_sync": 2}
 _FORGET_WHERE = "device_id IN {devices:Array(String)} OR custom_id IN {customs:Array(String)}"
+
+
+def _chdb_dsn(url: str) -> str:
+    """The clickhouse-connect DSN for a ``chdb://`` storage URL (paths as in ``sqlite://``)."""
+    if importlib.util.find_spec("chdb") is None:
+        raise ConfigurationError(
+            "chdb:// storage needs the in-process engine: pip install 'updater-stats[chdb]'",
+            code="missing_extra",
+        )
+    location = unquote(url.split("://", 1)[1].split("?", 1)[0].split("#", 1)[0])
+    location = location.removeprefix("/")
+    if location in {"", ":memory:", "memory"}:
+        return "chdb://memory"
+    return "chdb://" + quote(str(Path(location).resolve()))
 
 
 class ClickHouseBackend:
@@ -464,13 +482,19 @@ class ClickHouseBackend:
 
         Query parameters: ``table``, ``cluster``, ``batch_delay_ms``,
         ``batch_max_events``, ``ttl_days``; any other is passed on as a ClickHouse setting.
+
+        ``chdb:///relative/folder`` or ``chdb:////absolute/folder``: the in-process engine
+        (chdb, extra ``chdb``) keeping its data in that folder, the database named by
+        ``?database=`` (default ``updater_stats``); ``chdb://`` keeps it in memory. One
+        process at a time can open a folder.
         """
         parts = urlsplit(url)
         scheme = parts.scheme.lower()
+        own = _CHDB_PARAMETERS if scheme == "chdb" else _OWN_PARAMETERS
         ours: dict[str, str] = {}
         settings: dict[str, Any] = {}
         for name, value in parse_qsl(parts.query, keep_blank_values=True):
-            if name in _OWN_PARAMETERS:
+            if name in own:
                 ours[name] = value
             else:
                 settings[name] = value
@@ -486,6 +510,8 @@ class ClickHouseBackend:
             host = f"[{host}]"
         dsn = f"{'https' if secure else 'http'}://{auth + '@' if auth else ''}{host}:{port}"
         database = unquote(parts.path.strip("/")) or "updater_stats"
+        if scheme == "chdb":
+            dsn, database = _chdb_dsn(url), ours.get("database") or "updater_stats"
         try:
             batching = CLICKHOUSE_BATCHING
             if "batch_delay_ms" in ours:
@@ -660,30 +686,41 @@ class ClickHouseBackend:
             )
         self.inserts += 1
 
-    def forget(self, *, device_ids: Collection[str] = (), custom_ids: Collection[str] = ()) -> int:
-        """Delete every event of these devices or users (values as stored); return how many.
+    def forget(
+        self,
+        *,
+        device_ids: Collection[str] = (),
+        custom_ids: Collection[str] = (),
+        app_id: str | None = None,
+    ) -> int:
+        """Delete every event of these devices or users (values as stored), of *app_id* only
+        when given; return how many.
 
         A delete mutation (``ALTER TABLE ... DELETE``), waited for on every
         replica: when it returns, the rows are gone from disk, not only hidden
         as a lightweight ``DELETE`` would leave them. The count is of events as
         `events` reads them (each key once).
         """
-        parameters = {"devices": list(device_ids), "customs": list(custom_ids)}
+        parameters: dict[str, Any] = {"devices": list(device_ids), "customs": list(custom_ids)}
         if not parameters["devices"] and not parameters["customs"]:
             return 0
+        where = f"({_FORGET_WHERE})"
+        if app_id is not None:
+            where += " AND app_id = {app:String}"
+            parameters["app"] = app_id
         with self._lock:
             client = self._connect()
             try:
                 count = int(
                     client.query(
                         f"SELECT count() FROM {self._qualified} FINAL "  # noqa: S608 - quoted
-                        f"WHERE {_FORGET_WHERE}",
+                        f"WHERE {where}",
                         parameters=parameters,
                     ).result_rows[0][0]
                 )
                 if count:
                     client.command(
-                        f"ALTER TABLE {self._local_table} DELETE WHERE {_FORGET_WHERE}",
+                        f"ALTER TABLE {self._local_table} DELETE WHERE {where}",
                         parameters=parameters,
                         settings=_SYNC_MUTATION,
                     )
@@ -691,17 +728,21 @@ class ClickHouseBackend:
                 raise BackendError(f"ClickHouse delete failed: {exc}") from exc
         return count
 
-    def purge(self, *, older_than: dt.datetime) -> int:
-        """Delete every event received before *older_than*; return how many.
+    def purge(self, *, older_than: dt.datetime, app_id: str | None = None) -> int:
+        """Delete every event received before *older_than*, of *app_id* only when given.
 
         Whole months before it are dropped as partitions (instant, no rewrite);
         only the month *older_than* falls in is rewritten by a delete mutation.
+        Scoped to one app, every month is rewritten by a delete mutation.
         For a standing retention period, a table TTL (``ttl=``) does this by itself.
         """
         cutoff = older_than.astimezone(dt.timezone.utc)
         cutoff_month = cutoff.year * 100 + cutoff.month
         parameters: dict[str, Any] = {"cutoff": cutoff.replace(tzinfo=None)}
         before = "received_at < {cutoff:DateTime64(3, 'UTC')}"
+        if app_id is not None:
+            before += " AND app_id = {app:String}"
+            parameters["app"] = app_id
         with self._lock:
             client = self._connect()
             try:
@@ -717,7 +758,7 @@ class ClickHouseBackend:
                     parameters=parameters,
                 ).result_rows
                 for (month,) in months:
-                    if int(month) < cutoff_month:
+                    if int(month) < cutoff_month and app_id is None:
                         client.command(
                             f"ALTER TABLE {self._local_table} DROP PARTITION {int(month)}"
                         )

@@ -62,16 +62,31 @@ class MemoryBackend:
             self._keys = {stored.key for stored in kept if stored.key is not None}
         return deleted
 
-    def forget(self, *, device_ids: Collection[str] = (), custom_ids: Collection[str] = ()) -> int:
-        """Delete the events of these devices and users (values as stored); return how many."""
+    def forget(
+        self,
+        *,
+        device_ids: Collection[str] = (),
+        custom_ids: Collection[str] = (),
+        app_id: str | None = None,
+    ) -> int:
+        """Delete the events of these devices and users (values as stored), of *app_id* only
+        when given; return how many."""
         devices, customs = frozenset(device_ids), frozenset(custom_ids)
         return self._delete(
-            lambda stored: stored.event.device_id in devices or stored.event.custom_id in customs
+            lambda stored: (
+                (stored.event.device_id in devices or stored.event.custom_id in customs)
+                and (app_id is None or stored.event.app_id == app_id)
+            )
         )
 
-    def purge(self, *, older_than: dt.datetime) -> int:
-        """Delete the events received before *older_than*; return how many."""
-        return self._delete(lambda stored: stored.received_at < older_than)
+    def purge(self, *, older_than: dt.datetime, app_id: str | None = None) -> int:
+        """Delete the events received before *older_than*, of *app_id* only when given."""
+        return self._delete(
+            lambda stored: (
+                stored.received_at < older_than
+                and (app_id is None or stored.event.app_id == app_id)
+            )
+        )
 
     def ping(self) -> None:
         """Raise `BackendError` once the backend is closed; answer otherwise."""

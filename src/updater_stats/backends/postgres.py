@@ -513,7 +513,7 @@ class PostgresBackend:
         self._insert_returning = self._insert + sql.SQL(" RETURNING event_key")
         self._purge = sql.SQL(
             "DELETE FROM {table} WHERE id IN (SELECT id FROM {table} WHERE received_at < %s "
-            "ORDER BY id LIMIT %s)"
+            "AND (%s::text IS NULL OR app_id = %s::text) ORDER BY id LIMIT %s)"
         ).format(table=table)
 
     @classmethod
@@ -610,8 +610,15 @@ class PostgresBackend:
             duplicate_indexes=_duplicates(keys, new_keys),
         )
 
-    def forget(self, *, device_ids: Collection[str] = (), custom_ids: Collection[str] = ()) -> int:
-        """Delete every event of these devices or users (values as stored); return how many.
+    def forget(
+        self,
+        *,
+        device_ids: Collection[str] = (),
+        custom_ids: Collection[str] = (),
+        app_id: str | None = None,
+    ) -> int:
+        """Delete every event of these devices or users (values as stored), of *app_id* only
+        when given; return how many.
 
         One transaction; only the matching rows are locked, writes go on. The
         space is reclaimed by (auto)vacuum: see the privacy page.
@@ -622,27 +629,30 @@ class PostgresBackend:
             return 0
         self._prepare()
         statement = sql.SQL(
-            "DELETE FROM {} WHERE device_id = ANY(%s) OR custom_id = ANY(%s)"
+            "DELETE FROM {} WHERE (device_id = ANY(%s) OR custom_id = ANY(%s)) "
+            "AND (%s::text IS NULL OR app_id = %s::text)"
         ).format(self._table)
+        app = None if app_id is None else escape(app_id)
         try:
             with self._pool.connection() as conn, conn.transaction():
-                return conn.execute(statement, [devices, customs]).rowcount
+                return conn.execute(statement, [devices, customs, app, app]).rowcount
         except psycopg.Error as exc:
             raise BackendError(f"PostgreSQL delete failed: {exc}") from exc
 
-    def purge(self, *, older_than: dt.datetime) -> int:
-        """Delete every event received before *older_than*; return how many.
+    def purge(self, *, older_than: dt.datetime, app_id: str | None = None) -> int:
+        """Delete every event received before *older_than*, of *app_id* only when given.
 
         In transactions of `purge_batch_size` rows, oldest first: no long lock,
         no huge transaction, and vacuum can reuse the space as the purge goes.
         """
         self._prepare()
+        app = None if app_id is None else escape(app_id)
         total = 0
         while True:
             try:
                 with self._pool.connection() as conn, conn.transaction():
                     deleted = conn.execute(
-                        self._purge, [older_than, self.purge_batch_size]
+                        self._purge, [older_than, app, app, self.purge_batch_size]
                     ).rowcount
             except psycopg.Error as exc:
                 raise BackendError(f"PostgreSQL purge failed: {exc}") from exc

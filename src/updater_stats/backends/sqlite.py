@@ -108,6 +108,10 @@ _PURGE = (
     "DELETE FROM events WHERE id IN "
     "(SELECT id FROM events WHERE received_at < ? ORDER BY id LIMIT ?)"
 )
+_PURGE_APP = (
+    "DELETE FROM events WHERE id IN "
+    "(SELECT id FROM events WHERE received_at < ? AND app_id = ? ORDER BY id LIMIT ?)"
+)
 
 
 def _events_table(event_key: str, *, version: int) -> str:
@@ -480,8 +484,15 @@ class SQLiteBackend:
             except sqlite3.Error as exc:
                 raise BackendError(f"SQLite checkpoint failed: {exc}") from exc
 
-    def forget(self, *, device_ids: Collection[str] = (), custom_ids: Collection[str] = ()) -> int:
-        """Delete every event of these devices or users (values as stored); return how many.
+    def forget(
+        self,
+        *,
+        device_ids: Collection[str] = (),
+        custom_ids: Collection[str] = (),
+        app_id: str | None = None,
+    ) -> int:
+        """Delete every event of these devices or users (values as stored), of *app_id* only
+        when given; return how many.
 
         One transaction. Deleted rows are overwritten (``secure_delete``) and the
         WAL is emptied afterwards, so the file keeps no copy of them.
@@ -495,13 +506,17 @@ class SQLiteBackend:
         if customs:
             conditions.append(f"custom_id IN ({', '.join('?' for _ in customs)})")
         # Only placeholders are formatted in; the values are parameters.
-        statement = f"DELETE FROM events WHERE {' OR '.join(conditions)}"  # noqa: S608
-        deleted = self._delete(statement, [*devices, *customs])
+        statement = f"DELETE FROM events WHERE ({' OR '.join(conditions)})"  # noqa: S608
+        params = [*devices, *customs]
+        if app_id is not None:
+            statement += " AND app_id = ?"
+            params.append(app_id)
+        deleted = self._delete(statement, params)
         self._checkpoint()
         return deleted
 
-    def purge(self, *, older_than: dt.datetime) -> int:
-        """Delete every event received before *older_than*; return how many.
+    def purge(self, *, older_than: dt.datetime, app_id: str | None = None) -> int:
+        """Delete every event received before *older_than*, of *app_id* only when given.
 
         In transactions of `PURGE_CHUNK` rows, oldest first: writes from the
         collector (and other processes) go on between them.
@@ -509,7 +524,11 @@ class SQLiteBackend:
         cutoff = _ms(older_than)
         total = 0
         while True:
-            deleted = self._delete(_PURGE, (cutoff, PURGE_CHUNK))
+            deleted = (
+                self._delete(_PURGE, (cutoff, PURGE_CHUNK))
+                if app_id is None
+                else self._delete(_PURGE_APP, (cutoff, app_id, PURGE_CHUNK))
+            )
             total += deleted
             if deleted < PURGE_CHUNK:
                 break

@@ -42,7 +42,6 @@ POSTGRES = Dialect(
     # EXTRACT gives an exact numeric: floor to whole milliseconds, as every backend stores them.
     received_ms="CAST(FLOOR(EXTRACT(EPOCH FROM received_at) * 1000) AS bigint)",
     received_bound=lambda marker: f"to_timestamp({marker} / 1000.0)",
-    text_order=' COLLATE "C"',
     encode=escape,
     decode=_decode,
 )

@@ -50,7 +50,8 @@ class ReportSource(Protocol):
         ...
 
     def daily_counts(self, query: ReportQuery) -> Sequence[DailyVersionCounts]:
-        """Installs, failures and running devices per UTC day and version."""
+        """Installs, failures, running devices, devices and failed devices per UTC day and
+        version (the chart's failure rate needs the last two; left at 0, it is not drawn)."""
         ...
 
     def close(self) -> None:

@@ -87,10 +87,25 @@ class LatencyCounts:
 
 @attrs.frozen(kw_only=True)
 class DailyVersionCounts:
-    """One UTC day of one version: what the chart draws."""
+    """One UTC day of one version: what the chart draws.
+
+    Attributes:
+        installs: `set` events.
+        failures: Failure events.
+        running_devices: Distinct devices with a running event of the version that day.
+        devices: Distinct devices with any event counted under the version that day.
+        failed_devices: Distinct devices with a failure event under the version that day.
+    """
 
     day: dt.date
     version: str
     installs: int
     failures: int
     running_devices: int
+    devices: int = 0
+    failed_devices: int = 0
+
+    @property
+    def failure_rate(self) -> float | None:
+        """``failed_devices / devices`` that day, `None` without devices."""
+        return self.failed_devices / self.devices if self.devices else None

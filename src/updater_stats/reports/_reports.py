@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
 
 import attrs
 from typing_extensions import Self
 
+from .._versions import version_order_key
 from ..backends import SQLiteBackend, backend_from_url
 from ..backends._url import url_path
 from ..exceptions import ConfigurationError
@@ -120,8 +121,15 @@ class AdoptionReport:
         return tuple(share.value for share in self.versions)
 
 
+def newest_first(names: Iterable[str]) -> list[str]:
+    """Names in version order, newest first (see `updater_stats._versions`)."""
+    return sorted(names, key=version_order_key, reverse=True)
+
+
 def _shares(counter: Counter[str], total: int) -> tuple[Share, ...]:
-    ordered = sorted(counter.items(), key=lambda item: (-item[1], item[0]))
+    # Most devices first; equal counts newest first.
+    rank = {name: n for n, name in enumerate(newest_first(counter))}
+    ordered = sorted(counter.items(), key=lambda item: (-item[1], rank[item[0]]))
     return tuple(Share(value=value, devices=n, share=n / total) for value, n in ordered)
 
 
@@ -169,9 +177,10 @@ class Reports:
         return self._source
 
     def versions(self, query: ReportQuery) -> list[VersionReport]:
-        """One report per version, most devices first."""
+        """One report per version, most devices first; equal counts newest version first."""
         reports = [VersionReport.from_counts(c) for c in self._source.version_counts(query)]
-        return sorted(reports, key=lambda r: (-r.devices, r.version))
+        reports.sort(key=lambda r: version_order_key(r.version), reverse=True)
+        return sorted(reports, key=lambda r: -r.devices)
 
     def version(self, query: ReportQuery, version: str) -> VersionReport:
         """The report of one version (zero counts when it has no events)."""
@@ -181,8 +190,12 @@ class Reports:
         return VersionReport.from_counts(VersionCounts(version=version))
 
     def funnel(self, query: ReportQuery) -> list[FunnelReport]:
-        """The update funnel of each version at least one device started downloading, by version."""
-        rows = sorted(self._source.funnel_counts(query), key=lambda c: c.version)
+        """The funnel of each version some device started downloading, newest version first."""
+        rows = sorted(
+            self._source.funnel_counts(query),
+            key=lambda c: version_order_key(c.version),
+            reverse=True,
+        )
         return [
             FunnelReport(
                 version=c.version,
@@ -200,12 +213,18 @@ class Reports:
         return self._source.active_devices(query)
 
     def download_latency(self, query: ReportQuery) -> list[LatencyCounts]:
-        """Download duration percentiles per version with at least one sample, by version."""
-        return sorted(self._source.download_latency(query), key=lambda c: c.version)
+        """Download times per version, newest version first."""
+        return sorted(
+            self._source.download_latency(query),
+            key=lambda c: version_order_key(c.version),
+            reverse=True,
+        )
 
     def daily(self, query: ReportQuery) -> list[DailyVersionCounts]:
-        """Installs, failures and running devices per UTC day and version, by day then version."""
-        return sorted(self._source.daily_counts(query), key=lambda c: (c.day, c.version))
+        """Per UTC day, oldest day first; within a day, versions oldest first."""
+        return sorted(
+            self._source.daily_counts(query), key=lambda c: (c.day, version_order_key(c.version))
+        )
 
     def close(self) -> None:
         """Close the source's connections."""

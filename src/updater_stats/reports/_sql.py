@@ -14,13 +14,14 @@ from __future__ import annotations
 import abc
 import datetime as dt
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import attrs
 
 from .._actions import Action
+from .._versions import version_order_key
 from . import _semantics as sem
 from ._query import ReportQuery, epoch_ms
 from ._records import (
@@ -48,6 +49,12 @@ def _actions(actions: Iterable[Action]) -> str:
     return "(" + ", ".join(f"'{v}'" for v in values) + ")"
 
 
+def _literal(text: str) -> str:
+    """One of our own constants as an SQL string literal."""
+    assert _SAFE_LITERAL.fullmatch(text)  # noqa: S101 - constants only.
+    return f"'{text}'"
+
+
 def _same(text: str) -> str:
     return text
 
@@ -67,7 +74,6 @@ class Dialect:
             holding epoch milliseconds (so the column's index serves the comparison).
         split_version: SQL for the part of a text expression before the first colon.
         duration: SQL for a trusted ``metadata.duration_ms`` as an integer, NULL otherwise.
-        text_order: Appended to text in ORDER BY, so every database sorts by code point.
         int_div: SQL for integer division of two integer expressions.
         encode: How a text parameter is stored (PostgreSQL escapes NUL, for one).
         decode: A text value from a result row as Python text.
@@ -78,7 +84,6 @@ class Dialect:
     duration: Callable[[str], str]
     received_ms: str = "received_at"
     received_bound: Callable[[str], str] = _same
-    text_order: str = ""
     int_div: Callable[[str, str], str] = lambda a, b: f"({a}) / ({b})"
     encode: Callable[[str], str] = _same
     decode: Callable[[Any], str] = _decoded
@@ -103,14 +108,15 @@ class QueryBuilder:
         params.append(value)
         return self._d.placeholder(len(params) - 1, value)
 
-    def no_update_plugins(self, query: ReportQuery) -> Statement:
-        """Plugin versions that sent `download_fail`: the caller keeps the "no update" ones."""
+    def download_fail_plugins(self, query: ReportQuery) -> Statement:
+        """Plugin versions that sent `download_fail`: the caller keeps those that fail for real."""
         params: list[Any] = []
         app = self._param(params, self._d.encode(query.app_id))
         return (
             (
                 f"SELECT DISTINCT plugin_version FROM {self._table} "
-                f"WHERE app_id = {app} AND action = 'download_fail'"
+                f"WHERE app_id = {app} AND action = 'download_fail' "
+                "AND plugin_version IS NOT NULL"
             ),
             params,
         )
@@ -146,8 +152,11 @@ class QueryBuilder:
             f"AND device_ts <= {received} + {ahead} THEN device_ts ELSE {received} END"
         )
         old_version = "COALESCE(old_version_name, '')"
+        # Columns a device may leave out are '' when absent, the same on every database.
         inner = (
-            f"SELECT device_id, action, plugin_version, platform, version_os, version_build, "
+            "SELECT device_id, action, COALESCE(plugin_version, '') AS plugin_version, "
+            "COALESCE(platform, '') AS platform, COALESCE(version_os, '') AS version_os, "
+            "COALESCE(version_build, '') AS version_build, "
             f"{received} AS received_ms, metadata, "
             f"{d.split_version('version_name')} AS version, "
             f"{d.split_version(old_version)} AS old_version, "
@@ -161,21 +170,18 @@ class QueryBuilder:
         outer = f"SELECT * FROM ({inner}) e" + (f" WHERE {' AND '.join(bounds)}" if bounds else "")
         return f"WITH w AS ({outer}) "
 
-    def _failure(self, no_update: Sequence[str], params: list[Any]) -> str:
-        """SQL for "this row is a failure", old plugins' "no update" `download_fail` excluded."""
-        condition = f"action IN {_actions(sem.FAILURES)}"
-        if no_update:
-            marks = ", ".join(self._param(params, version) for version in no_update)
-            # An event without plugin_version (NULL) is not from an old plugin: a failure.
-            condition += (
-                f" AND NOT (action = 'download_fail' AND COALESCE(plugin_version, '') IN ({marks}))"
-            )
-        return f"({condition})"
+    def _failure(self, failing_plugins: Sequence[str], params: list[Any]) -> str:
+        """SQL for "this row is a failure": `download_fail` only from *failing_plugins*."""
+        condition = f"action IN {_actions(sem.FAILURES)} AND (action <> 'download_fail'"
+        if failing_plugins:
+            marks = ", ".join(self._param(params, version) for version in failing_plugins)
+            condition += f" OR plugin_version IN ({marks})"
+        return f"({condition}))"
 
-    def versions(self, query: ReportQuery, no_update: Sequence[str]) -> Statement:
+    def versions(self, query: ReportQuery, failing_plugins: Sequence[str]) -> Statement:
         params: list[Any] = []
         sql = self._window(query, params)
-        fail = self._failure(no_update, params)
+        fail = self._failure(failing_plugins, params)
         sql += (
             "SELECT version, COUNT(DISTINCT device_id), "
             "SUM(CASE WHEN action = 'set' THEN 1 ELSE 0 END), "
@@ -184,21 +190,24 @@ class QueryBuilder:
         )
         return sql, params
 
-    def failures(self, query: ReportQuery, no_update: Sequence[str]) -> Statement:
+    def failures(self, query: ReportQuery, failing_plugins: Sequence[str]) -> Statement:
         params: list[Any] = []
         sql = self._window(query, params)
-        fail = self._failure(no_update, params)
+        fail = self._failure(failing_plugins, params)
         sql += f"SELECT version, action, COUNT(*) FROM w WHERE {fail} GROUP BY version, action"
         return sql, params
 
     def rollbacks(self, query: ReportQuery) -> Statement:
         params: list[Any] = []
         sql = self._window(query, params)
-        # `reset` names the bundle it left in old_version_name when the plugin sends it.
+        # `reset` names the bundle it left in old_version_name when the plugin sends it; one
+        # without it that names `builtin` (where every reset lands) names no bundle left.
+        builtin = _literal(sem.BUILTIN)
         sql += (
             "SELECT CASE WHEN action = 'reset' AND old_version <> '' THEN old_version "
             "ELSE version END AS left_version, action, COUNT(*) FROM w "
-            f"WHERE action IN {_actions(sem.ROLLBACKS)} GROUP BY left_version, action"
+            f"WHERE action IN {_actions(sem.ROLLBACKS)} AND NOT (action = 'reset' "
+            f"AND old_version = '' AND version = {builtin}) GROUP BY left_version, action"
         )
         return sql, params
 
@@ -233,28 +242,23 @@ class QueryBuilder:
         return sql, params
 
     def running(self, query: ReportQuery) -> Statement:
+        """Each device's latest running-version events, grouped by their values.
+
+        A device with one latest event (the usual case) is counted in its group with
+        ``tied`` NULL; a device with several events at its latest event and receive time
+        comes back with its id in ``tied``, one row per distinct candidate, for Python to
+        pick from by `sem.running_tie_key` (version precedence, which SQL cannot order by).
+        """
         params: list[Any] = []
         sql = self._window(query, params)
-        o = self._d.text_order
-        # An absent value (NULL) counts as "": every database then sorts and groups it alike.
-        values = {
-            "p": "COALESCE(platform, '')",
-            "os": "COALESCE(version_os, '')",
-            "pv": "COALESCE(plugin_version, '')",
-            "vb": "COALESCE(version_build, '')",
-        }
-        # Ties on time are broken on every column, so every backend picks the same row.
-        order = ", ".join(
-            ["t DESC", "received_ms DESC", f"version{o} DESC"]
-            + [f"{value}{o} DESC" for value in values.values()]
-        )
-        selected = ", ".join(f"{value} AS {name}" for name, value in values.items())
+        columns = "version, platform, version_os, plugin_version, version_build"
         sql += (
-            "SELECT version, p, os, pv, vb, COUNT(*) "
-            f"FROM (SELECT version, {selected}, "
-            f"ROW_NUMBER() OVER (PARTITION BY device_id ORDER BY {order}) AS rn FROM w "
-            f"WHERE action IN {_actions(sem.RUNNING_VERSION_ACTIONS)}) latest WHERE rn = 1 "
-            "GROUP BY version, p, os, pv, vb"
+            f"SELECT CASE WHEN n = 1 THEN NULL ELSE device_id END AS tied, {columns}, COUNT(*) "
+            f"FROM (SELECT device_id, {columns}, COUNT(*) OVER (PARTITION BY device_id) AS n "
+            f"FROM (SELECT device_id, {columns}, RANK() OVER (PARTITION BY device_id "
+            "ORDER BY t DESC, received_ms DESC) AS rk FROM w "
+            f"WHERE action IN {_actions(sem.RUNNING)}) ranked WHERE rk = 1) latest "
+            f"GROUP BY tied, {columns}"
         )
         return sql, params
 
@@ -294,18 +298,20 @@ class QueryBuilder:
         )
         return sql, params
 
-    def daily(self, query: ReportQuery, no_update: Sequence[str]) -> Statement:
+    def daily(self, query: ReportQuery, failing_plugins: Sequence[str]) -> Statement:
         params: list[Any] = []
         sql = self._window(query, params)
-        fail = self._failure(no_update, params)
         day = self._d.int_div("t", str(sem.DAY_MS))
-        running = _actions(sem.RUNNING_VERSION_ACTIONS)
+        running = _actions(sem.RUNNING)
+        # Positional markers: each use of the failure test gets its own parameters, in order.
         sql += (
             f"SELECT {day} AS day, version, "
             "SUM(CASE WHEN action = 'set' THEN 1 ELSE 0 END), "
-            f"SUM(CASE WHEN {fail} THEN 1 ELSE 0 END), "
-            f"COUNT(DISTINCT CASE WHEN action IN {running} THEN device_id END) "
-            "FROM w GROUP BY day, version"
+            f"SUM(CASE WHEN {self._failure(failing_plugins, params)} THEN 1 ELSE 0 END), "
+            f"COUNT(DISTINCT CASE WHEN action IN {running} THEN device_id END), "
+            "COUNT(DISTINCT device_id), "
+            f"COUNT(DISTINCT CASE WHEN {self._failure(failing_plugins, params)} "
+            "THEN device_id END) FROM w GROUP BY day, version"
         )
         return sql, params
 
@@ -325,22 +331,23 @@ class SQLReportSource(abc.ABC):
     def close(self) -> None:
         """Release the connection."""
 
-    def _no_update(self, query: ReportQuery) -> list[str]:
-        rows = self._fetch(self._sql.no_update_plugins(query))
-        # Compared as stored: the versions go back into the queries as parameters. Events
-        # without a plugin_version (NULL) are from no old plugin.
+    def _failing_plugins(self, query: ReportQuery) -> list[str]:
+        rows = self._fetch(self._sql.download_fail_plugins(query))
+        # Compared as stored: the versions go back into the queries as parameters.
         stored = {self._text(row[0]): row[0] for row in rows if row[0] is not None}
-        return [stored[v] for v in sem.no_update_plugin_versions(list(stored))]
+        return [stored[v] for v in sem.failing_download_plugins(list(stored))]
 
     def version_counts(self, query: ReportQuery) -> list[VersionCounts]:
         """One row per version with any event, or named as a replaced or rolled-back version."""
-        no_update = self._no_update(query)
+        failing_plugins = self._failing_plugins(query)
         base: dict[str, tuple[int, int, int]] = {
             self._text(v): (int(devices), int(installs or 0), int(failed))
-            for v, devices, installs, failed in self._fetch(self._sql.versions(query, no_update))
+            for v, devices, installs, failed in self._fetch(
+                self._sql.versions(query, failing_plugins)
+            )
         }
         failures: dict[str, dict[str, int]] = defaultdict(dict)
-        for version, action, count in self._fetch(self._sql.failures(query, no_update)):
+        for version, action, count in self._fetch(self._sql.failures(query, failing_plugins)):
             failures[self._text(version)][self._text(action)] = int(count)
         rollbacks: dict[str, dict[str, int]] = defaultdict(dict)
         for version, action, count in self._fetch(self._sql.rollbacks(query)):
@@ -359,7 +366,7 @@ class SQLReportSource(abc.ABC):
                 rollbacks=rollbacks.get(name, {}),
                 replaced_by=replaced.get(name, {}),
             )
-            for name in sorted(names)
+            for name in sorted(names, key=version_order_key)
         ]
 
     def funnel_counts(self, query: ReportQuery) -> list[FunnelCounts]:
@@ -376,17 +383,34 @@ class SQLReportSource(abc.ABC):
         ]
 
     def running_versions(self, query: ReportQuery) -> list[RunningGroup]:
-        """Each device's latest running-version event, grouped by its values."""
+        """Each device's latest running-version event, grouped by its values.
+
+        The database returns each device's latest events; a device with several at the
+        same moment is settled here, by the documented order, alike on every backend.
+        """
+        groups: Counter[sem.RunningRow] = Counter()
+        tied: dict[Any, list[sem.RunningRow]] = defaultdict(list)
+        text = self._text
+        for device, version, platform, os_version, plugin, native, n in self._fetch(
+            self._sql.running(query)
+        ):
+            row = (text(version), text(platform), text(os_version), text(plugin), text(native))
+            if device is None:
+                groups[row] += int(n)
+            else:
+                tied[device].append(row)
+        for candidates in tied.values():
+            groups[max(candidates, key=sem.running_tie_key)] += 1
         return [
             RunningGroup(
-                version=self._text(v),
-                platform=self._text(platform),
-                os_version=self._text(os_version),
-                plugin_version=self._text(plugin),
-                native_version=self._text(native),
-                devices=int(n),
+                version=v,
+                platform=platform,
+                os_version=os_version,
+                plugin_version=plugin,
+                native_version=native,
+                devices=n,
             )
-            for v, platform, os_version, plugin, native, n in self._fetch(self._sql.running(query))
+            for (v, platform, os_version, plugin, native), n in groups.items()
         ]
 
     def active_devices(self, query: ReportQuery) -> ActiveDevices:
@@ -409,8 +433,8 @@ class SQLReportSource(abc.ABC):
         ]
 
     def daily_counts(self, query: ReportQuery) -> list[DailyVersionCounts]:
-        """Installs, failures and running devices per UTC day and version."""
-        no_update = self._no_update(query)
+        """Installs, failures, running and failed devices, and devices, per UTC day and version."""
+        failing_plugins = self._failing_plugins(query)
         return [
             DailyVersionCounts(
                 day=day_of(day),
@@ -418,8 +442,10 @@ class SQLReportSource(abc.ABC):
                 installs=int(installs or 0),
                 failures=int(failures or 0),
                 running_devices=int(running),
+                devices=int(devices),
+                failed_devices=int(failed),
             )
-            for day, v, installs, failures, running in self._fetch(
-                self._sql.daily(query, no_update)
+            for day, v, installs, failures, running, devices, failed in self._fetch(
+                self._sql.daily(query, failing_plugins)
             )
         ]

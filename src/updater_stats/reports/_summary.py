@@ -88,7 +88,8 @@ class Summary:
             "daily": [{**attrs.asdict(c), "day": c.day.isoformat()} for c in self.daily],
         }
 
-    #: The CSV header: one row per version, its funnel and latency alongside.
+    #: The CSV header's fixed part: one row per version, its funnel and latency alongside;
+    #: `csv_header` adds a ``failures:<action>`` column per failure action in the summary.
     CSV_COLUMNS = (
         "version",
         "devices",
@@ -109,8 +110,18 @@ class Summary:
         "download_p99_ms",
     )
 
+    def failure_actions(self) -> list[str]:
+        """The failure actions any version saw, by name."""
+        return sorted({action for v in self.versions for action in v.failures})
+
+    def csv_header(self) -> list[str]:
+        """`CSV_COLUMNS`, then ``failures:<action>`` for each of `failure_actions`."""
+        return [*self.CSV_COLUMNS, *(f"failures:{a}" for a in self.failure_actions())]
+
     def csv_rows(self) -> list[list[Any]]:
-        """The per-version table: CSV holds one table, so funnel and latency become columns."""
+        """The per-version table under `csv_header`: CSV holds one table, so funnel, latency
+        and failures by action become columns."""
+        actions = self.failure_actions()
         funnel = {f.version: [s.devices for s in f.steps] for f in self.funnel}
         latency = {c.version: [c.p50_ms, c.p90_ms, c.p99_ms] for c in self.latency}
         running = {s.value: s.devices for s in self.adoption.versions}
@@ -131,6 +142,7 @@ class Summary:
                     running.get(v.version, 0),
                     *funnel.get(v.version, [0, 0, 0, 0]),
                     *latency.get(v.version, [None, None, None]),
+                    *(v.failures.get(action, 0) for action in actions),
                 ]
             )
         return rows
