@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from ._actions import Action, counts_as_failure, download_fail_means_no_update
 from ._collector import (
+    DEADLINE_ENV_VAR,
+    DEFAULT_DEADLINE,
     DEFAULT_STORAGE_URL,
     STORAGE_ENV_VAR,
     Collector,
@@ -27,6 +29,7 @@ from .backends import (
     MemoryBackend,
     SQLiteBackend,
     StorageBackend,
+    SupportsDeadline,
     SupportsForget,
     SupportsPurge,
     backend_from_url,
@@ -42,6 +45,8 @@ from .exceptions import (
 from .privacy import Privacy
 
 __all__ = [
+    "DEADLINE_ENV_VAR",
+    "DEFAULT_DEADLINE",
     "DEFAULT_STORAGE_URL",
     "STORAGE_ENV_VAR",
     "Action",
@@ -62,6 +67,7 @@ __all__ = [
     "SQLiteBackend",
     "StorageBackend",
     "StoredEvent",
+    "SupportsDeadline",
     "SupportsForget",
     "SupportsPurge",
     "UpdaterStatsError",
