@@ -10,9 +10,12 @@ caller got a 503 before their write began are never stored; a re-sent batch is s
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import sqlite3
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,6 +24,7 @@ from updater_stats import (
     BackendError,
     Collector,
     MemoryBackend,
+    SQLiteBackend,
     StorageBackend,
     StoredEvent,
     WriteResult,
@@ -139,3 +143,94 @@ def test_a_full_writer_queue_is_503_within_the_deadline_for_every_caller():
         collector.handle(body(batch(first, 10 if first == 10 else 5)))
     assert stored_timestamps(backend) == [*range(5), *range(10, 25), *range(30, 35)]
     collector.close()
+
+
+# -- SQLite: another connection holds the write lock ----------------------------------------
+
+
+@contextlib.contextmanager
+def write_locked(path: Path, mode: str = "IMMEDIATE") -> Iterator[None]:
+    """Another connection (as another process would) holds the file's write lock."""
+    blocker = sqlite3.connect(path, isolation_level=None)
+    try:
+        blocker.execute(f"BEGIN {mode}")
+        yield
+        blocker.execute("ROLLBACK")
+    finally:
+        blocker.close()
+
+
+def sqlite_file(tmp_path: Path) -> Path:
+    path = tmp_path / "stats.sqlite3"
+    created = SQLiteBackend(path)
+    created.ping()  # the file and its schema exist before the lock is taken
+    created.close()
+    return path
+
+
+@pytest.mark.parametrize("mode", ["IMMEDIATE", "EXCLUSIVE"])
+def test_a_locked_sqlite_file_is_503_within_the_deadline_and_nothing_is_stored_late(
+    tmp_path: Path, mode: str
+):
+    path = sqlite_file(tmp_path)
+    # The backend's own timeout (5 s) is longer than the deadline: the deadline bounds it.
+    collector = Collector(SQLiteBackend(path), deadline=DEADLINE)
+    sent = body(batch(100))
+    with write_locked(path, mode):
+        error = refused_in_time(lambda: collector.handle(sent))
+        assert error.code == "storage_timeout"
+        assert error.body["error"] == "storage_timeout"
+        error = refused_in_time(lambda: asyncio.run(collector.ahandle(sent)))
+        assert error.code == "storage_timeout"
+    # The lock is gone: had a refused write waited on, it would commit now.
+    assert collector._writer.flush(5)
+    assert stored_timestamps(collector.backend) == []
+
+    assert collector.handle(sent)["status"] == "ok"  # the device's retry
+    assert collector.handle(sent)["status"] == "ok"  # and one whose answer was lost
+    assert stored_timestamps(collector.backend) == list(range(100, 105))
+    assert collector.metrics.snapshot().requests["storage_timeout"] == 2
+    collector.close()
+
+
+def test_a_write_waits_for_the_lock_when_it_frees_in_time(tmp_path: Path):
+    path = sqlite_file(tmp_path)
+    collector = Collector(SQLiteBackend(path), deadline=DEADLINE)
+    blocker = sqlite3.connect(path, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")
+    request = Timed(lambda: collector.handle(body(batch(1))))
+    time.sleep(DEADLINE / 4)
+    blocker.execute("ROLLBACK")
+    blocker.close()
+
+    answer, error, _ = request.outcome()
+
+    assert error is None
+    assert answer["status"] == "ok"
+    assert stored_timestamps(collector.backend) == list(range(1, 6))
+    collector.close()
+
+
+def test_a_locked_sqlite_file_is_503_within_the_deadline_over_http(tmp_path: Path):
+    pytest.importorskip("uvicorn")
+    from .test_server import Server  # noqa: PLC0415 - needs the server extra
+
+    path = sqlite_file(tmp_path)
+    server = Server(tmp_path, "--deadline", str(DEADLINE), storage=f"sqlite:///{path}")
+    try:
+        sent = body(batch(200))
+        with write_locked(path):
+            started = time.monotonic()
+            status, answer = server.request("POST", data=sent)
+            took = time.monotonic() - started
+            assert (status, answer["error"]) == (503, "storage_timeout")
+            assert took < DEADLINE + SLACK, f"answered after {took:.2f} s"
+        assert server.request("POST", data=sent)[0] == 200
+        assert server.request("POST", data=sent)[0] == 200
+    finally:
+        assert server.stop(), server.output
+    backend = SQLiteBackend(path)
+    try:
+        assert stored_timestamps(backend) == list(range(200, 205))
+    finally:
+        backend.close()
