@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import signal
 import sqlite3
 import threading
 import time
@@ -30,6 +32,7 @@ from updater_stats import (
     WriteResult,
 )
 from updater_stats.backends import Batching
+from updater_stats.testing import stored_event
 
 from .conftest import VALID_EVENT, body
 
@@ -234,3 +237,123 @@ def test_a_locked_sqlite_file_is_503_within_the_deadline_over_http(tmp_path: Pat
         assert stored_timestamps(backend) == list(range(200, 205))
     finally:
         backend.close()
+
+
+# -- PostgreSQL: a table locked by another session, a server stopped with SIGSTOP ------------
+
+
+def postgres_collector(url: str, **options: Any) -> Collector:
+    from .backends import servers  # noqa: PLC0415 - imports the driver only when needed
+
+    schema = servers.unique_name("deadline")
+    from updater_stats.backends.postgres import PostgresBackend  # noqa: PLC0415
+
+    return Collector(PostgresBackend(url, schema=schema, **options), deadline=DEADLINE)
+
+
+def test_a_locked_postgresql_table_is_503_within_the_deadline_and_nothing_is_stored_late():
+    psycopg = pytest.importorskip("psycopg")
+    from .backends import servers  # noqa: PLC0415
+
+    url = servers.postgres_url()
+    collector = postgres_collector(url)
+    backend = collector.backend
+    assert collector.handle(body(batch(0, 1)))["status"] == "ok"  # schema and a connection
+    sent = body(batch(100))
+    with psycopg.connect(url, connect_timeout=5) as locker:
+        locker.execute(f"LOCK TABLE {backend.schema}.events IN ACCESS EXCLUSIVE MODE")  # type: ignore[attr-defined]
+        error = refused_in_time(lambda: collector.handle(sent))
+        assert error.code == "storage_timeout"
+        error = refused_in_time(lambda: asyncio.run(collector.ahandle(sent)))
+        assert error.code == "storage_timeout"
+        locker.rollback()  # the lock goes: an insert still waiting would commit now
+    assert collector._writer.flush(5)
+    time.sleep(0.2)
+    assert stored_timestamps(backend) == [0]
+
+    assert collector.handle(sent)["status"] == "ok"
+    assert collector.handle(sent)["status"] == "ok"
+    assert stored_timestamps(backend) == [0, *range(100, 105)]
+    # The insert that runs past its deadline was cancelled by the server (lock_timeout), which
+    # leaves the session usable for the writes after it, and erasure is not bounded by it.
+    assert collector.forget(device_id=VALID_EVENT["device_id"]) == 6
+    # A plain write, with no deadline, is not bound by what the collector's writes set.
+    with psycopg.connect(url, connect_timeout=5) as locker:
+        locker.execute(f"LOCK TABLE {backend.schema}.events IN ACCESS EXCLUSIVE MODE")  # type: ignore[attr-defined]
+        plain = Timed(lambda: backend.write([stored_event(timestamp=7)]))
+        time.sleep(DEADLINE * 1.5)
+        locker.rollback()
+    _, error, took = plain.outcome()
+    assert error is None
+    assert took >= DEADLINE * 1.5
+    collector.close()
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            if int(fields[1]) == pid:  # the parent's pid follows the state
+                found.append(int(entry.name))
+    return found
+
+
+@contextlib.contextmanager
+def stopped(data_dir: Path) -> Iterator[None]:
+    """The PostgreSQL server of *data_dir* stopped with SIGSTOP, postmaster and backends alike."""
+    postmaster = int((data_dir / "postmaster.pid").read_text().split()[0])
+    pids = [postmaster, *_children(postmaster)]
+    try:
+        for pid in pids:
+            os.kill(pid, signal.SIGSTOP)
+        yield
+    finally:
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
+
+
+def test_a_stopped_postgresql_server_is_503_within_the_deadline_and_a_resend_is_stored_once():
+    pytest.importorskip("psycopg")
+    from .backends import servers  # noqa: PLC0415
+
+    database = servers.new_postgres_server()  # its own: the others' tests must not stall
+    collector = postgres_collector(database.url, pool_timeout=1)
+    backend = collector.backend
+    try:
+        assert collector.handle(body(batch(0, 1)))["status"] == "ok"
+        with stopped(database.data):
+            in_flight = Timed(lambda: collector.handle(body(batch(100))))
+            time.sleep(0.2)  # its insert is on its way to the stopped server
+            queued = Timed(lambda: collector.handle(body(batch(200))))
+            queued_async = Timed(lambda: asyncio.run(collector.ahandle(body(batch(300)))))
+            answers = {
+                "in flight": in_flight.outcome(),
+                "queued": queued.outcome(),
+                "queued (async)": queued_async.outcome(),
+            }
+            for name, (_, error, took) in answers.items():
+                assert isinstance(error, BackendError), name
+                assert error.code == "storage_timeout", name
+                assert took < DEADLINE + SLACK, f"{name} answered after {took:.2f} s"
+        # The server runs again: the insert sent before the stop may commit now, after its
+        # caller's 503. The requests queued behind it were never written.
+        assert collector._writer.flush(10)
+        stored = stored_timestamps(backend)
+        assert set(stored) - {0} <= set(range(100, 105))
+        assert not set(stored) & {*range(200, 205), *range(300, 305)}
+
+        for first in (100, 200, 300):  # the devices re-send what got 503
+            assert collector.handle(body(batch(first)))["status"] == "ok"
+        assert stored_timestamps(backend) == [
+            0,
+            *range(100, 105),
+            *range(200, 205),
+            *range(300, 305),
+        ]
+    finally:
+        collector.close()
+        database.destroy()
