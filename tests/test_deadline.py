@@ -243,12 +243,14 @@ def test_a_locked_sqlite_file_is_503_within_the_deadline_over_http(tmp_path: Pat
 
 
 def postgres_collector(url: str, **options: Any) -> Collector:
-    from .backends import servers  # noqa: PLC0415 - imports the driver only when needed
-
-    schema = servers.unique_name("deadline")
+    """A collector with the test deadline over a schema of its own on the server at *url*."""
+    # Here, not at the top: the driver is imported only when a PostgreSQL test runs.
     from updater_stats.backends.postgres import PostgresBackend  # noqa: PLC0415
 
-    return Collector(PostgresBackend(url, schema=schema, **options), deadline=DEADLINE)
+    from .backends import servers  # noqa: PLC0415
+
+    backend = PostgresBackend(url, schema=servers.unique_name("deadline"), **options)
+    return Collector(backend, deadline=DEADLINE)
 
 
 def test_a_locked_postgresql_table_is_503_within_the_deadline_and_nothing_is_stored_late():
@@ -287,6 +289,40 @@ def test_a_locked_postgresql_table_is_503_within_the_deadline_and_nothing_is_sto
     assert error is None
     assert took >= DEADLINE * 1.5
     collector.close()
+
+
+def test_a_locked_postgresql_table_is_503_within_the_deadline_over_http(tmp_path: Path):
+    psycopg = pytest.importorskip("psycopg")
+    pytest.importorskip("uvicorn")
+    from .backends import servers  # noqa: PLC0415
+    from .test_server import Server  # noqa: PLC0415 - needs the server extra
+
+    url = servers.postgres_url()
+    schema = servers.unique_name("deadline")
+    storage = f"{url}?schema={schema}"
+    server = Server(tmp_path, "--deadline", str(DEADLINE), storage=storage)
+    try:
+        assert server.request("POST", data=body(batch(0, 1)))[0] == 200  # creates the table
+        sent = body(batch(100))
+        with psycopg.connect(url, connect_timeout=5) as locker:
+            locker.execute(f"LOCK TABLE {schema}.events IN ACCESS EXCLUSIVE MODE")
+            started = time.monotonic()
+            status, answer = server.request("POST", data=sent)
+            took = time.monotonic() - started
+            assert (status, answer["error"]) == (503, "storage_timeout")
+            assert took < DEADLINE + SLACK, f"answered after {took:.2f} s"
+            locker.rollback()
+        assert server.request("POST", data=sent)[0] == 200
+        assert server.request("POST", data=sent)[0] == 200
+    finally:
+        assert server.stop(), server.output
+    from updater_stats.backends.postgres import PostgresBackend  # noqa: PLC0415
+
+    backend = PostgresBackend(url, schema=schema)
+    try:
+        assert stored_timestamps(backend) == [0, *range(100, 105)]
+    finally:
+        backend.close()
 
 
 def _children(pid: int) -> list[int]:
