@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import os
 import signal
 import sqlite3
@@ -193,6 +194,24 @@ def test_a_locked_sqlite_file_is_503_within_the_deadline_and_nothing_is_stored_l
     assert collector.handle(sent)["status"] == "ok"  # and one whose answer was lost
     assert stored_timestamps(collector.backend) == list(range(100, 105))
     assert collector.metrics.snapshot().requests["storage_timeout"] == 2
+    collector.close()
+
+
+def test_a_purge_waiting_on_the_file_delays_no_answer_past_the_deadline(tmp_path: Path):
+    path = sqlite_file(tmp_path)
+    backend = SQLiteBackend(path)
+    collector = Collector(backend, deadline=DEADLINE)
+    sent = body(batch(100))
+    with write_locked(path):
+        # The purge holds the backend while it waits (up to 5 s) for the file's write lock.
+        purge = Timed(lambda: collector.purge(older_than=dt.timedelta(days=1)))
+        time.sleep(0.1)
+        error = refused_in_time(lambda: collector.handle(sent))
+        assert error.code == "storage_timeout"
+    assert purge.outcome()[1] is None
+    assert stored_timestamps(backend) == []
+    assert collector.handle(sent)["status"] == "ok"
+    assert stored_timestamps(backend) == list(range(100, 105))
     collector.close()
 
 
