@@ -272,7 +272,10 @@ _SQLITE_BUSY = 5  # the primary result code; sqlite3.SQLITE_BUSY from Python 3.1
 def _code(exc: sqlite3.Error, deadline: float | None) -> str:
     """``storage_timeout`` for a lock not had by the write's deadline, else the usual code."""
     code = getattr(exc, "sqlite_errorcode", None)  # Python 3.11+: the extended result code
-    busy = isinstance(code, int) and code & 0xFF == _SQLITE_BUSY
+    # Python 3.10 has no code on the exception: SQLite's own words for SQLITE_BUSY, then.
+    busy = (
+        code & 0xFF == _SQLITE_BUSY if isinstance(code, int) else "database is locked" in str(exc)
+    )
     return "storage_timeout" if busy and deadline is not None else "storage_unavailable"
 
 
