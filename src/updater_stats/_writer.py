@@ -312,29 +312,31 @@ class BatchWriter:
     def _withdraw(self, ticket: _Ticket) -> bool:
         """Take a ticket that no one waits for out of the queue; False once it is being written."""
         with self._lock:
-            if ticket.state != _QUEUED:
-                return False
-            self._queue.remove(ticket)
-            self._queued_events -= len(ticket.events)
-            ticket.state = _ABANDONED
-            self._room.notify_all()
-            self._notify_if_idle()
-            return True
+            return self._take_out(ticket)
+
+    def _take_out(self, ticket: _Ticket) -> bool:
+        """`_withdraw`, holding the lock."""
+        if ticket.state != _QUEUED:
+            return False
+        self._queue.remove(ticket)
+        self._queued_events -= len(ticket.events)
+        ticket.state = _ABANDONED
+        self._room.notify_all()
+        self._notify_if_idle()
+        return True
 
     def _give_up(self, ticket: _Ticket) -> None:
         """The caller's deadline passed: raise, unless the write finished just in time."""
         with self._lock:
-            state = ticket.state
-        if state == _DONE:
-            return
-        if state == _ABANDONED or self._withdraw(ticket):
+            if ticket.state == _DONE:
+                return
+            self._take_out(ticket)  # if still queued: it will never be written
+            being_written = ticket.state == _TAKEN
+        if not being_written:  # taken out now, or by the writer when it came too late
             raise _timed_out(
                 f"storage did not take the events within {self.deadline:g} seconds: "
                 "they were not stored"
             )
-        with self._lock:
-            if ticket.state == _DONE:
-                return
         # Being written now: they may still be stored. A 503 is safe: a device re-sends only
         # events with a timestamp, and those are deduplicated by key. Acknowledging events
         # not known to be stored is not.
