@@ -13,7 +13,7 @@ from typing import Any
 import attrs
 import pytest
 
-from updater_stats import Collector, MemoryBackend, Policy
+from updater_stats import Collector, ConfigurationError, MemoryBackend, Policy
 from updater_stats import asgi as asgi_module
 from updater_stats.asgi import StatsASGIApp, create_app, create_app_from_env
 
@@ -467,3 +467,21 @@ def test_create_app_from_env_reads_the_body_budget(monkeypatch):
 
     monkeypatch.delenv("UPDATER_STATS_MAX_BYTES_IN_FLIGHT")
     assert create_app_from_env().budget.limit == 64 * 1024 * 1024
+
+
+def test_the_deadline_comes_from_create_app_or_the_environment(monkeypatch):
+    monkeypatch.setenv("UPDATER_STATS_STORAGE", "memory://")
+    assert create_app_from_env().collector.deadline == 5.0
+    monkeypatch.setenv("UPDATER_STATS_DEADLINE", "2.5")
+    assert create_app_from_env().collector.deadline == 2.5
+    assert create_app("memory://", deadline=1.5).collector.deadline == 1.5
+    given = Collector(MemoryBackend(), deadline=3)
+    assert create_app(given, deadline=1.5).collector.deadline == 3  # a collector keeps its own
+
+
+@pytest.mark.parametrize("value", ["soon", "0", "-1", "nan", "inf"])
+def test_an_impossible_deadline_in_the_environment_is_a_configuration_error(monkeypatch, value):
+    monkeypatch.setenv("UPDATER_STATS_STORAGE", "memory://")
+    monkeypatch.setenv("UPDATER_STATS_DEADLINE", value)
+    with pytest.raises(ConfigurationError, match="UPDATER_STATS_DEADLINE"):
+        create_app_from_env()

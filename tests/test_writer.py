@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import attrs
 import pytest
 
 from updater_stats import BackendError, Collector, MemoryBackend, StoredEvent, WriteResult
@@ -42,6 +43,16 @@ class GatedBackend(MemoryBackend):
 
     def wait_for_write(self) -> None:
         assert self.started.acquire(timeout=5), "no write started"
+
+
+def make_writer(
+    write: Callable[[Sequence[StoredEvent]], object],
+    batching: Batching | None = None,
+    *,
+    deadline: float = 5.0,
+) -> BatchWriter:
+    """A writer over a backend's plain ``write``, which is not told the write's deadline."""
+    return BatchWriter(lambda batch, _by: write(batch), batching, deadline=deadline)
 
 
 def events(*timestamps: int) -> list[StoredEvent]:
@@ -84,7 +95,7 @@ def queued(writer: BatchWriter) -> int:
 
 def test_callers_arriving_during_a_write_share_the_next_one():
     backend = GatedBackend()
-    writer = BatchWriter(backend.write, Batching(max_delay=0))
+    writer = make_writer(backend.write, Batching(max_delay=0))
     first = Caller(writer, events(0))
     backend.wait_for_write()
     others = [Caller(writer, events(i)) for i in range(1, 11)]
@@ -100,7 +111,7 @@ def test_callers_arriving_during_a_write_share_the_next_one():
 
 def test_a_caller_is_answered_only_after_its_events_are_committed():
     backend = GatedBackend()
-    writer = BatchWriter(backend.write)
+    writer = make_writer(backend.write)
     caller = Caller(writer, events(1))
     backend.wait_for_write()
 
@@ -116,7 +127,7 @@ def test_a_caller_is_answered_only_after_its_events_are_committed():
 def test_a_failing_write_fails_exactly_the_callers_in_it():
     poison = stored_event(timestamp=666)
     backend = GatedBackend(fail_when=lambda batch: poison in batch)
-    writer = BatchWriter(backend.write, Batching(max_delay=0))
+    writer = make_writer(backend.write, Batching(max_delay=0))
     before = Caller(writer, events(1))
     backend.wait_for_write()
     victims = [Caller(writer, [poison]), Caller(writer, events(2, 3))]
@@ -136,7 +147,7 @@ def test_a_failing_write_fails_exactly_the_callers_in_it():
 
 def test_batches_stop_at_max_events_but_never_split_a_request():
     backend = GatedBackend()
-    writer = BatchWriter(backend.write, Batching(max_events=5, max_delay=0))
+    writer = make_writer(backend.write, Batching(max_events=5, max_delay=0))
     first = Caller(writer, events(0))
     backend.wait_for_write()
     callers = [Caller(writer, events(10 * n + 1, 10 * n + 2, 10 * n + 3)) for n in range(1, 4)]
@@ -152,18 +163,18 @@ def test_batches_stop_at_max_events_but_never_split_a_request():
 
 def test_a_full_queue_makes_callers_wait_and_then_answers_503():
     backend = GatedBackend()
-    writer = BatchWriter(backend.write, Batching(max_pending_events=4, max_delay=0))
+    writer = make_writer(backend.write, Batching(max_pending_events=4, max_delay=0))
     writing = Caller(writer, events(0))
     backend.wait_for_write()
     waiting = [Caller(writer, events(1, 2)), Caller(writer, events(3, 4))]
     wait_until(lambda: queued(writer) == 4)
-    # Callers from now on wait 0.3 s at most; those queued keep their 15 s.
-    writer.batching = Batching(max_pending_events=4, max_delay=0, timeout=0.3)
 
     started = time.monotonic()
     with pytest.raises(BackendError) as info:
-        writer.write(events(5))
-    assert time.monotonic() - started >= 0.25  # it waited for room first
+        # Its body was read 4.7 s ago: 0.3 s of its 5 s are left; those queued keep theirs.
+        writer.write(events(5), since=started - 4.7)
+    waited = time.monotonic() - started
+    assert 0.25 <= waited < 1.5  # it waited for room, and no longer than its deadline
     assert info.value.code == "storage_overloaded"
     assert info.value.status_code == 503
     assert "storage is overloaded: 4 events are waiting" in info.value.message
@@ -174,7 +185,7 @@ def test_a_full_queue_makes_callers_wait_and_then_answers_503():
 
 def test_room_freed_by_a_write_lets_a_waiting_caller_in():
     backend = GatedBackend()
-    writer = BatchWriter(backend.write, Batching(max_pending_events=2, max_delay=0))
+    writer = make_writer(backend.write, Batching(max_pending_events=2, max_delay=0))
     writing = Caller(writer, events(0))
     backend.wait_for_write()
     queued_caller = Caller(writer, events(1, 2))
@@ -191,7 +202,7 @@ def test_room_freed_by_a_write_lets_a_waiting_caller_in():
 
 def test_a_caller_past_its_deadline_gets_503_and_its_queued_events_are_dropped():
     backend = GatedBackend()
-    writer = BatchWriter(backend.write, Batching(timeout=0.3, max_delay=0))
+    writer = make_writer(backend.write, Batching(max_delay=0), deadline=0.3)
     writing = Caller(writer, events(1))
     backend.wait_for_write()
     late = Caller(writer, events(2))
@@ -203,16 +214,18 @@ def test_a_caller_past_its_deadline_gets_503_and_its_queued_events_are_dropped()
 
     assert isinstance(late_error, BackendError)
     assert "did not take the events" in str(late_error)
+    assert late_error.code == "storage_timeout"
     # The write in progress may still commit: 503 is safe (a retry is deduplicated by key).
     assert isinstance(writing_error, BackendError)
     assert "did not confirm" in str(writing_error)
+    assert writing_error.code == "storage_timeout"
     assert [e.event.timestamp for e in backend.events()] == [1]
     assert [len(batch) for batch in backend.batches] == [1]
 
 
 def test_a_lone_request_is_written_at_once():
     backend = MemoryBackend()
-    writer = BatchWriter(backend.write, Batching(max_delay=2.0))
+    writer = make_writer(backend.write, Batching(max_delay=2.0))
 
     started = time.monotonic()
     for ts in range(5):
@@ -224,7 +237,7 @@ def test_a_lone_request_is_written_at_once():
 
 def test_concurrent_requests_wait_for_each_other_up_to_max_delay():
     backend = MemoryBackend()
-    writer = BatchWriter(backend.write, Batching(max_delay=0.5, delay_lone_requests=True))
+    writer = make_writer(backend.write, Batching(max_delay=0.5, delay_lone_requests=True))
     start = threading.Barrier(12)
 
     def call(ts: int) -> None:
@@ -242,7 +255,7 @@ def test_concurrent_requests_wait_for_each_other_up_to_max_delay():
 
 
 def test_delay_lone_requests_holds_even_a_single_request():
-    writer = BatchWriter(MemoryBackend().write, Batching(max_delay=0.2, delay_lone_requests=True))
+    writer = make_writer(MemoryBackend().write, Batching(max_delay=0.2, delay_lone_requests=True))
 
     started = time.monotonic()
     writer.write(events(1))
@@ -251,7 +264,7 @@ def test_delay_lone_requests_holds_even_a_single_request():
 
 
 def test_a_batch_closes_early_once_max_events_are_waiting():
-    writer = BatchWriter(
+    writer = make_writer(
         MemoryBackend().write, Batching(max_events=3, max_delay=5, delay_lone_requests=True)
     )
 
@@ -263,7 +276,7 @@ def test_a_batch_closes_early_once_max_events_are_waiting():
 
 def test_close_writes_what_is_queued_then_refuses_more():
     backend = GatedBackend()
-    writer = BatchWriter(backend.write, Batching(max_delay=0))
+    writer = make_writer(backend.write, Batching(max_delay=0))
     callers = [Caller(writer, events(0))]
     backend.wait_for_write()
     callers += [Caller(writer, events(ts)) for ts in (1, 2, 3)]
@@ -282,7 +295,7 @@ def test_close_writes_what_is_queued_then_refuses_more():
 
 def test_flush_waits_for_queued_and_running_writes():
     backend = GatedBackend()
-    writer = BatchWriter(backend.write)
+    writer = make_writer(backend.write)
     assert writer.flush(0.1) is True  # nothing to wait for
     caller = Caller(writer, events(1))
     backend.wait_for_write()
@@ -294,7 +307,7 @@ def test_flush_waits_for_queued_and_running_writes():
 
 
 def test_an_idle_writer_thread_exits_and_a_new_one_starts_on_demand():
-    writer = BatchWriter(MemoryBackend().write)
+    writer = make_writer(MemoryBackend().write)
     writer.write(events(1))
     thread = writer._thread
     assert thread is not None
@@ -313,7 +326,7 @@ def test_async_callers_share_writes_without_a_thread_each():
             return super().write(events)
 
     backend = Slow()
-    writer = BatchWriter(backend.write, Batching(max_delay=0.01))
+    writer = make_writer(backend.write, Batching(max_delay=0.01))
     threads_seen: list[int] = []
     before = threading.active_count()
 
@@ -334,7 +347,7 @@ def test_async_callers_share_writes_without_a_thread_each():
 def test_async_caller_gets_the_write_error():
     backend = GatedBackend(fail_when=lambda batch: True)
     backend.release()
-    writer = BatchWriter(backend.write)
+    writer = make_writer(backend.write)
 
     with pytest.raises(BackendError, match="disk on fire"):
         asyncio.run(writer.awrite(events(1)))
@@ -342,7 +355,7 @@ def test_async_caller_gets_the_write_error():
 
 def test_a_cancelled_async_caller_withdraws_its_queued_events():
     backend = GatedBackend()
-    writer = BatchWriter(backend.write, Batching(max_delay=0))
+    writer = make_writer(backend.write, Batching(max_delay=0))
     first = Caller(writer, events(1))
     backend.wait_for_write()
 
@@ -365,7 +378,7 @@ def test_a_cancelled_async_caller_withdraws_its_queued_events():
 
 def test_async_caller_past_its_deadline_gets_503():
     backend = GatedBackend()
-    writer = BatchWriter(backend.write, Batching(timeout=0.2, max_delay=0))
+    writer = make_writer(backend.write, Batching(max_delay=0), deadline=0.2)
     first = Caller(writer, events(1))
     backend.wait_for_write()
 
@@ -377,11 +390,136 @@ def test_async_caller_past_its_deadline_gets_503():
 
 @pytest.mark.parametrize(
     "options",
-    [{"max_events": 0}, {"max_delay": -1}, {"max_pending_events": 0}, {"timeout": 0}],
+    [{"max_events": 0}, {"max_delay": -1}, {"max_pending_events": 0}],
 )
 def test_batching_refuses_impossible_settings(options: dict[str, Any]):
     with pytest.raises(ValueError, match=next(iter(options))):
         Batching(**options)
+
+
+@pytest.mark.parametrize("deadline", [0, -1.0, float("nan"), float("inf")])
+def test_a_collector_refuses_an_impossible_deadline(deadline: float):
+    with pytest.raises(ValueError, match="deadline"):
+        Collector(MemoryBackend(), deadline=deadline)
+
+
+def test_a_collectors_deadline_is_its_writers_and_is_set_once():
+    collector = Collector(MemoryBackend(), deadline=2)
+    assert collector._writer.deadline == 2.0
+    with pytest.raises(attrs.exceptions.FrozenAttributeError):
+        collector.deadline = 3.0
+
+
+# -- deadlines -----------------------------------------------------------------------------
+
+
+class Timed(threading.Thread):
+    """Runs *call* in a thread; keeps what it raised and how long it took."""
+
+    def __init__(self, call: Callable[[], object]) -> None:
+        super().__init__()
+        self.call = call
+        self.error: BaseException | None = None
+        self.took: float | None = None
+        self.start()
+
+    def run(self) -> None:
+        started = time.monotonic()
+        try:
+            self.call()
+        except BaseException as exc:
+            self.error = exc
+        self.took = time.monotonic() - started
+
+    def outcome(self) -> tuple[BaseException | None, float]:
+        self.join(10)
+        assert not self.is_alive()
+        assert self.took is not None
+        return self.error, self.took
+
+
+def test_a_caller_whose_write_hangs_is_answered_at_its_deadline_not_when_the_write_ends():
+    backend = GatedBackend()
+    writer = make_writer(backend.write, Batching(max_delay=0), deadline=0.5)
+    writing = Timed(lambda: writer.write(events(1)))
+    backend.wait_for_write()
+    queued_behind = Timed(lambda: writer.write(events(2)))
+
+    writing_error, writing_took = writing.outcome()
+    queued_error, queued_took = queued_behind.outcome()
+    backend.release()
+
+    assert isinstance(writing_error, BackendError)
+    assert writing_error.status_code == 503
+    assert isinstance(queued_error, BackendError)
+    assert queued_error.status_code == 503
+    assert 0.45 <= writing_took < 1.5
+    assert 0.45 <= queued_took < 1.5
+    assert writer.flush(5)
+    # The hanging write committed after its caller's 503; the queued caller's never started.
+    assert [e.event.timestamp for e in backend.events()] == [1]
+    assert [len(batch) for batch in backend.batches] == [1]
+
+
+def test_the_writer_never_starts_a_request_whose_deadline_is_too_near():
+    backend = GatedBackend()
+    backend.release()
+    writer = make_writer(backend.write, Batching(max_delay=0), deadline=1.0)
+
+    started = time.monotonic()
+    with pytest.raises(BackendError) as info:
+        # Read 0.95 s ago: 50 ms left, less than the 100 ms an answer is given.
+        writer.write(events(1), since=started - 0.95)
+
+    assert info.value.code == "storage_timeout"
+    assert "not stored" in info.value.message
+    assert time.monotonic() - started < 0.5  # answered at once, not at the deadline
+    assert backend.batches == []  # never written
+    writer.write(events(2))  # a request with time left is written as usual
+    assert [e.event.timestamp for e in backend.events()] == [2]
+
+
+def test_an_async_request_whose_deadline_is_too_near_is_answered_at_once_and_not_written():
+    backend = GatedBackend()
+    backend.release()
+    writer = make_writer(backend.write, Batching(max_delay=0), deadline=1.0)
+
+    async def main() -> float:
+        started = time.monotonic()
+        with pytest.raises(BackendError, match="not stored"):
+            await writer.awrite(events(1), since=started - 0.95)
+        return time.monotonic() - started
+
+    assert asyncio.run(main()) < 0.5
+    assert backend.batches == []
+
+
+def test_a_write_is_given_its_earliest_callers_deadline_less_a_margin():
+    seen: list[tuple[int, float]] = []
+    gate = threading.Event()
+    started = threading.Event()
+
+    def write(batch: Sequence[StoredEvent], write_by: float) -> WriteResult:
+        seen.append((len(batch), write_by))
+        started.set()
+        assert gate.wait(10)
+        return WriteResult(inserted=len(batch))
+
+    writer = BatchWriter(write, Batching(max_delay=0), deadline=2.0)
+    first = Timed(lambda: writer.write(events(0)))
+    assert started.wait(5)
+    now = time.monotonic()
+    fresh = Timed(lambda: writer.write(events(1), since=now))
+    older = Timed(lambda: writer.write(events(2, 3), since=now - 1.0))
+    wait_until(lambda: queued(writer) == 3)
+    gate.set()
+
+    assert fresh.outcome()[0] is None
+    assert older.outcome()[0] is None
+    assert first.outcome()[0] is None
+    assert [size for size, _ in seen] == [1, 3]
+    # The older caller's deadline (now + 1 s), less the margin (a tenth of the deadline).
+    assert seen[1][1] == pytest.approx(now + 1.0 - 0.2, abs=1e-6)
 
 
 # -- through the collector -----------------------------------------------------------------

@@ -219,3 +219,10 @@ def test_real_wsgi_server_refuses_a_declared_oversize_before_the_body(server):
     status, content = raw_exchange(host, port, headers + b"[")  # one byte of 17 MB sent
 
     assert (status, json.loads(content)["error"]) == (413, "body_too_large")
+
+
+def test_the_wsgi_app_takes_its_deadline_from_create_app_or_the_environment(monkeypatch):
+    monkeypatch.setenv("UPDATER_STATS_STORAGE", "memory://")
+    monkeypatch.setenv("UPDATER_STATS_DEADLINE", "0.5")
+    assert create_app_from_env().collector.deadline == 0.5
+    assert create_app("memory://", deadline=2).collector.deadline == 2

@@ -13,6 +13,8 @@ from ._actions import (
     download_fail_means_no_update,
 )
 from ._collector import (
+    DEADLINE_ENV_VAR,
+    DEFAULT_DEADLINE,
     DEFAULT_STORAGE_URL,
     STORAGE_ENV_VAR,
     Collector,
@@ -33,6 +35,7 @@ from .backends import (
     MemoryBackend,
     SQLiteBackend,
     StorageBackend,
+    SupportsDeadline,
     SupportsForget,
     SupportsPurge,
     backend_from_url,
@@ -48,6 +51,8 @@ from .exceptions import (
 from .privacy import Privacy
 
 __all__ = [
+    "DEADLINE_ENV_VAR",
+    "DEFAULT_DEADLINE",
     "DEFAULT_STORAGE_URL",
     "STORAGE_ENV_VAR",
     "Action",
@@ -68,6 +73,7 @@ __all__ = [
     "SQLiteBackend",
     "StorageBackend",
     "StoredEvent",
+    "SupportsDeadline",
     "SupportsForget",
     "SupportsPurge",
     "UpdaterStatsError",

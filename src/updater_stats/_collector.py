@@ -6,8 +6,10 @@ import asyncio
 import atexit
 import datetime as dt
 import logging
+import math
 import os
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -22,10 +24,11 @@ from ._models import Response, StoredEvent, WriteResult
 from ._policy import Policy
 from ._record import Recorder
 from ._wire import Validator
-from ._writer import Batching, BatchWriter
-from .backends import StorageBackend, backend_from_url
+from ._writer import DEFAULT_DEADLINE, Batching, BatchWriter
+from .backends import StorageBackend, SupportsDeadline, backend_from_url
 from .exceptions import (
     BackendError,
+    ConfigurationError,
     InvalidBodyError,
     InvalidEventError,
     PayloadTooLargeError,
@@ -34,6 +37,8 @@ from .exceptions import (
 from .privacy import Privacy
 
 __all__ = [
+    "DEADLINE_ENV_VAR",
+    "DEFAULT_DEADLINE",
     "DEFAULT_STORAGE_URL",
     "STORAGE_ENV_VAR",
     "Collector",
@@ -50,6 +55,8 @@ __all__ = [
 STORAGE_ENV_VAR = "UPDATER_STATS_STORAGE"
 #: A SQLite file in the working directory.
 DEFAULT_STORAGE_URL = "sqlite:///updater_stats.sqlite3"
+#: Seconds from reading a body to answering it, for collectors built from the environment.
+DEADLINE_ENV_VAR = "UPDATER_STATS_DEADLINE"
 
 _OK: dict[str, Any] = {"status": "ok"}
 
@@ -68,6 +75,32 @@ def _utc_now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 
 
+def deadline_from_env() -> float:
+    """``UPDATER_STATS_DEADLINE`` in seconds, or `DEFAULT_DEADLINE` when unset.
+
+    Raises:
+        ConfigurationError: the value is not a positive number of seconds.
+    """
+    raw = os.environ.get(DEADLINE_ENV_VAR, "").strip()
+    if not raw:
+        return DEFAULT_DEADLINE
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = math.nan
+    if not (seconds > 0 and math.isfinite(seconds)):
+        raise ConfigurationError(
+            f"{DEADLINE_ENV_VAR} must be a positive number of seconds, not {raw!r}",
+            code="bad_deadline",
+        )
+    return seconds
+
+
+def _positive_seconds(_instance: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if not (value > 0 and math.isfinite(value)):
+        raise ValueError(f"{attribute.name} must be a positive number of seconds, not {value!r}")
+
+
 @attrs.define
 class Collector:
     """Turns request bodies into stored events and the answers devices expect.
@@ -77,6 +110,9 @@ class Collector:
 
     Concurrent requests share storage writes (group commit, see `Batching`):
     each caller still gets its answer only once its own events are committed.
+    Every request is answered within *deadline* seconds of `handle` being
+    called, whatever storage is doing: past it, the answer is a 503 (code
+    ``storage_timeout``) and events not yet being written are never written.
 
     Args:
         backend: Where events go.
@@ -87,6 +123,10 @@ class Collector:
         privacy: Pseudonymise ``device_id`` / ``custom_id`` before storage (see `Privacy`);
             `None` stores them as sent.
         metrics: The intake counters; a new `IntakeMetrics` by default.
+        deadline: Seconds from the call to `handle` (or `ahandle`), made as soon as
+            the body is read, to its answer. Devices give up after 10 s (Android) or
+            20 s (iOS), so keep it well under 10. Backends that support it
+            (`SupportsDeadline`) stop waiting on storage before it.
     """
 
     backend: StorageBackend
@@ -95,11 +135,21 @@ class Collector:
     batching: Batching | None = attrs.field(default=None, kw_only=True)
     privacy: Privacy | None = attrs.field(default=None, kw_only=True)
     metrics: IntakeMetrics = attrs.field(factory=IntakeMetrics, kw_only=True)
+    deadline: float = attrs.field(
+        default=DEFAULT_DEADLINE,
+        kw_only=True,
+        converter=float,
+        validator=_positive_seconds,
+        on_setattr=attrs.setters.frozen,  # the writer holds it: set once, here
+    )
     _writer: BatchWriter = attrs.field(init=False, repr=False)
     # Built once from the policy (and privacy): nothing is looked up per event.
     _validator: Validator = attrs.field(init=False, repr=False)
     _recorder: Recorder = attrs.field(init=False, repr=False)
     _log_throttle: LogThrottle = attrs.field(factory=LogThrottle, init=False, repr=False, eq=False)
+    _write_by: Callable[[Sequence[StoredEvent], float], WriteResult] | None = attrs.field(
+        init=False, repr=False
+    )
 
     @_validator.default
     def _make_validator(self) -> Validator:
@@ -109,18 +159,30 @@ class Collector:
     def _make_recorder(self) -> Recorder:
         return Recorder(self.policy, self.privacy)
 
+    @_write_by.default
+    def _find_write_by(self) -> Callable[[Sequence[StoredEvent], float], WriteResult] | None:
+        # Once, not per write: a runtime-checkable isinstance costs microseconds.
+        backend = self.backend
+        return backend.write_by if isinstance(backend, SupportsDeadline) else None
+
     @_writer.default
     def _make_writer(self) -> BatchWriter:
         batching = self.batching
         if batching is None:
             preferred = getattr(self.backend, "batching", None)
             batching = preferred if isinstance(preferred, Batching) else Batching()
-        return BatchWriter(self._write_and_count, batching)
+        return BatchWriter(self._write_and_count, batching, deadline=self.deadline)
 
-    def _write_and_count(self, events: Sequence[StoredEvent]) -> WriteResult:
-        """The backend's write, as the writer calls it, with its outcome counted per app."""
+    def _write_and_count(self, events: Sequence[StoredEvent], write_by: float) -> WriteResult:
+        """The backend's write, as the writer calls it, with its outcome counted per app.
+
+        A backend that supports it is told when the write must be done by.
+        """
         try:
-            result = self.backend.write(events)
+            if self._write_by is not None:
+                result = self._write_by(events, write_by)
+            else:
+                result = self.backend.write(events)
         except Exception:
             self.metrics.failed(events)
             raise
@@ -138,24 +200,33 @@ class Collector:
 
     @classmethod
     def from_url(
-        cls, url: str, *, policy: Policy | None = None, privacy: Privacy | None = None
+        cls,
+        url: str,
+        *,
+        policy: Policy | None = None,
+        privacy: Privacy | None = None,
+        deadline: float = DEFAULT_DEADLINE,
     ) -> Collector:
         """A collector over the backend that *url* names (see `backend_from_url`)."""
-        return cls(backend_from_url(url), policy=policy or Policy(), privacy=privacy)
+        return cls(
+            backend_from_url(url), policy=policy or Policy(), privacy=privacy, deadline=deadline
+        )
 
     def handle(self, body: bytes) -> dict[str, Any]:
         """Validate and store one request body; return the JSON body of a 200 answer.
 
-        The answer is returned only once the accepted events are stored.
+        The answer is returned only once the accepted events are stored, and
+        within `deadline` seconds of this call.
 
         Raises:
             UpdaterStatsError: for every other answer, with `status_code` and `body`:
                 400 for a body that is not usable JSON or a single invalid event,
-                413 over a size cap, 503 when storage fails.
+                413 over a size cap, 503 when storage fails or the deadline passes.
         """
+        since = time.monotonic()  # the deadline counts from here: the body has been read
         try:
             events, answer = self._prepare(body)
-            self._writer.write(events)
+            self._writer.write(events, since=since)
         except UpdaterStatsError as error:
             self._refused(error)
             raise
@@ -168,6 +239,7 @@ class Collector:
         While its events are written the coroutine waits without holding a
         thread, so thousands of requests can share one storage write.
         """
+        since = time.monotonic()  # the deadline counts from here: the body has been read
         try:
             if isinstance(body, (bytes, bytearray)) and (
                 len(body) <= _INLINE_BODY_BYTES and not body.startswith(_GZIP_MAGIC)
@@ -175,7 +247,7 @@ class Collector:
                 events, answer = self._prepare(body)
             else:
                 events, answer = await asyncio.to_thread(self._prepare, body)
-            await self._writer.awrite(events)
+            await self._writer.awrite(events, since=since)
         except UpdaterStatsError as error:
             self._refused(error)
             raise
@@ -317,7 +389,7 @@ class Collector:
             ConfigurationError: the backend cannot erase (see `SupportsForget`).
             BackendError: storage failed.
         """
-        self._writer.flush(self._writer.batching.timeout)
+        self._writer.flush(self.deadline)
         return forget_events(
             self.backend, device_id=device_id, custom_id=custom_id, privacy=self.privacy
         )
@@ -356,6 +428,7 @@ def configure(
     *,
     policy: Policy | None = None,
     privacy: Privacy | None = None,
+    deadline: float | None = None,
 ) -> Collector:
     """Set up the collector behind the module-level `handle` and return it.
 
@@ -367,6 +440,8 @@ def configure(
         privacy: Pseudonymisation. ``None`` reads the environment (`Privacy.from_env`):
             nothing changes unless ``UPDATER_STATS_PSEUDONYM_SECRET`` or
             ``UPDATER_STATS_CUSTOM_ID`` is set.
+        deadline: Seconds to answer each request in (see `Collector`). ``None`` reads
+            ``UPDATER_STATS_DEADLINE``, and falls back to 5.
 
     A collector configured earlier is closed.
     """
@@ -375,8 +450,10 @@ def configure(
         storage = os.environ.get(STORAGE_ENV_VAR) or DEFAULT_STORAGE_URL
     if privacy is None:
         privacy = Privacy.from_env()
+    if deadline is None:
+        deadline = deadline_from_env()
     backend = backend_from_url(storage) if isinstance(storage, str) else storage
-    collector = Collector(backend, policy=policy or Policy(), privacy=privacy)
+    collector = Collector(backend, policy=policy or Policy(), privacy=privacy, deadline=deadline)
     with _default_lock:
         previous, _default = _default, collector
     if previous is not None:
@@ -391,7 +468,9 @@ def _default_collector() -> Collector:
         with _default_lock:
             if _default is None:
                 storage = os.environ.get(STORAGE_ENV_VAR) or DEFAULT_STORAGE_URL
-                _default = Collector.from_url(storage, privacy=Privacy.from_env())
+                _default = Collector.from_url(
+                    storage, privacy=Privacy.from_env(), deadline=deadline_from_env()
+                )
             collector = _default
     return collector
 

@@ -17,6 +17,7 @@ from ._logthrottle import LogThrottle
 from ._models import Response
 from ._policy import Policy
 from ._prometheus import PrometheusExporter, exporter_for
+from ._writer import DEFAULT_DEADLINE
 from .backends import StorageBackend, backend_from_url
 from .exceptions import BackendError
 from .privacy import Privacy
@@ -180,11 +181,12 @@ class StatsAppBase:
         privacy: Privacy | None = None,
         metrics: bool = False,
         metrics_path: str = "/metrics",
+        deadline: float = DEFAULT_DEADLINE,
     ) -> None:
         self.settings = HttpSettings(
             path, ready_path, body_timeout, metrics_path if metrics else None
         )
-        self.collector = collector_for(storage, policy, privacy)
+        self.collector = collector_for(storage, policy, privacy, deadline)
         self._log_throttle = LogThrottle()
         # A collector handed in belongs to the caller, who closes it.
         self._owns_collector = not isinstance(storage, Collector)
@@ -257,15 +259,16 @@ def collector_for(
     storage: str | StorageBackend | Collector | None,
     policy: Policy | None,
     privacy: Privacy | None = None,
+    deadline: float = DEFAULT_DEADLINE,
 ) -> Collector:
     """The collector an app uses: the one given, or a new one over a backend or storage URL.
 
     ``None`` means the ``UPDATER_STATS_STORAGE`` environment variable, then the default SQLite file.
-    A collector given keeps its own policy and privacy.
+    A collector given keeps its own policy, privacy and deadline.
     """
     if isinstance(storage, Collector):
         return storage
     if storage is None:
         storage = os.environ.get(STORAGE_ENV_VAR) or DEFAULT_STORAGE_URL
     backend = backend_from_url(storage) if isinstance(storage, str) else storage
-    return Collector(backend, policy=policy or Policy(), privacy=privacy)
+    return Collector(backend, policy=policy or Policy(), privacy=privacy, deadline=deadline)

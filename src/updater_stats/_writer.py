@@ -11,8 +11,19 @@ then wakes each caller with the outcome of that one write. So:
 
 Sync callers block on a `threading.Event`; async callers await an asyncio
 future that the writer thread resolves with ``call_soon_threadsafe``. The
-queue is bounded: when storage is slower than intake, callers wait for room,
-and past their deadline they get a `BackendError` (503, the device retries).
+queue is bounded: when storage is slower than intake, callers wait for room.
+
+Every caller has a deadline (`DEFAULT_DEADLINE` seconds from when its body was
+read), and is answered by then whatever storage does:
+
+- a caller still waiting for room, or still queued, at its deadline is taken
+  out and gets a `BackendError` (503): its events are never written;
+- the writer never starts writing a request whose deadline has passed (or is
+  too near for a write to finish): it is answered 503 at once instead;
+- a write is given the earliest deadline of its callers (less a margin), which
+  backends that support it (`SupportsDeadline`) do not wait past;
+- a caller whose write is still running at its deadline gets a 503 then,
+  without waiting for the write, which may still commit: see `_give_up`.
 """
 
 from __future__ import annotations
@@ -30,13 +41,22 @@ import attrs
 from ._models import StoredEvent
 from .exceptions import BackendError
 
-__all__ = ["BatchWriter", "Batching"]
+__all__ = ["DEFAULT_DEADLINE", "BatchWriter", "Batching"]
 
 log = logging.getLogger("updater_stats")
 
 # A writer thread with nothing to do for this long exits; the next request starts a new one.
 # Collectors that are never closed (tests, short scripts) then leave no thread behind.
 _IDLE_EXIT_SECONDS = 1.0
+
+#: Seconds from reading a request's body to its answer, 200 or 503. Android gives up after
+#: 10 s and iOS after 20 s: a 503 they never see is as bad as no answer, and a write that
+#: commits after they gave up is sent again.
+DEFAULT_DEADLINE = 5.0
+
+# The time a write needs to be answered once it is done, taken off its deadline: no write
+# starts for a caller with less than this left, and backends stop waiting this much earlier.
+_MAX_MARGIN = 0.25
 
 
 @attrs.frozen(kw_only=True)
@@ -62,39 +82,39 @@ class Batching:
             that arrives alone. For stores that want few large inserts.
         max_pending_events: Events queued for the next writes. Past it a
             caller waits for room (a request larger than this waits for an
-            empty queue): memory stays bounded when storage is slow.
-        timeout: Seconds one caller waits in all (for room, then for its
-            write) before it gets a `BackendError`, answered with 503.
+            empty queue): memory stays bounded when storage is slow. How long
+            a caller waits in all is its deadline (`Collector`'s ``deadline``).
     """
 
     max_events: int = attrs.field(default=1000, validator=attrs.validators.gt(0))
     max_delay: float = attrs.field(default=0.002, validator=attrs.validators.ge(0))
     delay_lone_requests: bool = False
     max_pending_events: int = attrs.field(default=10_000, validator=attrs.validators.gt(0))
-    timeout: float = attrs.field(default=15.0, validator=attrs.validators.gt(0))
 
 
 _QUEUED, _TAKEN, _DONE, _ABANDONED = range(4)
 
 
 class _Ticket:
-    """One caller's events and the way to tell that caller the outcome.
+    """One caller's events, its deadline, and the way to tell that caller the outcome.
 
     A sync caller waits on *notify* (a `threading.Event`'s ``set``); an async
-    caller on *future*, resolved in its *loop*.
+    caller on *future*, resolved in its *loop*. *deadline* is a `time.monotonic` value.
     """
 
-    __slots__ = ("arrived", "error", "events", "future", "loop", "notify", "state")
+    __slots__ = ("arrived", "deadline", "error", "events", "future", "loop", "notify", "state")
 
     def __init__(
         self,
         events: Sequence[StoredEvent],
+        deadline: float,
         notify: Callable[[], None] | None = None,
         *,
         loop: asyncio.AbstractEventLoop | None = None,
         future: asyncio.Future[None] | None = None,
     ) -> None:
         self.events = events
+        self.deadline = deadline
         self.notify = notify
         self.loop = loop
         self.future = future
@@ -105,6 +125,10 @@ class _Ticket:
 
 class _DeadlinePassed(Exception):  # noqa: N818 - a signal inside awrite, never raised to callers.
     """An async caller's deadline passed before its write was confirmed."""
+
+
+def _timed_out(message: str) -> BackendError:
+    return BackendError(message, code="storage_timeout")
 
 
 def _per_caller(error: BackendError) -> BackendError:
@@ -143,17 +167,26 @@ class BatchWriter:
     """Groups the events of concurrent callers into single backend writes (group commit).
 
     Args:
-        write: The backend's ``write`` method.
+        write: Stores a batch: the backend's ``write``, given the events and the
+            moment (a `time.monotonic` value) it must not wait past.
         batching: Batch size, delay and bounds.
+        deadline: Seconds from a caller's start (see `write`) to its answer.
     """
 
     def __init__(
         self,
-        write: Callable[[Sequence[StoredEvent]], object],
+        write: Callable[[Sequence[StoredEvent], float], object],
         batching: Batching | None = None,
+        *,
+        deadline: float = DEFAULT_DEADLINE,
     ) -> None:
+        if not deadline > 0:
+            raise ValueError(f"deadline must be more than 0 seconds, got {deadline!r}")
         self._write = write
         self.batching = batching or Batching()
+        self.deadline = deadline
+        # A tenth of the deadline, at most _MAX_MARGIN: 0.25 s of the default 5 s.
+        self._margin = min(_MAX_MARGIN, deadline / 10)
         self._lock = threading.Lock()
         self._work = threading.Condition(self._lock)  # requests queued, or closing
         self._room = threading.Condition(self._lock)  # queue space freed, or closing
@@ -173,20 +206,24 @@ class BatchWriter:
 
     # -- callers ---------------------------------------------------------------------------
 
-    def write(self, events: Sequence[StoredEvent]) -> None:
+    def write(self, events: Sequence[StoredEvent], *, since: float | None = None) -> None:
         """Store *events* with other callers' events; return once they are committed.
+
+        *since* is when the caller's deadline started counting (a `time.monotonic`
+        value: when its body was read); now by default.
 
         Raises:
             BackendError: the write failed, the writer is closed, or the
-                deadline (`Batching.timeout`) passed first.
+                deadline passed first (code ``storage_timeout``, or
+                ``storage_overloaded`` while the queue was full).
         """
         if not events:
             return
-        deadline = time.monotonic() + self.batching.timeout
+        deadline = (time.monotonic() if since is None else since) + self.deadline
         done = threading.Event()
-        ticket = _Ticket(events, done.set)
+        ticket = _Ticket(events, deadline, done.set)
         with self._lock:
-            self._wait_for_room(ticket, deadline)
+            self._wait_for_room(ticket)
             self._enqueue(ticket)
         if not done.wait(max(0.0, deadline - time.monotonic())):
             self._give_up(ticket)
@@ -195,14 +232,14 @@ class BatchWriter:
         if error is not None:
             raise _per_caller(error)
 
-    async def awrite(self, events: Sequence[StoredEvent]) -> None:
+    async def awrite(self, events: Sequence[StoredEvent], *, since: float | None = None) -> None:
         """`write` for coroutines: waits on the event loop, holds no thread while it waits."""
         if not events:
             return
-        deadline = time.monotonic() + self.batching.timeout
+        deadline = (time.monotonic() if since is None else since) + self.deadline
         loop = asyncio.get_running_loop()
         future: asyncio.Future[None] = loop.create_future()
-        ticket = _Ticket(events, loop=loop, future=future)
+        ticket = _Ticket(events, deadline, loop=loop, future=future)
         with self._lock:
             has_room = self._has_room(ticket)
             if has_room:
@@ -210,7 +247,7 @@ class BatchWriter:
                 self._enqueue(ticket)
         if not has_room:
             # Rare (storage is behind): wait for room in a worker thread, not on the loop.
-            await asyncio.to_thread(self._enqueue_when_room, ticket, deadline)
+            await asyncio.to_thread(self._enqueue_when_room, ticket)
         # The deadline as one timer on the future itself, not asyncio.wait_for, which adds a
         # second future, a callback and a timer to every request (a few per cent of the
         # event loop's time under load, by py-spy).
@@ -230,9 +267,9 @@ class BatchWriter:
         finally:
             timer.cancel()
 
-    def _enqueue_when_room(self, ticket: _Ticket, deadline: float) -> None:
+    def _enqueue_when_room(self, ticket: _Ticket) -> None:
         with self._lock:
-            self._wait_for_room(ticket, deadline)
+            self._wait_for_room(ticket)
             self._enqueue(ticket)
 
     def _check_open(self) -> None:
@@ -246,11 +283,11 @@ class BatchWriter:
             or self._queued_events + len(ticket.events) <= self.batching.max_pending_events
         )
 
-    def _wait_for_room(self, ticket: _Ticket, deadline: float) -> None:
+    def _wait_for_room(self, ticket: _Ticket) -> None:
         """Hold the lock."""
         self._check_open()
         while not self._has_room(ticket):
-            remaining = deadline - time.monotonic()
+            remaining = ticket.deadline - time.monotonic()
             if remaining <= 0:
                 raise BackendError(
                     f"storage is overloaded: {self._queued_events} events are waiting to be "
@@ -275,29 +312,35 @@ class BatchWriter:
     def _withdraw(self, ticket: _Ticket) -> bool:
         """Take a ticket that no one waits for out of the queue; False once it is being written."""
         with self._lock:
-            if ticket.state != _QUEUED:
-                return False
-            self._queue.remove(ticket)
-            self._queued_events -= len(ticket.events)
-            ticket.state = _ABANDONED
-            self._room.notify_all()
-            self._notify_if_idle()
-            return True
+            return self._take_out(ticket)
+
+    def _take_out(self, ticket: _Ticket) -> bool:
+        """`_withdraw`, holding the lock."""
+        if ticket.state != _QUEUED:
+            return False
+        self._queue.remove(ticket)
+        self._queued_events -= len(ticket.events)
+        ticket.state = _ABANDONED
+        self._room.notify_all()
+        self._notify_if_idle()
+        return True
 
     def _give_up(self, ticket: _Ticket) -> None:
         """The caller's deadline passed: raise, unless the write finished just in time."""
         with self._lock:
             if ticket.state == _DONE:
                 return
-        waited = self.batching.timeout
-        if self._withdraw(ticket):
-            raise BackendError(f"storage did not take the events within {waited:g} seconds")
-        with self._lock:
-            if ticket.state == _DONE:
-                return
-        # Being written now: they may still be stored. A 503 is safe: a device retry is
-        # deduplicated by event key. Acknowledging events not known to be stored is not.
-        raise BackendError(f"storage did not confirm the write within {waited:g} seconds")
+            self._take_out(ticket)  # if still queued: it will never be written
+            being_written = ticket.state == _TAKEN
+        if not being_written:  # taken out now, or by the writer when it came too late
+            raise _timed_out(
+                f"storage did not take the events within {self.deadline:g} seconds: "
+                "they were not stored"
+            )
+        # Being written now: they may still be stored. A 503 is safe: a device re-sends only
+        # events with a timestamp, and those are deduplicated by key. Acknowledging events
+        # not known to be stored is not.
+        raise _timed_out(f"storage did not confirm the write within {self.deadline:g} seconds")
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -320,9 +363,12 @@ class BatchWriter:
             self._work.notify_all()
             self._room.notify_all()  # callers waiting for room will not get any
         if thread is not None and thread is not threading.current_thread():
-            thread.join(self.batching.timeout)
+            # What is queued is written within its callers' deadlines or not at all, so
+            # this is one deadline and one write, unless storage ignores its deadline.
+            wait = 2 * self.deadline
+            thread.join(wait)
             if thread.is_alive():
-                log.warning("the storage writer did not finish within %gs", self.batching.timeout)
+                log.warning("the storage writer did not finish within %gs", wait)
 
     # -- the writer thread -----------------------------------------------------------------
 
@@ -331,8 +377,11 @@ class BatchWriter:
         if not self._queue and not self._writing:
             self._idle.notify_all()
 
-    def _next_batch(self) -> list[_Ticket] | None:
-        """Wait for requests and take a batch of them; None when the thread should exit."""
+    def _next_batch(self, expired: list[_Ticket]) -> list[_Ticket] | None:
+        """Wait for requests and take a batch of them; None when the thread should exit.
+
+        Requests too near their deadline to be written are put in *expired*, answered.
+        """
         batching = self.batching
         with self._lock:
             while not self._queue:
@@ -368,25 +417,42 @@ class BatchWriter:
                     self._work.wait(remaining)
             batch: list[_Ticket] = []
             size = 0
+            # A caller with less than the margin left would have its 503 before the write
+            # could answer it: it is answered now, and its events are never written.
+            too_late = time.monotonic() + self._margin
             while self._queue and (
                 not batch or size + len(self._queue[0].events) <= batching.max_events
             ):
                 ticket = self._queue.popleft()
+                self._queued_events -= len(ticket.events)
+                if ticket.deadline <= too_late:
+                    ticket.state = _ABANDONED
+                    ticket.error = _timed_out(
+                        f"storage did not take the events within {self.deadline:g} seconds: "
+                        "they were not stored"
+                    )
+                    expired.append(ticket)
+                    continue
                 ticket.state = _TAKEN
                 size += len(ticket.events)
                 batch.append(ticket)
-            self._queued_events -= size
             self._writing = bool(batch)
             self._room.notify_all()
             return batch
 
     def _run(self) -> None:
-        while (batch := self._next_batch()) is not None:
-            if not batch:  # every request queued was withdrawn during the delay
+        expired: list[_Ticket] = []
+        while (batch := self._next_batch(expired)) is not None:
+            if expired:
+                self._answer(expired)
+                expired.clear()
+            if not batch:  # every request queued was withdrawn or expired during the delay
                 with self._lock:
                     self._notify_if_idle()
                 continue
-            error = self._commit([stored for ticket in batch for stored in ticket.events])
+            # The write must be done in time to answer its most pressed caller.
+            write_by = min(ticket.deadline for ticket in batch) - self._margin
+            error = self._commit([stored for ticket in batch for stored in ticket.events], write_by)
             with self._lock:
                 self.writes += 1
                 self._last_batch_requests = len(batch)
@@ -418,10 +484,10 @@ class BatchWriter:
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(_settle_all, tickets)
 
-    def _commit(self, events: list[StoredEvent]) -> BackendError | None:
-        """Write one batch; the error each of its callers gets, or None."""
+    def _commit(self, events: list[StoredEvent], write_by: float) -> BackendError | None:
+        """Write one batch, by *write_by*; the error each of its callers gets, or None."""
         try:
-            result = self._write(events)
+            result = self._write(events, write_by)
         except BackendError as exc:
             log.warning("storage write of %d events failed", len(events), exc_info=True)
             return exc

@@ -20,7 +20,7 @@ from typing import Any
 
 from . import _http
 from ._budget import BodyBudget
-from ._collector import Collector
+from ._collector import DEFAULT_DEADLINE, Collector, deadline_from_env
 from ._models import Response
 from ._policy import Policy
 from .backends import StorageBackend
@@ -250,6 +250,7 @@ def create_app(  # noqa: PLR0913 - keyword-only options, each with a default
     metrics: bool = False,
     metrics_path: str = "/metrics",
     max_bytes_in_flight: int = DEFAULT_BYTES_IN_FLIGHT,
+    deadline: float = DEFAULT_DEADLINE,
 ) -> StatsASGIApp:
     """An ASGI app over *storage*: a storage URL, a backend, a `Collector`, or `None`.
 
@@ -257,7 +258,8 @@ def create_app(  # noqa: PLR0913 - keyword-only options, each with a default
     *privacy* pseudonymises ids (a `Collector` given keeps its own). ``metrics=True``
     serves the intake counters as Prometheus text on *metrics_path* (the ``metrics``
     extra); the path is public, like the stats path. *max_bytes_in_flight* bounds the
-    request bodies held at once (see `StatsASGIApp`).
+    request bodies held at once (see `StatsASGIApp`). *deadline*: seconds from a body's
+    arrival to its answer, 200 or 503 (see `Collector`; a `Collector` given keeps its own).
     """
     return StatsASGIApp(
         storage,
@@ -269,6 +271,7 @@ def create_app(  # noqa: PLR0913 - keyword-only options, each with a default
         metrics=metrics,
         metrics_path=metrics_path,
         max_bytes_in_flight=max_bytes_in_flight,
+        deadline=deadline,
     )
 
 
@@ -278,7 +281,8 @@ def create_app_from_env() -> StatsASGIApp:
     ``UPDATER_STATS_STORAGE`` (the storage URL), ``UPDATER_STATS_PATH`` (the stats path),
     ``UPDATER_STATS_ALLOWED_APPS`` (comma-separated ``app_id`` values; unset accepts any),
     ``UPDATER_STATS_PSEUDONYM_SECRET`` and ``UPDATER_STATS_CUSTOM_ID`` (see `Privacy.from_env`),
-    ``UPDATER_STATS_METRICS`` (``1``: serve ``/metrics``), ``UPDATER_STATS_MAX_BYTES_IN_FLIGHT``.
+    ``UPDATER_STATS_METRICS`` (``1``: serve ``/metrics``), ``UPDATER_STATS_MAX_BYTES_IN_FLIGHT``,
+    ``UPDATER_STATS_DEADLINE`` (seconds to answer a request in; 5 when unset).
     """
     return create_app(
         path=os.environ.get(PATH_ENV_VAR) or "/stats",
@@ -286,4 +290,5 @@ def create_app_from_env() -> StatsASGIApp:
         privacy=Privacy.from_env(),
         metrics=_http.metrics_from_env(),
         max_bytes_in_flight=int(os.environ.get(BYTES_IN_FLIGHT_ENV_VAR) or DEFAULT_BYTES_IN_FLIGHT),
+        deadline=deadline_from_env(),
     )

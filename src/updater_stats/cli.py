@@ -22,7 +22,13 @@ from typing import IO, TYPE_CHECKING, Any
 
 import click
 
-from ._collector import DEFAULT_STORAGE_URL, STORAGE_ENV_VAR, Collector
+from ._collector import (
+    DEADLINE_ENV_VAR,
+    DEFAULT_DEADLINE,
+    DEFAULT_STORAGE_URL,
+    STORAGE_ENV_VAR,
+    Collector,
+)
 from ._http import ALLOWED_APPS_ENV_VAR, METRICS_ENV_VAR
 from ._lifecycle import forget_events, purge_events
 from ._models import WIRE_KEYS, StoredEvent
@@ -111,6 +117,17 @@ to http://HOST:PORT/stats.""",
     show_default=True,
     help="Request bodies over 64 KiB held at once per worker; bounds memory under a flood.",
 )
+@click.option(
+    "--deadline",
+    metavar="SECONDS",
+    type=click.FloatRange(0, 60, min_open=True),
+    default=DEFAULT_DEADLINE,
+    envvar=DEADLINE_ENV_VAR,
+    show_default=True,
+    show_envvar=True,
+    help="Answer every request within this many seconds of reading its body: past it, 503 "
+    "(devices give up after 10 s).",
+)
 def serve(
     storage: str,
     host: str,
@@ -121,6 +138,7 @@ def serve(
     allowed_apps: tuple[str, ...],
     metrics: bool,
     max_bytes_in_flight: int,
+    deadline: float,
 ) -> None:
     """Run the stats endpoint with uvicorn.
 
@@ -154,6 +172,7 @@ def serve(
     os.environ[ALLOWED_APPS_ENV_VAR] = ",".join(allowed_apps)
     os.environ[METRICS_ENV_VAR] = "1" if metrics else ""
     os.environ[BYTES_IN_FLIGHT_ENV_VAR] = str(max_bytes_in_flight)
+    os.environ[DEADLINE_ENV_VAR] = repr(deadline)
     own_metrics_dir = None
     if metrics and workers > 1 and not os.environ.get(MULTIPROC_ENV_VAR):
         # prometheus-client's multiprocess mode: each worker writes its counters to files in

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 from typing import IO, Any
 
 from . import _http
-from ._collector import Collector
+from ._collector import DEFAULT_DEADLINE, Collector, deadline_from_env
 from ._models import Response
 from ._policy import Policy
 from .asgi import PATH_ENV_VAR
@@ -117,11 +117,12 @@ def create_app(  # noqa: PLR0913 - keyword-only options, each with a default
     privacy: Privacy | None = None,
     metrics: bool = False,
     metrics_path: str = "/metrics",
+    deadline: float = DEFAULT_DEADLINE,
 ) -> StatsWSGIApp:
     """A WSGI app over *storage*: a storage URL, a backend, a `Collector`, or `None`.
 
     ``None`` reads ``UPDATER_STATS_STORAGE`` and falls back to ``updater_stats.sqlite3``.
-    *privacy* and *metrics* as for `asgi.create_app`.
+    *privacy*, *metrics* and *deadline* as for `asgi.create_app`.
     """
     return StatsWSGIApp(
         storage,
@@ -131,6 +132,7 @@ def create_app(  # noqa: PLR0913 - keyword-only options, each with a default
         privacy=privacy,
         metrics=metrics,
         metrics_path=metrics_path,
+        deadline=deadline,
     )
 
 
@@ -141,4 +143,5 @@ def create_app_from_env() -> StatsWSGIApp:
         policy=_http.policy_from_env(),
         privacy=Privacy.from_env(),
         metrics=_http.metrics_from_env(),
+        deadline=deadline_from_env(),
     )

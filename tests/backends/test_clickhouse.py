@@ -570,3 +570,51 @@ def test_absent_fields_and_cut_fields_read_back_exactly(backend: ClickHouseBacke
     assert query(backend, f"SELECT device_ts FROM {table} WHERE has(truncated, 'custom_id')") == [
         (10,)
     ]
+
+
+def test_a_write_that_cannot_start_by_its_deadline_fails_and_stores_nothing(
+    backend: ClickHouseBackend,
+):
+    events = [stored_event(timestamp=ts) for ts in range(3)]
+    with pytest.raises(BackendError) as info:
+        backend.write_by(events, time.monotonic() - 0.01)
+    assert info.value.code == "storage_timeout"
+
+    holder_has_lock = threading.Event()
+    release = threading.Event()
+
+    def hold() -> None:  # a long erasure or purge holds the backend, as forget() does
+        with backend._lock:
+            holder_has_lock.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert holder_has_lock.wait(5)
+    started = time.monotonic()
+    with pytest.raises(BackendError) as info:
+        backend.write_by(events, started + 0.3)
+    took = time.monotonic() - started
+    release.set()
+    holder.join(10)
+
+    assert info.value.code == "storage_timeout"
+    assert 0.25 <= took < 2
+    assert list(backend.events()) == []
+    assert backend.write_by(events, time.monotonic() + 5).inserted == 3  # in time: written
+    assert len(list(backend.events())) == 3
+
+
+def test_the_collector_bounds_clickhouse_writes_by_their_deadline(backend: ClickHouseBackend):
+    seen: list[float] = []
+    write_by = backend.write_by
+
+    def recording(events: object, deadline: float) -> object:
+        seen.append(deadline - time.monotonic())
+        return write_by(events, deadline)  # type: ignore[arg-type]
+
+    backend.write_by = recording  # type: ignore[method-assign]
+    collector = Collector(backend, deadline=1.0)
+    assert collector.handle(body({**VALID_EVENT, "timestamp": 1}))["status"] == "ok"
+    assert len(seen) == 1
+    assert 0.5 < seen[0] <= 0.9  # the deadline less its margin (a tenth of it)

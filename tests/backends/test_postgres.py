@@ -30,7 +30,6 @@ from updater_stats import (
     backend_from_url,
 )
 from updater_stats._models import BOOLEAN_FIELDS, REQUIRED_FIELDS
-from updater_stats.backends import Batching
 from updater_stats.backends.postgres import (
     SCHEMA_VERSION,
     PostgresBackend,
@@ -358,7 +357,7 @@ def _eventually_ok(collector: Collector, event: dict[str, Any], within: float) -
 def test_stopping_postgres_mid_stream_loses_nothing_acknowledged():
     server = servers.new_postgres_server()
     backend = PostgresBackend(server.url, pool_timeout=1)
-    collector = Collector(backend, batching=Batching(timeout=5))
+    collector = Collector(backend, deadline=5)
     outcomes: dict[int, str] = {}
     unexpected: list[BaseException] = []
     stop_sending = threading.Event()

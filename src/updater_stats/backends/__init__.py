@@ -8,7 +8,7 @@ and `updater_stats.backends.clickhouse`, or name them with a URL.
 from __future__ import annotations
 
 from .._writer import Batching
-from ._protocol import StorageBackend, SupportsForget, SupportsPurge
+from ._protocol import StorageBackend, SupportsDeadline, SupportsForget, SupportsPurge
 from ._url import backend_from_url
 from .memory import MemoryBackend
 from .sqlite import SQLiteBackend
@@ -18,6 +18,7 @@ __all__ = [
     "MemoryBackend",
     "SQLiteBackend",
     "StorageBackend",
+    "SupportsDeadline",
     "SupportsForget",
     "SupportsPurge",
     "backend_from_url",

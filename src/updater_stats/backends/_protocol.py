@@ -1,4 +1,4 @@
-"""The write-side storage protocol, and the optional erasure and retention protocols."""
+"""The write-side storage protocol, and the optional deadline, erasure and retention protocols."""
 
 from __future__ import annotations
 
@@ -71,4 +71,24 @@ class SupportsPurge(Protocol):
         """Delete every event received (server clock) before *older_than*, of the app
         *app_id* only when given; return how many. *app_id* is passed only when given, as
         for `SupportsForget.forget`."""
+        ...
+
+
+@runtime_checkable
+class SupportsDeadline(Protocol):
+    """**Protocol:** a backend that can bound a write in time.
+
+    The collector answers every request within its deadline whatever the
+    backend does: a write still running then is answered 503 without waiting
+    for it, and may still commit (see the reliability page). A backend with
+    `write_by` keeps that from happening: it stops waiting (for a lock, a
+    connection, the server) before *deadline* and fails the write, storing
+    nothing, so that the 503 means "not stored".
+    """
+
+    def write_by(self, events: Sequence[StoredEvent], deadline: float) -> WriteResult:
+        """`StorageBackend.write`, done by *deadline* (a `time.monotonic` value) or not at all.
+
+        Raise `BackendError` (and store nothing) rather than wait past it.
+        """
         ...

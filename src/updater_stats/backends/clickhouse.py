@@ -18,6 +18,11 @@ read ``FINAL``) and are exact anyway.
 
 Strings go to ClickHouse as bytes, so any text, NUL included, reads back
 exactly; unknown fields are kept as JSON text.
+
+Deadlines: the collector's writes (`write_by`) wait for this backend's lock and
+for the server's answers no longer than their deadline allows. An insert whose
+answer is cut off may still be stored by the server: a re-send of its keyed
+events is then found by the key look-up and counted as duplicates.
 """
 
 from __future__ import annotations
@@ -42,6 +47,8 @@ import attrs
 import clickhouse_connect
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError
+from clickhouse_connect.driver.httpclient import HttpClient
+from urllib3 import Timeout
 
 from .._models import (
     BOOLEAN_FIELDS,
@@ -399,6 +406,8 @@ def _stored(row: Sequence[Any]) -> StoredEvent:
 
 # What the driver raises when the server is away or refuses: a 503, the device retries.
 _DRIVER_ERRORS = (ClickHouseError, OSError)
+# Seconds to open a connection to the server: well inside a request's deadline.
+_CONNECT_TIMEOUT = 3
 
 # -- the backend ---------------------------------------------------------------------------
 
@@ -468,7 +477,8 @@ class ClickHouseBackend:
         self.batching = batching or CLICKHOUSE_BATCHING
         self._settings = dict(settings or {})
         self._qualified = f"{_quote(database)}.{_quote(table)}"
-        self._lock = threading.Lock()
+        # Re-entrant: `write_by` holds it around `write`.
+        self._lock = threading.RLock()
         self._client: Client | None = None
         self._ready = False
         self._closed = False
@@ -556,7 +566,11 @@ class ClickHouseBackend:
             options: dict[str, Any] = {}
             if not self._dsn.startswith("chdb:"):
                 # One session per client would make concurrent queries wait on each other.
-                options = {"autogenerate_session_id": False, "send_receive_timeout": 60}
+                options = {
+                    "autogenerate_session_id": False,
+                    "connect_timeout": _CONNECT_TIMEOUT,
+                    "send_receive_timeout": 60,
+                }
             try:
                 self._client = clickhouse_connect.get_client(
                     dsn=self._dsn, settings=self._settings, **options
@@ -662,6 +676,37 @@ class ClickHouseBackend:
             duplicates=len(events) - len(kept),
             duplicate_indexes=tuple(duplicate_indexes),
         )
+
+    def write_by(self, events: Sequence[StoredEvent], deadline: float) -> WriteResult:
+        """`write`, failing with `BackendError` rather than waiting past *deadline*.
+
+        *deadline* is a `time.monotonic` value. The wait for this backend's lock ends by
+        then, and over HTTP each of the write's two requests (the key look-up, the
+        insert) waits for the server at most half the time left.
+        """
+        if not self._lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
+            raise BackendError(
+                "ClickHouse write not started: the backend was busy until its deadline",
+                code="storage_timeout",
+            )
+        try:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise BackendError(
+                    "ClickHouse write not started: its deadline has passed",
+                    code="storage_timeout",
+                )
+            client = self._connect()
+            if not isinstance(client, HttpClient):  # chdb runs in-process: nothing to wait for
+                return self.write(events)
+            usual = client.timeout
+            client.timeout = Timeout(connect=min(left / 2, _CONNECT_TIMEOUT), read=left / 2)
+            try:
+                return self.write(events)  # the lock is re-entrant
+            finally:
+                client.timeout = usual
+        finally:
+            self._lock.release()
 
     def _insert(
         self, client: Client, events: Sequence[StoredEvent], row_ids: Sequence[int], seq: int

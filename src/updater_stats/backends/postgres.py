@@ -19,6 +19,14 @@ retries), the pool drops the broken connection and reconnects in the
 background, and later writes succeed again without a restart. A connection
 the server closed while it sat in the pool (a restart) is noticed before a
 write uses it, without a round trip (see `_check_connection`).
+
+Deadlines: the collector's writes (`write_by`) wait for a pooled connection, for
+locks (``lock_timeout``) and for the statement (``statement_timeout``) no longer
+than their deadline allows, so a table locked elsewhere or a slow server fails
+the write, rolled back, instead of committing it after the device was answered.
+A server that stops answering altogether (a network cut, a stopped process)
+cannot enforce its own timeouts: the collector answers 503 at the deadline, and
+the statement may still commit when the server resumes (see the reliability page).
 """
 
 from __future__ import annotations
@@ -29,6 +37,8 @@ import math
 import operator
 import re
 import threading
+import time
+import weakref
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
@@ -394,6 +404,14 @@ def _check_connection(conn: psycopg.Connection[Any]) -> None:
     conn.pgconn.consume_input()
 
 
+def _unbounded(conn: psycopg.Connection[Any]) -> None:
+    """Lift the lock and statement timeouts a write set on this session, for one transaction.
+
+    Erasure and purges may lock and scan for longer than a device waits for its answer.
+    """
+    conn.execute("SET LOCAL lock_timeout TO DEFAULT; SET LOCAL statement_timeout TO DEFAULT")
+
+
 def _duplicates(keys: Sequence[str | None], new_keys: set[str]) -> tuple[int, ...]:
     """The positions of the events that were not inserted, given the (stored) keys that were.
 
@@ -494,6 +512,10 @@ class PostgresBackend:
             reconnect_timeout=max(2.0, 2 * pool_timeout),
             name="updater-stats",
         )
+        # The lock and statement timeouts (ms) `write_by` set on each session, where it did.
+        self._statement_bounds: weakref.WeakKeyDictionary[psycopg.Connection[Any], int] = (
+            weakref.WeakKeyDictionary()
+        )
         self._lock = threading.Lock()
         self._opened = False
         self._ready = False
@@ -558,8 +580,11 @@ class PostgresBackend:
     def __repr__(self) -> str:
         return f"<PostgresBackend schema={self._schema_name!r}>"
 
-    def _prepare(self) -> None:
-        """Open the pool and migrate the schema, once; a failure is retried by the next call."""
+    def _prepare(self, timeout: float | None = None) -> None:
+        """Open the pool and migrate the schema, once; a failure is retried by the next call.
+
+        *timeout*: seconds to wait for a connection, if less than `pool_timeout`.
+        """
         if self._closed:
             raise BackendError("the PostgreSQL backend is closed")
         if self._ready:
@@ -573,7 +598,7 @@ class PostgresBackend:
             if self._ready:
                 return
             try:
-                with self._pool.connection() as conn:
+                with self._pool.connection(timeout=timeout) as conn:
                     _migrate(conn, self._schema_name)
             except psycopg.Error as exc:
                 raise BackendError(f"cannot prepare the PostgreSQL schema: {exc}") from exc
@@ -581,24 +606,78 @@ class PostgresBackend:
 
     def write(self, events: Sequence[StoredEvent]) -> WriteResult:
         """Store *events* with one statement (all or nothing), skipping keys already stored."""
+        return self._write(events, None)
+
+    def write_by(self, events: Sequence[StoredEvent], deadline: float) -> WriteResult:
+        """`write`, failing with `BackendError` rather than waiting past *deadline*.
+
+        *deadline* is a `time.monotonic` value. The wait for a pooled connection, and the
+        session's ``lock_timeout`` and ``statement_timeout`` for the insert, end by then:
+        a lock held elsewhere or a slow server cancels the insert, which stores nothing.
+        """
+        return self._write(events, deadline)
+
+    def _wait_until(self, deadline: float | None) -> float | None:
+        """Seconds left before *deadline*, for waits that `pool_timeout` bounds otherwise."""
+        if deadline is None:
+            return None
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise BackendError(
+                "PostgreSQL write not started: its deadline has passed", code="storage_timeout"
+            )
+        return min(left, self._pool_timeout)
+
+    def _bound_statement(self, conn: psycopg.Connection[Any], deadline: float) -> None:
+        """Set the session's lock and statement timeouts to end by *deadline*, when needed.
+
+        Setting them is a round trip: it is kept while it ends in time and allows at
+        least half the time left, and set a tenth under the bound when it changes, so the
+        next writes, a few milliseconds nearer their deadlines, keep it too.
+        """
+        bound = int((deadline - time.monotonic()) * 1000)
+        if bound <= 0:
+            raise BackendError(
+                "PostgreSQL write not started: its deadline has passed", code="storage_timeout"
+            )
+        current = self._statement_bounds.get(conn)
+        if current is not None and bound // 2 <= current <= bound:
+            return
+        wanted = max(1, bound * 9 // 10)  # 0 would mean no limit at all
+        conn.execute(
+            "SELECT set_config('lock_timeout', %s, false), "
+            "set_config('statement_timeout', %s, false)",
+            [f"{wanted}ms", f"{wanted}ms"],
+        )
+        self._statement_bounds[conn] = wanted
+
+    def _write(self, events: Sequence[StoredEvent], deadline: float | None) -> WriteResult:
         if not events:
-            self._prepare()
+            self._prepare(self._wait_until(deadline))
             return WriteResult(inserted=0)
         batch = _batch_json(events)
         # Several apps in one write: the insert names the keys it stored, so that intake
         # metrics can count duplicates per app. One app (the usual case): the row count is enough.
         several_apps = len({stored.event.app_id for stored in events}) > 1
         new_keys: set[str] = set()
-        self._prepare()
+        self._prepare(self._wait_until(deadline))
         try:
             # One statement in autocommit: one round trip, and all or nothing.
-            with self._pool.connection() as conn:
+            with self._pool.connection(timeout=self._wait_until(deadline)) as conn:
+                if deadline is not None:
+                    self._bound_statement(conn, deadline)
+                elif self._statement_bounds.pop(conn, None) is not None:
+                    conn.execute("RESET lock_timeout; RESET statement_timeout")
                 if several_apps:
                     cursor = conn.execute(self._insert_returning, [batch])
                     new_keys = {key for (key,) in cursor.fetchall() if key is not None}
                 else:
                     cursor = conn.execute(self._insert, [batch])
                 inserted = cursor.rowcount
+        except (psycopg.errors.QueryCanceled, psycopg.errors.LockNotAvailable) as exc:
+            raise BackendError(
+                f"PostgreSQL write cancelled at its deadline: {exc}", code="storage_timeout"
+            ) from exc
         except psycopg.Error as exc:
             raise BackendError(f"PostgreSQL write failed: {exc}") from exc
         if not several_apps:
@@ -635,6 +714,7 @@ class PostgresBackend:
         app = None if app_id is None else escape(app_id)
         try:
             with self._pool.connection() as conn, conn.transaction():
+                _unbounded(conn)
                 return conn.execute(statement, [devices, customs, app, app]).rowcount
         except psycopg.Error as exc:
             raise BackendError(f"PostgreSQL delete failed: {exc}") from exc
@@ -651,6 +731,7 @@ class PostgresBackend:
         while True:
             try:
                 with self._pool.connection() as conn, conn.transaction():
+                    _unbounded(conn)
                     deleted = conn.execute(
                         self._purge, [older_than, app, app, self.purge_batch_size]
                     ).rowcount

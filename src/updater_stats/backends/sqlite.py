@@ -4,7 +4,8 @@ Durability: WAL journal with ``synchronous=FULL``, so a batch is on disk when
 `write` returns and the device is told "ok". One connection per backend,
 guarded by a lock; other processes on the same file wait on SQLite's busy
 timeout, and a lock that outlasts it is a `BackendError` (503, the device
-retries), never a crash.
+retries), never a crash. The collector's writes (`write_by`) wait no longer
+than their deadline allows: a write that cannot start in time fails.
 """
 
 from __future__ import annotations
@@ -17,10 +18,12 @@ import operator
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Collection, Iterator, Sequence
 from typing import Any
 
 from .._models import BOOLEAN_FIELDS, SCALAR_FIELDS, AppInfos, StoredEvent, WriteResult
+from .._writer import DEFAULT_DEADLINE
 from ..exceptions import BackendError, ConfigurationError
 from ._rows import per_request
 from ._url import url_path
@@ -307,6 +310,19 @@ def _rows(events: Sequence[StoredEvent]) -> list[tuple[Any, ...]]:
     return [_row(stored, ms) for stored, ms in zip(events, received, strict=True)]
 
 
+_SQLITE_BUSY = 5  # the primary result code; sqlite3.SQLITE_BUSY from Python 3.11
+
+
+def _code(exc: sqlite3.Error, deadline: float | None) -> str:
+    """``storage_timeout`` for a lock not had by the write's deadline, else the usual code."""
+    code = getattr(exc, "sqlite_errorcode", None)  # Python 3.11+: the extended result code
+    # Python 3.10 has no code on the exception: SQLite's own words for SQLITE_BUSY, then.
+    busy = (
+        code & 0xFF == _SQLITE_BUSY if isinstance(code, int) else "database is locked" in str(exc)
+    )
+    return "storage_timeout" if busy and deadline is not None else "storage_unavailable"
+
+
 def _stored(row: sqlite3.Row) -> StoredEvent:
     fields = {column: row[column] for column in _EVENT_COLUMNS}
     fields["is_prod"] = bool(fields["is_prod"])
@@ -334,13 +350,19 @@ class SQLiteBackend:
     Args:
         path: The database file, ``":memory:"`` for a private in-memory database.
         timeout: Seconds to wait for another process's lock before failing with 503.
+            The collector's writes wait less when their deadline is nearer (`write_by`).
     """
 
     def __init__(
-        self, path: str | os.PathLike[str] = "updater_stats.sqlite3", *, timeout: float = 10.0
+        self,
+        path: str | os.PathLike[str] = "updater_stats.sqlite3",
+        *,
+        timeout: float = DEFAULT_DEADLINE,
     ) -> None:
         self._path = os.fspath(path)
         self._timeout = timeout
+        self._timeout_ms = max(0, int(timeout * 1000))
+        self._busy_ms = self._timeout_ms  # the connection's busy timeout, as last set
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
         self._rows_per_statement = 1  # set from the connection's limits when it opens
@@ -361,7 +383,39 @@ class SQLiteBackend:
     def __repr__(self) -> str:
         return f"SQLiteBackend({self._path!r})"
 
-    def _connect(self) -> sqlite3.Connection:
+    def _connect(self, deadline: float | None = None) -> sqlite3.Connection:
+        """The open connection, opening and migrating the file first if needed. Hold the lock.
+
+        Its waits for other processes' locks end after `timeout`, or by *deadline* (a
+        `time.monotonic` value) if that comes first.
+        """
+        conn = self._open()
+        self._bound_waits(conn, deadline)
+        return conn
+
+    def _bound_waits(self, conn: sqlite3.Connection, deadline: float | None) -> None:
+        """Set the busy timeout for the next statements, when it must change. Hold the lock."""
+        wanted = self._timeout_ms
+        if deadline is not None:
+            left = int((deadline - time.monotonic()) * 1000)
+            if left <= 0:
+                raise BackendError(
+                    "SQLite write not started: its deadline has passed", code="storage_timeout"
+                )
+            bound = min(left, self._timeout_ms)
+            # Each PRAGMA is a statement, and each statement may wait for the interpreter
+            # lock under load: kept while it ends in time and waits at least half what it could.
+            if bound // 2 <= self._busy_ms <= bound:
+                return
+            # A tenth below the bound, so that the next writes, a few milliseconds nearer
+            # their own deadlines, keep it too.
+            wanted = bound * 9 // 10
+        if wanted != self._busy_ms:
+            # An integer of ours: PRAGMA takes no parameters.
+            conn.execute(f"PRAGMA busy_timeout = {wanted}")
+            self._busy_ms = wanted
+
+    def _open(self) -> sqlite3.Connection:
         """The open connection, opening and migrating the file first if needed. Hold the lock."""
         if self._closed:
             raise BackendError("the SQLite backend is closed")
@@ -389,17 +443,39 @@ class SQLiteBackend:
             conn.close()
             raise
         self._rows_per_statement = _rows_per_statement(conn)
+        self._busy_ms = self._timeout_ms
         self._conn = conn
         return conn
 
     def write(self, events: Sequence[StoredEvent]) -> WriteResult:
         """Store *events* in one transaction, skipping known keys (`INSERT OR IGNORE`)."""
+        return self._write(events, None)
+
+    def write_by(self, events: Sequence[StoredEvent], deadline: float) -> WriteResult:
+        """`write`, failing with `BackendError` rather than waiting for a lock past *deadline*.
+
+        *deadline* is a `time.monotonic` value. Waits for this backend's own lock (a purge
+        or a read in another thread) and for other processes' locks on the file both end
+        by then. A write whose lock came in time then runs to its end: the time a statement
+        takes once it has the lock, and the disk's sync, cannot be cut short.
+        """
+        return self._write(events, deadline)
+
+    def _write(self, events: Sequence[StoredEvent], deadline: float | None) -> WriteResult:
         rows = _rows(events)
         several_apps = len({stored.event.app_id for stored in events}) > 1
         duplicate_indexes: tuple[int, ...] | None = None
-        with self._lock:
-            conn = self._connect()
+        if deadline is None:
+            self._lock.acquire()
+        elif not self._lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
+            raise BackendError(
+                "SQLite write not started: the backend was busy in another thread until its "
+                "deadline",
+                code="storage_timeout",
+            )
+        try:
             try:
+                conn = self._connect(deadline)
                 step = self._rows_per_statement
                 chunks = [rows[start : start + step] for start in range(0, len(rows), step)]
                 if len(chunks) == 1 and not several_apps:
@@ -419,7 +495,11 @@ class SQLiteBackend:
                             conn.execute("ROLLBACK")
                         raise
             except sqlite3.Error as exc:
-                raise BackendError(f"SQLite write failed: {exc}") from exc
+                raise BackendError(
+                    f"SQLite write failed: {exc}", code=_code(exc, deadline)
+                ) from exc
+        finally:
+            self._lock.release()
         return WriteResult(
             inserted=inserted,
             duplicates=len(rows) - inserted,
