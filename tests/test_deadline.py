@@ -36,6 +36,7 @@ from updater_stats.backends import Batching
 from updater_stats.testing import stored_event
 
 from .conftest import VALID_EVENT, body
+from .helpers import Timed
 
 DEADLINE = 1.0
 #: Late answers allowed past the deadline: scheduling on a shared 2-core machine, and HTTP.
@@ -64,32 +65,6 @@ def refused_in_time(call: Callable[[], object]) -> BackendError:
     assert took < DEADLINE + SLACK, f"answered after {took:.2f} s, deadline {DEADLINE} s"
     assert info.value.status_code == 503
     return info.value
-
-
-class Timed(threading.Thread):
-    """Runs *call* in a thread: what it returned or raised, and when it finished."""
-
-    def __init__(self, call: Callable[[], Any]) -> None:
-        super().__init__(daemon=True)
-        self.call = call
-        self.result: Any = None
-        self.error: BaseException | None = None
-        self.took: float | None = None
-        self.start()
-
-    def run(self) -> None:
-        started = time.monotonic()
-        try:
-            self.result = self.call()
-        except BaseException as exc:
-            self.error = exc
-        self.took = time.monotonic() - started
-
-    def outcome(self, within: float = 30) -> tuple[Any, BaseException | None, float]:
-        self.join(within)
-        assert not self.is_alive(), "the call never returned"
-        assert self.took is not None
-        return self.result, self.error, self.took
 
 
 # -- a writer queue full behind a write that hangs ------------------------------------------

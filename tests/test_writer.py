@@ -18,6 +18,7 @@ from updater_stats.backends import Batching
 from updater_stats.testing import stored_event
 
 from .conftest import VALID_EVENT, body
+from .helpers import Timed
 
 
 class GatedBackend(MemoryBackend):
@@ -413,31 +414,6 @@ def test_a_collectors_deadline_is_its_writers_and_is_set_once():
 # -- deadlines -----------------------------------------------------------------------------
 
 
-class Timed(threading.Thread):
-    """Runs *call* in a thread; keeps what it raised and how long it took."""
-
-    def __init__(self, call: Callable[[], object]) -> None:
-        super().__init__()
-        self.call = call
-        self.error: BaseException | None = None
-        self.took: float | None = None
-        self.start()
-
-    def run(self) -> None:
-        started = time.monotonic()
-        try:
-            self.call()
-        except BaseException as exc:
-            self.error = exc
-        self.took = time.monotonic() - started
-
-    def outcome(self) -> tuple[BaseException | None, float]:
-        self.join(10)
-        assert not self.is_alive()
-        assert self.took is not None
-        return self.error, self.took
-
-
 def test_a_caller_whose_write_hangs_is_answered_at_its_deadline_not_when_the_write_ends():
     backend = GatedBackend()
     writer = make_writer(backend.write, Batching(max_delay=0), deadline=0.5)
@@ -445,8 +421,8 @@ def test_a_caller_whose_write_hangs_is_answered_at_its_deadline_not_when_the_wri
     backend.wait_for_write()
     queued_behind = Timed(lambda: writer.write(events(2)))
 
-    writing_error, writing_took = writing.outcome()
-    queued_error, queued_took = queued_behind.outcome()
+    _, writing_error, writing_took = writing.outcome()
+    _, queued_error, queued_took = queued_behind.outcome()
     backend.release()
 
     assert isinstance(writing_error, BackendError)
@@ -514,9 +490,9 @@ def test_a_write_is_given_its_earliest_callers_deadline_less_a_margin():
     wait_until(lambda: queued(writer) == 3)
     gate.set()
 
-    assert fresh.outcome()[0] is None
-    assert older.outcome()[0] is None
-    assert first.outcome()[0] is None
+    assert fresh.outcome()[1] is None
+    assert older.outcome()[1] is None
+    assert first.outcome()[1] is None
     assert [size for size, _ in seen] == [1, 3]
     # The older caller's deadline (now + 1 s), less the margin (a tenth of the deadline).
     assert seen[1][1] == pytest.approx(now + 1.0 - 0.2, abs=1e-6)

@@ -93,11 +93,25 @@ def fit_to_caps(event: AppInfos, policy: Policy) -> tuple[AppInfos, tuple[str, .
                 changes[attribute] = fitted
                 cut.add(key)
     if event.metadata is not None:
-        metadata = _fit_metadata(event.metadata, policy, cut)
+        metadata, metadata_cut = _fit_mapping(
+            event.metadata,
+            "metadata",
+            policy.max_metadata_keys,
+            lambda key: _fit(key, policy.max_metadata_key_length),
+            lambda value: _fit(value, policy.max_metadata_value_length),
+        )
+        cut |= metadata_cut
         if metadata is not event.metadata:
             changes["metadata"] = metadata
     if event.extras:
-        extras = _fit_extras(event.extras, policy, cut)
+        extras, extras_cut = _fit_mapping(
+            event.extras,
+            "extras",
+            policy.max_extra_fields,
+            lambda key: _fit(key, len(key)),  # unknown fields' names have no cap: mended only
+            lambda value: _mend_json(value, policy.max_extra_depth),
+        )
+        cut |= extras_cut
         if extras is not event.extras:
             changes["extras"] = extras
     if not changes:
@@ -105,39 +119,34 @@ def fit_to_caps(event: AppInfos, policy: Policy) -> tuple[AppInfos, tuple[str, .
     return attrs.evolve(event, **changes), tuple(sorted(cut))
 
 
-def _fit_metadata(metadata: Mapping[str, str], policy: Policy, cut: set[str]) -> Mapping[str, str]:
-    items = list(metadata.items())
-    if len(items) > policy.max_metadata_keys:
-        items = items[: policy.max_metadata_keys]
-        cut.add("metadata")
-    fitted: dict[str, str] = {}
-    changed = len(items) != len(metadata)
-    for key, value in items:
-        new_key = _fit(key, policy.max_metadata_key_length)
-        new_value = _fit(value, policy.max_metadata_value_length)
-        if new_key is not key or new_value is not value:
-            changed = True
-            cut.add(f"metadata.{new_key}")
-        # Two keys alike in their first characters: the first one's value is kept.
-        fitted.setdefault(new_key, new_value)
-    return fitted if changed else metadata
+def _fit_mapping(
+    mapping: Mapping[str, Any],
+    name: str,
+    max_items: int,
+    fit_key: Callable[[str], str],
+    fit_value: Callable[[Any], Any],
+) -> tuple[Mapping[str, Any], set[str]]:
+    """*mapping* (``metadata`` or the unknown fields, by *name*) within its caps, and the cuts.
 
-
-def _fit_extras(extras: Mapping[str, Any], policy: Policy, cut: set[str]) -> Mapping[str, Any]:
-    items = list(extras.items())
-    if len(items) > policy.max_extra_fields:
-        items = items[: policy.max_extra_fields]
-        cut.add("extras")
+    Its first *max_items* items are kept (*name* is noted when others are left out),
+    each key and value fitted; a changed item is noted as ``<name>.<key as stored>``.
+    Returns *mapping* itself when nothing changes.
+    """
+    cut: set[str] = set()
+    items = list(mapping.items())
+    if len(items) > max_items:
+        items = items[:max_items]
+        cut.add(name)
     fitted: dict[str, Any] = {}
-    changed = len(items) != len(extras)
+    changed = len(items) != len(mapping)
     for key, value in items:
-        new_key = _fit(key, len(key))
-        new_value = _mend_json(value, policy.max_extra_depth)
+        new_key, new_value = fit_key(key), fit_value(value)
         if new_key is not key or new_value is not value:
             changed = True
-            cut.add(f"extras.{new_key}")
+            cut.add(f"{name}.{new_key}")
+        # Two keys alike once fitted: the first one's value is kept.
         fitted.setdefault(new_key, new_value)
-    return fitted if changed else extras
+    return (fitted if changed else mapping), cut
 
 
 @attrs.frozen

@@ -6,7 +6,6 @@ The contract suite (test_contract.py) and the endpoint tests already run here.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import sys
 import threading
@@ -19,7 +18,6 @@ import attrs
 import pytest
 
 from updater_stats import (
-    AppInfos,
     BackendError,
     Collector,
     StoredEvent,
@@ -40,6 +38,7 @@ from updater_stats.backends.clickhouse import (
 from updater_stats.testing import assert_same_events, stored_event
 
 from ..conftest import VALID_EVENT, body
+from ..helpers import V1_FIELDS, legacy_key
 from ..test_docs import ROOT, blocks
 from . import servers
 
@@ -361,25 +360,6 @@ PARTITION BY toYYYYMM(received_at)
 ORDER BY (app_id, version_name, action, event_time, row_id)
 COMMENT 'updater-stats events, schema version 1'
 """
-V1_FIELDS = (
-    "app_id",
-    "device_id",
-    "platform",
-    "action",
-    "version_name",
-    "old_version_name",
-    "version_build",
-    "version_code",
-    "version_os",
-    "plugin_version",
-    "custom_id",
-    "is_prod",
-    "is_emulator",
-    "install_source",
-    "default_channel",
-    "channel",
-    "key_id",
-)
 V1_COLUMNS = [
     "row_id",
     "event_key",
@@ -393,21 +373,6 @@ V1_COLUMNS = [
     "metadata",
     "extras",
 ]
-
-
-def v1_key(event: AppInfos) -> str | None:
-    """The event key as version 1 computed it: a few fields only."""
-    if event.timestamp is None:
-        return None
-    parts = (
-        event.app_id,
-        event.device_id,
-        event.action,
-        event.version_name,
-        event.old_version_name or "",
-        str(event.timestamp),
-    )
-    return hashlib.blake2b("\x1f".join(parts).encode(), digest_size=16).hexdigest()
 
 
 def v1_row(stored: StoredEvent, seq: int) -> list[Any]:
@@ -441,7 +406,7 @@ def v1_table(backend: ClickHouseBackend, database: str, events: list[StoredEvent
 
 
 def as_v1(stored: StoredEvent) -> StoredEvent:
-    return attrs.evolve(stored, key=v1_key(stored.event))
+    return attrs.evolve(stored, key=legacy_key(stored.event))
 
 
 def cut(stored: StoredEvent, *paths: str) -> StoredEvent:

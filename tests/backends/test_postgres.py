@@ -6,7 +6,6 @@ The contract suite (test_contract.py) and the endpoint tests already run here.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import math
 import threading
@@ -22,7 +21,6 @@ from hypothesis import strategies as st
 from psycopg import sql
 
 from updater_stats import (
-    AppInfos,
     BackendError,
     Collector,
     StoredEvent,
@@ -41,6 +39,7 @@ from updater_stats.backends.postgres import (
 from updater_stats.testing import assert_same_events, stored_event
 
 from ..conftest import VALID_EVENT, body
+from ..helpers import V1_FIELDS, legacy_key
 from ..test_docs import ROOT, blocks
 from . import servers
 
@@ -486,40 +485,6 @@ V1_DDL = (
     "CREATE INDEX events_app_device ON {schema}.events (app_id, device_id, received_at)",
     "CREATE INDEX events_received_brin ON {schema}.events USING brin (received_at)",
 )
-V1_FIELDS = (
-    "app_id",
-    "device_id",
-    "platform",
-    "action",
-    "version_name",
-    "old_version_name",
-    "version_build",
-    "version_code",
-    "version_os",
-    "plugin_version",
-    "custom_id",
-    "is_prod",
-    "is_emulator",
-    "install_source",
-    "default_channel",
-    "channel",
-    "key_id",
-)
-
-
-def v1_key(event: AppInfos) -> str | None:
-    """The event key as version 1 computed it: a few fields only."""
-    if event.timestamp is None:
-        return None
-    parts = (
-        event.app_id,
-        event.device_id,
-        event.action,
-        event.version_name,
-        event.old_version_name or "",
-        str(event.timestamp),
-    )
-    return hashlib.blake2b("\x1f".join(parts).encode(), digest_size=16).hexdigest()
 
 
 def v1_store(conn, schema: str, events: list[StoredEvent]) -> None:
@@ -556,7 +521,7 @@ def v1_store(conn, schema: str, events: list[StoredEvent]) -> None:
 
 
 def as_v1(stored: StoredEvent) -> StoredEvent:
-    return attrs.evolve(stored, key=v1_key(stored.event))
+    return attrs.evolve(stored, key=legacy_key(stored.event))
 
 
 ABSENT = dict.fromkeys(

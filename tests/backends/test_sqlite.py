@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import multiprocessing
 import sqlite3
@@ -29,6 +28,7 @@ from updater_stats.reports._sql import QueryBuilder
 from updater_stats.reports._sqlite import SQLITE
 
 from ..conftest import VALID_EVENT, body, fixture_bytes
+from ..helpers import legacy_key
 
 NOW = dt.datetime(2026, 11, 26, 12, 0, tzinfo=dt.timezone.utc)
 
@@ -112,20 +112,6 @@ def insert_before_v4(conn: sqlite3.Connection, events: list[StoredEvent]) -> Non
     )
 
 
-def old_key(stored: StoredEvent) -> str:
-    """The key releases before schema 4 gave an event: six fields, not its whole content."""
-    event = stored.event
-    parts = (
-        event.app_id,
-        event.device_id,
-        event.action,
-        event.version_name,
-        event.old_version_name or "",
-        str(event.timestamp),
-    )
-    return hashlib.blake2b("\x1f".join(parts).encode(), digest_size=16).hexdigest()
-
-
 def test_a_version_3_file_gains_optional_fields_and_cut_notes(tmp_path: Path):
     path = tmp_path / "v3.sqlite3"
     rows = [stored_event(timestamp=i, metadata={"n": str(i)}) for i in range(3)]
@@ -136,7 +122,7 @@ def test_a_version_3_file_gains_optional_fields_and_cut_notes(tmp_path: Path):
         conn.execute("PRAGMA user_version = 3")
         insert_before_v4(conn, rows)
         # ... and one of them keyed as releases before content keys did.
-        conn.execute("UPDATE events SET event_key = ? WHERE id = 1", [old_key(rows[0])])
+        conn.execute("UPDATE events SET event_key = ? WHERE id = 1", [legacy_key(rows[0].event)])
     with closing(sqlite3.connect(path)) as conn:
         (v3_table,) = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'events'").fetchone()
     assert "platform         TEXT NOT NULL" in v3_table
@@ -164,7 +150,7 @@ def test_a_version_3_file_gains_optional_fields_and_cut_notes(tmp_path: Path):
         bare.event.to_wire(),
         cut.event.to_wire(),
     ]
-    assert read[0].key == old_key(rows[0])
+    assert read[0].key == legacy_key(rows[0].event)
     assert [e.truncated for e in read] == [(), (), (), (), (), (), ("custom_id", "metadata.stack")]
     assert read[5].event.platform is None
     assert read[5].event.plugin_version is None

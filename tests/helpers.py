@@ -1,0 +1,74 @@
+"""Helpers the test modules share: import them from here, not from each other."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from updater_stats import AppInfos
+
+#: The scalar fields every schema before content keys stored, one column each, in order.
+V1_FIELDS = (
+    "app_id",
+    "device_id",
+    "platform",
+    "action",
+    "version_name",
+    "old_version_name",
+    "version_build",
+    "version_code",
+    "version_os",
+    "plugin_version",
+    "custom_id",
+    "is_prod",
+    "is_emulator",
+    "install_source",
+    "default_channel",
+    "channel",
+    "key_id",
+)
+
+
+def legacy_key(event: AppInfos) -> str | None:
+    """The key releases before content keys gave an event: six fields, not its whole content."""
+    if event.timestamp is None:
+        return None
+    parts = (
+        event.app_id,
+        event.device_id,
+        event.action,
+        event.version_name,
+        event.old_version_name or "",
+        str(event.timestamp),
+    )
+    return hashlib.blake2b("\x1f".join(parts).encode(), digest_size=16).hexdigest()
+
+
+class Timed(threading.Thread):
+    """Runs *call* in a thread: what it returned or raised, and how long it took."""
+
+    def __init__(self, call: Callable[[], Any]) -> None:
+        super().__init__(daemon=True)
+        self.call = call
+        self.result: Any = None
+        self.error: BaseException | None = None
+        self.took: float | None = None
+        self.start()
+
+    def run(self) -> None:
+        started = time.monotonic()
+        try:
+            self.result = self.call()
+        except BaseException as exc:
+            self.error = exc
+        self.took = time.monotonic() - started
+
+    def outcome(self, within: float = 30) -> tuple[Any, BaseException | None, float]:
+        """What the call returned, what it raised, and its seconds, once it has finished."""
+        self.join(within)
+        assert not self.is_alive(), "the call never returned"
+        assert self.took is not None
+        return self.result, self.error, self.took
