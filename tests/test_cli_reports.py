@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from updater_stats import SQLiteBackend
+from updater_stats import Collector, SQLiteBackend
 from updater_stats.cli import cli
 from updater_stats.reports import ReportQuery, Reports, SQLiteReports, daily_chart
 
@@ -250,3 +250,28 @@ def test_report_on_an_app_without_events_says_so_on_stderr(storage):
     assert result.exit_code == 0
     assert result.stderr.startswith("note: no event of app 'com.exmaple.app' in this window")
     assert result.stdout.startswith("version,devices,")  # the output itself stays parseable
+
+
+def test_values_devices_did_not_send_read_as_not_sent(tmp_path: Path):
+    path = tmp_path / "absent.sqlite3"
+    collector = Collector(SQLiteBackend(path))
+    device = "0b5e5c1a-93b4-4f0e-a3a2-1f7f6f3b2d1"
+    bare = {"app_id": "com.a.b", "action": "set", "version_name": "1.0.0", "timestamp": 1}
+    full = {**bare, "platform": "ios", "version_os": "18", "plugin_version": "8.42.0"}
+    collector.handle(
+        json.dumps(
+            [{**bare, "device_id": device + "0"}, {**full, "device_id": device + "1"}]
+        ).encode()
+    )
+    collector.close()
+
+    result = CliRunner().invoke(
+        cli, ["report", "--storage", f"sqlite:///{path}", "--app", "com.a.b"]
+    )
+
+    running = result.output.split("Running now")[1].split("\n\n")[0]
+    assert "platform  (not sent)" in running
+    assert "OS        (not sent)" in running
+    assert "plugin    (not sent)" in running
+    assert "platform  ios" in running
+    assert '""' not in running

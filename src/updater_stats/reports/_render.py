@@ -86,6 +86,11 @@ def _name(version: str) -> str:
     return version or '""'
 
 
+def _sent(value: str) -> str:
+    """A platform, OS, plugin or native version; empty when the devices did not send it."""
+    return value or "(not sent)"
+
+
 def summary_tables(summary: Summary) -> list[TextTable]:
     """One table per report; failures, rollbacks and replacements in tables of their own."""
     versions = TextTable(
@@ -144,7 +149,12 @@ def summary_tables(summary: Summary) -> list[TextTable]:
         f"Running now ({summary.adoption.devices} devices)",
         ("split", "value", "devices", "share"),
         tuple(
-            (label, _name(share.value), str(share.devices), _pct(share.share))
+            (
+                label,
+                _name(share.value) if label == "version" else _sent(share.value),
+                str(share.devices),
+                _pct(share.share),
+            )
             for label, shares in (
                 ("version", summary.adoption.versions),
                 ("platform", summary.adoption.platforms),

@@ -138,7 +138,7 @@ def adoption_from(groups: list[RunningGroup]) -> AdoptionReport:
     splits: dict[str, Callable[[RunningGroup], str]] = {
         "versions": lambda g: g.version,
         "platforms": lambda g: g.platform,
-        "os_versions": lambda g: f"{g.platform} {g.os_version}",
+        "os_versions": lambda g: f"{g.platform} {g.os_version}".strip(),
         "plugin_versions": lambda g: g.plugin_version,
         "native_versions": lambda g: g.native_version,
     }
