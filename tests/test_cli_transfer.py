@@ -8,6 +8,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import attrs
@@ -195,8 +196,47 @@ def test_progress_on_a_terminal_only(tmp_path: Path, monkeypatch):
         assert result.stdout == f"{verb} 30 events, 0 already present\n"  # apart from the data
 
 
-@pytest.mark.parametrize("target", ["sqlite", "postgres"])
-def test_a_copy_killed_half_way_then_run_again_stores_each_event_once(tmp_path: Path, target: str):
+def sqlite_target(tmp_path: Path) -> tuple[str, Callable[[], int]]:
+    """A SQLite file's URL, and how many events it holds, read by a connection of its own."""
+    path = tmp_path / "new.sqlite3"
+
+    def count() -> int:
+        if not path.exists():
+            return 0
+        with sqlite3.connect(path, timeout=30) as conn:
+            try:
+                return int(conn.execute("SELECT count(*) FROM events").fetchone()[0])
+            except sqlite3.OperationalError:  # the table is not there yet
+                return 0
+
+    return f"sqlite:///{path}", count
+
+
+def postgres_target(_tmp_path: Path) -> tuple[str, Callable[[], int]]:
+    """A PostgreSQL schema's URL, and how many events it holds."""
+    import psycopg  # noqa: PLC0415
+
+    from .backends.servers import postgres_url, unique_name  # noqa: PLC0415
+
+    schema = unique_name("kill")
+
+    def count() -> int:
+        with psycopg.connect(postgres_url(), autocommit=True) as conn:
+            try:
+                row = conn.execute(f"SELECT count(*) FROM {schema}.events").fetchone()
+            except psycopg.errors.UndefinedTable:
+                return 0
+        return int(row[0]) if row else 0
+
+    return f"{postgres_url()}?schema={schema}", count
+
+
+@pytest.mark.parametrize(
+    ("verb", "target"), [("copy", "sqlite"), ("copy", "postgres"), ("import", "sqlite")]
+)
+def test_killed_half_way_then_run_again_stores_each_event_once(
+    tmp_path: Path, verb: str, target: str
+):
     events = []
     for index in range(12_000):
         events.append(stored_event(timestamp=index, received_at=at(index)))
@@ -205,35 +245,14 @@ def test_a_copy_killed_half_way_then_run_again_stores_each_event_once(tmp_path: 
             stored_event(timestamp=None, received_at=at(index), version_code=str(index // 2))
         )
     source = sqlite_with(tmp_path / "old.sqlite3", events)
-    if target == "sqlite":
-        url = f"sqlite:///{tmp_path / 'new.sqlite3'}"
-
-        def count() -> int:
-            path = tmp_path / "new.sqlite3"
-            if not path.exists():
-                return 0
-            with sqlite3.connect(path, timeout=30) as conn:
-                try:
-                    return int(conn.execute("SELECT count(*) FROM events").fetchone()[0])
-                except sqlite3.OperationalError:  # the table is not there yet
-                    return 0
+    url, count = (sqlite_target if target == "sqlite" else postgres_target)(tmp_path)
+    command = [sys.executable, "-m", "updater_stats"]
+    if verb == "copy":
+        command += ["copy", "--from", source, "--to", url]
     else:
-        import psycopg  # noqa: PLC0415
-
-        from .backends.servers import postgres_url, unique_name  # noqa: PLC0415
-
-        schema = unique_name("kill")
-        url = f"{postgres_url()}?schema={schema}"
-
-        def count() -> int:
-            with psycopg.connect(postgres_url(), autocommit=True) as conn:
-                try:
-                    row = conn.execute(f"SELECT count(*) FROM {schema}.events").fetchone()
-                except psycopg.errors.UndefinedTable:
-                    return 0
-            return int(row[0]) if row else 0
-
-    command = [sys.executable, "-m", "updater_stats", "copy", "--from", source, "--to", url]
+        backup = tmp_path / "backup.jsonl"
+        run("export", "--storage", source, "--output", str(backup))
+        command += ["import", str(backup), "--storage", url]
     process = subprocess.Popen([*command, "--batch-size", "500"])
     deadline = time.monotonic() + 120
     stored = 0
@@ -244,14 +263,15 @@ def test_a_copy_killed_half_way_then_run_again_stores_each_event_once(tmp_path: 
         time.sleep(0.01)
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
-    assert process.returncode == -signal.SIGKILL, "the copy ended before it was killed"
+    assert process.returncode == -signal.SIGKILL, f"the {verb} ended before it was killed"
     before = count()
     assert 0 < before < len(events), "killed before or after the copy, not half-way"
 
     again = subprocess.run(command, capture_output=True, text=True, check=True)
 
     copied = len(events) - before
-    assert again.stdout == f"copied {copied} events, {before} already present\n"
+    done = {"copy": "copied", "import": "imported"}[verb]
+    assert again.stdout == f"{done} {copied} events, {before} already present\n"
     from updater_stats.backends import backend_from_url  # noqa: PLC0415
 
     backend = backend_from_url(url)

@@ -190,6 +190,43 @@ def test_app_and_since_narrow_the_copy():
     assert_same_events(target.events(), expected)
 
 
+class ListBackend:
+    """A user's backend: nothing from the library but the protocols it implements."""
+
+    def __init__(self) -> None:
+        self.rows: list[StoredEvent] = []
+
+    def write(self, events: Any) -> WriteResult:
+        known = {row.key for row in self.rows if row.key is not None}
+        kept = []
+        for stored in events:
+            if stored.key is None or stored.key not in known:
+                known.add(stored.key)
+                kept.append(stored)
+        self.rows += kept
+        return WriteResult(inserted=len(kept), duplicates=len(events) - len(kept))
+
+    def events(self, *, app_id: str | None = None) -> Iterator[StoredEvent]:
+        return iter([row for row in self.rows if app_id in (None, row.event.app_id)])
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_user_backend_with_events_is_copied_from_and_into():
+    events = holdable_events()
+    theirs, ours = ListBackend(), SQLiteBackend(":memory:")
+    theirs.write(events)
+
+    assert copy_events(theirs, ours) == CopyResult(copied=len(events), present=0)
+    back = ListBackend()
+    assert copy_events(ours, back) == CopyResult(copied=len(events), present=0)
+    assert copy_events(ours, back) == CopyResult(copied=0, present=len(events))
+
+    assert_same_events(back.rows, events)
+    ours.close()
+
+
 def test_a_target_that_cannot_list_its_events_is_refused():
     class WriteOnly:
         def write(self, events: Any) -> WriteResult:
