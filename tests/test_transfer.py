@@ -36,7 +36,7 @@ from updater_stats._transfer import (
     read_json_lines,
 )
 from updater_stats.reports import ReportQuery, reports_for, summarize
-from updater_stats.testing import RECEIVED_AT, assert_same_events, stored_event
+from updater_stats.testing import RECEIVED_AT, assert_same_events, stored_event, wire_event
 
 from .reports.generate import APP, generate, store
 from .reports.generate import T0 as R0
@@ -281,7 +281,21 @@ def test_the_source_is_read_in_batches_not_all_at_once():
 # -- a server writing to the target meanwhile ------------------------------------------------
 
 
-def test_a_copy_into_a_store_a_server_writes_to_loses_and_doubles_nothing(tmp_path: Path):
+def _opener(kind: str, tmp_path: Path) -> Callable[[], StorageBackend]:
+    """A function that opens one more backend on one new store of this kind."""
+    if kind == "sqlite":
+        return lambda: SQLiteBackend(tmp_path / "new.sqlite3")
+    from updater_stats.backends.postgres import PostgresBackend  # noqa: PLC0415
+
+    made = _postgres(tmp_path)
+    made.close()
+    return lambda: PostgresBackend(made.conninfo, schema=made.schema)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+def test_a_copy_into_a_store_a_server_writes_to_loses_and_doubles_nothing(
+    tmp_path: Path, kind: str
+):
     source = SQLiteBackend(tmp_path / "old.sqlite3")
     history = [stored_event(timestamp=index, received_at=at(index)) for index in range(3000)]
     history += [
@@ -289,26 +303,35 @@ def test_a_copy_into_a_store_a_server_writes_to_loses_and_doubles_nothing(tmp_pa
         for index in range(1000)
     ]
     source.write(history)
-    target = SQLiteBackend(tmp_path / "new.sqlite3")
-    collector = Collector(target)
+    reopen = _opener(kind, tmp_path)
+    # The server and the copy each have a backend of their own on the one store.
+    collector = Collector(reopen())
     live: list[dict[str, Any]] = []
+    during = 0  # requests answered while the copy ran
+    failures: list[BaseException] = []
     stop = threading.Event()
 
     def serve() -> None:
+        nonlocal during
         # Devices send to the new store: new events, keyless ones, and re-sends of the history.
         index = 0
-        while not stop.is_set() or index < 50:
-            wire = [
-                {**_wire(timestamp=10**9 + index)},
-                {**_wire(timestamp=None, version_code=f"live-{index}")},
-                {**_wire(timestamp=index % 3000)},  # an old event re-sent: a duplicate
-            ]
-            answer = collector.handle(json.dumps(wire).encode())
-            assert [r["status"] for r in answer["results"]] == ["ok"] * 3
-            live.extend(wire[:2])
-            index += 1
+        try:
+            while not stop.is_set() or index < 50:
+                wire = [
+                    wire_event(timestamp=10**9 + index),
+                    wire_event(timestamp=None, version_code=f"live-{index}"),
+                    wire_event(timestamp=index % 3000),  # an old event re-sent: a duplicate
+                ]
+                answer = collector.handle(json.dumps(wire).encode())
+                assert [r["status"] for r in answer["results"]] == ["ok"] * 3, answer
+                live.extend(wire[:2])
+                index += 1
+                during += not stop.is_set()
+        except BaseException as exc:
+            failures.append(exc)
 
     server = threading.Thread(target=serve)
+    target = reopen()
     server.start()
     try:
         result = copy_events(source, target, batch_size=100)
@@ -316,8 +339,13 @@ def test_a_copy_into_a_store_a_server_writes_to_loses_and_doubles_nothing(tmp_pa
         stop.set()
         server.join()
     collector.close()
+    target.close()
 
-    stored = list(SQLiteBackend(tmp_path / "new.sqlite3").events())
+    assert failures == []
+    assert during >= 3, "the copy ended before the server wrote"
+    reader = reopen()
+    stored = list(reader.events())  # type: ignore[attr-defined]
+    reader.close()
     keys = [e.key for e in stored if e.key is not None]
     assert len(keys) == len(set(keys))
     history_keys = {e.key for e in history if e.key is not None}
@@ -333,12 +361,6 @@ def test_a_copy_into_a_store_a_server_writes_to_loses_and_doubles_nothing(tmp_pa
     )
     assert result.total == len(history)
     source.close()
-
-
-def _wire(**overrides: Any) -> dict[str, Any]:
-    from updater_stats.testing import wire_event  # noqa: PLC0415
-
-    return wire_event(**overrides)
 
 
 # -- every backend ---------------------------------------------------------------------------
