@@ -1,5 +1,5 @@
-"""The ``updater-stats`` command: ``serve`` the endpoint, ``export`` stored events, ``forget``
-a device or a user, ``purge`` old events.
+"""The ``updater-stats`` command: ``serve`` the endpoint, ``export`` stored events, ``copy``
+them to another store or ``import`` an export, ``forget`` a device or a user, ``purge`` old events.
 
 Needs click (``pip install 'updater-stats[server]'``); ``serve`` also needs uvicorn.
 """
