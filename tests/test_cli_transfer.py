@@ -196,6 +196,20 @@ def test_progress_on_a_terminal_only(tmp_path: Path, monkeypatch):
         assert result.stdout == f"{verb} 30 events, 0 already present\n"  # apart from the data
 
 
+def test_progress_from_a_pipe_has_no_time_left(tmp_path: Path, monkeypatch):
+    source = sqlite_with(tmp_path / "old.sqlite3", [stored_event(timestamp=i) for i in range(30)])
+    exported = run("export", "--storage", source).stdout.encode("utf-8")
+    monkeypatch.setattr("updater_stats.cli._stderr_is_terminal", lambda: True)
+    monkeypatch.setattr("updater_stats.cli._Progress.EVERY", 0.0)
+
+    target = f"sqlite:///{tmp_path / 'new.sqlite3'}"
+    result = run("import", "-", "--storage", target, "--batch-size", "10", stdin=exported)
+
+    assert "\rimported 10 events, " in result.stderr
+    assert "ETA" not in result.stderr  # standard input has no size to measure progress by
+    assert result.stdout == "imported 30 events, 0 already present\n"
+
+
 def sqlite_target(tmp_path: Path) -> tuple[str, Callable[[], int]]:
     """A SQLite file's URL, and how many events it holds, read by a connection of its own."""
     path = tmp_path / "new.sqlite3"
