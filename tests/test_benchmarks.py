@@ -76,3 +76,13 @@ def test_server_backends_prints_its_figures_and_ratios():
         # Off CI a missing server may skip a backend; in CI every backend must be measured.
         if os.environ.get("CI") or f"{backend}: skipped" not in output:
             assert f"{backend}: library / bulk load" in output, output
+
+
+def test_copy_store_prints_its_figures_and_ratios():
+    output = run("copy_store.py")
+
+    for backend in ["PostgreSQL", "ClickHouse"]:
+        if os.environ.get("CI") or f"{backend}: skipped" not in output:
+            assert f"{backend}: copy / bulk load" in output, output
+    assert output.count("copy_events from SQLite") == len(RATIO.findall(output)), output
+    assert output.count("the same again (all present)") == len(RATIO.findall(output)), output

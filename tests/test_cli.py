@@ -146,7 +146,7 @@ def test_version():
     assert result.output.strip() == f"updater-stats, version {version('updater-stats')}"
 
 
-@pytest.mark.parametrize("command", [[], ["serve"], ["export"]])
+@pytest.mark.parametrize("command", [[], ["serve"], ["export"], ["copy"], ["import"]])
 def test_help_on_every_command_shows_examples(command):
     result = run(*command, "--help")
 

@@ -1,12 +1,12 @@
-"""The ``updater-stats`` command: ``serve`` the endpoint, ``export`` stored events, ``forget``
-a device or a user, ``purge`` old events.
+"""The ``updater-stats`` command: ``serve`` the endpoint, ``export`` stored events, ``copy``
+them to another store or ``import`` an export, ``forget`` a device or a user, ``purge`` old events.
 
 Needs click (``pip install 'updater-stats[server]'``); ``serve`` also needs uvicorn.
 """
 
 from __future__ import annotations
 
-import copy
+import contextlib
 import csv
 import datetime as dt
 import importlib.util
@@ -14,9 +14,12 @@ import json
 import os
 import re
 import shutil
+import stat
 import sys
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
+from copy import deepcopy
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -33,15 +36,25 @@ from ._http import ALLOWED_APPS_ENV_VAR, METRICS_ENV_VAR
 from ._lifecycle import forget_events, purge_events
 from ._models import WIRE_KEYS, StoredEvent
 from ._prometheus import MULTIPROC_ENV_VAR
+from ._transfer import (
+    DEFAULT_BATCH_SIZE,
+    EXPORT_FIELDS,
+    CopyResult,
+    SupportsEvents,
+    copy_events,
+    describe,
+    import_json_lines,
+    json_line,
+)
 from .asgi import BYTES_IN_FLIGHT_ENV_VAR, DEFAULT_BYTES_IN_FLIGHT, PATH_ENV_VAR
-from .backends import backend_from_url
+from .backends import StorageBackend, backend_from_url
 from .exceptions import BackendError, ConfigurationError
 from .privacy import SECRET_ENV_VAR, Privacy
 
 if TYPE_CHECKING:
     from .reports import ReportQuery, Reports
 
-__all__ = ["cli", "main"]
+__all__ = ["EXPORT_FIELDS", "cli", "main"]
 
 _LOG_LEVELS = ["critical", "error", "warning", "info", "debug", "trace"]
 _RELATIVE = re.compile(r"(\d+)([dhm])")
@@ -211,7 +224,7 @@ def _log_config(level: str) -> dict[str, Any]:
     """
     from uvicorn.config import LOGGING_CONFIG  # noqa: PLC0415 - serve only, uvicorn checked.
 
-    config = copy.deepcopy(LOGGING_CONFIG)
+    config = deepcopy(LOGGING_CONFIG)
     config["loggers"]["updater_stats"] = {
         "handlers": ["default"],
         "level": level.upper(),
@@ -284,8 +297,6 @@ def _iso(moment: dt.datetime | None) -> str | None:
     return None if moment is None else moment.isoformat().replace("+00:00", "Z")
 
 
-#: Export-only fields in JSON lines; the underscore keeps them apart from any wire field.
-EXPORT_FIELDS = ("_received_at", "_device_time", "_action_known", "_truncated")
 CSV_COLUMNS = (
     "received_at",
     "device_time",
@@ -294,15 +305,6 @@ CSV_COLUMNS = (
     "extras",
     "truncated",
 )
-
-
-def _json_line(stored: StoredEvent) -> str:
-    record: dict[str, Any] = stored.event.to_wire()
-    record["_received_at"] = _iso(stored.received_at)
-    record["_device_time"] = _iso(stored.device_time)
-    record["_action_known"] = stored.action_known
-    record["_truncated"] = list(stored.truncated)
-    return json.dumps(record, ensure_ascii=False, separators=(",", ":"))
 
 
 def _csv_cell(value: Any) -> Any:
@@ -351,8 +353,9 @@ Examples:
 
 \b
 A JSON line is the event as stored (wire field names, unknown fields
-included) plus _received_at, _device_time, _action_known and _truncated (the
-fields stored cut at a cap, usually none).""",
+included) plus _received_at, _device_time, _action_known, _truncated (the
+fields stored cut at a cap, usually none) and _key (the duplicate key):
+'updater-stats import' reads it back exactly.""",
 )
 @storage_option
 @click.option("--app", "app_id", metavar="ID", help="Only this app_id.")
@@ -387,7 +390,7 @@ def export(
             if writer is not None:
                 writer.writerow(_csv_row(stored))
             else:
-                output.write(_json_line(stored) + "\n")
+                output.write(json_line(stored) + "\n")
             count += 1
             if progress and count % _PROGRESS_EVERY == 0:
                 click.echo(f"\rexported {count} events", err=True, nl=False)
@@ -395,6 +398,208 @@ def export(
         raise click.ClickException(error.message) from None
     if progress:
         click.echo(f"\rexported {count} events", err=True)
+
+
+# --- moving stores: copy and import ---------------------------------------------------------
+
+
+class _Progress:
+    """A running line on stderr: events done, their rate and, when it can tell, the time left.
+
+    *fraction* says which share of the work *done* events are, or `None` when unknown.
+    """
+
+    #: Seconds between two updates of the line.
+    EVERY = 0.5
+
+    def __init__(self, verb: str, fraction: Callable[[int], float | None]) -> None:
+        self._verb = verb
+        self._fraction = fraction
+        self._started = time.monotonic()
+        self._shown = 0.0
+        self._width = 0
+
+    def restart(self) -> None:
+        """Count the time from now on."""
+        self._started = time.monotonic()
+
+    def __call__(self, done: int, *, last: bool = False) -> None:
+        now = time.monotonic()
+        if not last and now - self._shown < self.EVERY:  # a terminal line, not a flood
+            return
+        self._shown = now
+        elapsed = max(now - self._started, 1e-9)
+        line = f"{self._verb} {done} events, {done / elapsed:,.0f} events/s"
+        share = self._fraction(done)
+        if last:
+            line += f", {_clock(elapsed)} in all"
+        elif share is not None and share > 0:
+            line += f", {share:.0%}, ETA {_clock(elapsed * (1 - min(share, 1.0)) / share)}"
+        self.say(line, nl=last)
+
+    def say(self, line: str, *, nl: bool = False) -> None:
+        """Show *line* in place of the previous one."""
+        # Spaces wipe what a longer previous line left.
+        click.echo(f"\r{line.ljust(self._width)}", err=True, nl=nl)
+        self._width = len(line)
+
+
+def _clock(seconds: float) -> str:
+    whole = round(seconds)
+    return f"{whole // 3600}:{whole // 60 % 60:02d}:{whole % 60:02d}"
+
+
+def _open_backend(url: str) -> StorageBackend:
+    try:
+        return backend_from_url(url)
+    except ConfigurationError as error:
+        raise click.ClickException(error.message) from None
+
+
+def _store(
+    run: Callable[[Callable[[int], None] | None], CopyResult],
+    progress: _Progress | None,
+    verb: str,
+) -> None:
+    """Run a copy or an import, turning its errors into messages; print what it did."""
+    try:
+        result = run(progress)
+    except (BackendError, ConfigurationError) as error:
+        raise click.ClickException(error.message) from None
+    except (TypeError, ValueError) as error:
+        raise click.ClickException(str(error)) from None
+    if progress is not None:
+        progress(result.total, last=True)
+    click.echo(describe(result, verb))
+
+
+@cli.command(
+    epilog="""\b
+Examples:
+  updater-stats copy --from sqlite:///stats.sqlite3 --to postgresql://stats@db/app
+  updater-stats copy --from sqlite:///stats.sqlite3 --to clickhouse://ch:8123/stats --since 90d
+  updater-stats copy --from postgresql://db/app --to sqlite:///app.sqlite3 --app com.example.app
+
+\b
+Every field is kept, the duplicate key included: a device re-sending an old
+batch to the new store is recognised. Run it again, or after it was stopped,
+and only what is missing is stored. A server may write to the target
+meanwhile. On a terminal it counts the events first, to show the time left.""",
+)
+@click.option("--from", "source_url", required=True, metavar="URL", help="The store to read.")
+@click.option("--to", "target_url", required=True, metavar="URL", help="The store to write.")
+@click.option("--app", "app_id", metavar="ID", help="Only this app_id.")
+@click.option(
+    "--since", metavar="DATE", help="Received at or after: 2026-11-01, 2026-11-01T12:00Z, 7d, 12h."
+)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(1),
+    default=DEFAULT_BATCH_SIZE,
+    show_default=True,
+    help="Events per write.",
+)
+def copy(
+    source_url: str, target_url: str, app_id: str | None, since: str | None, batch_size: int
+) -> None:
+    """Copy every stored event from one store to another (any pair of backends)."""
+    since_moment = _parse_since(since)
+    if source_url == target_url:
+        raise click.BadParameter("--from and --to name the same store", param_hint="--to")
+    source = _open_backend(source_url)
+    if not isinstance(source, SupportsEvents):
+        source.close()
+        raise click.ClickException(f"{type(source).__name__} cannot list its events")
+    try:
+        target = _open_backend(target_url)
+    except click.ClickException:
+        source.close()
+        raise
+    try:
+        progress = None
+        if _stderr_is_terminal():
+            progress = _Progress("copied", lambda done: done / total if total else None)
+            progress.say("counting the events to copy...")
+            try:
+                total = sum(
+                    1
+                    for stored in source.events(app_id=app_id)
+                    if since_moment is None or stored.received_at >= since_moment
+                )
+            except BackendError as error:
+                raise click.ClickException(error.message) from None
+            progress.restart()
+        _store(
+            lambda report: copy_events(
+                source,
+                target,
+                app_id=app_id,
+                since=since_moment,
+                batch_size=batch_size,
+                progress=report,
+            ),
+            progress,
+            "copied",
+        )
+    finally:
+        source.close()
+        target.close()
+
+
+@cli.command(
+    "import",
+    epilog="""\b
+Examples:
+  updater-stats export > backup.jsonl
+  updater-stats import backup.jsonl --storage postgresql://stats@db/app
+  zcat backup.jsonl.gz | updater-stats import - --storage sqlite:///restored.sqlite3
+
+\b
+Reads what 'updater-stats export --format jsonl' wrote, exactly: receive
+times, fields cut and duplicate keys included. Run it again, or after it was
+stopped, and only what is missing is stored; a bad line stops it, naming the
+line, with the lines before it stored.""",
+)
+@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
+@storage_option
+@click.option(
+    "--batch-size",
+    type=click.IntRange(1),
+    default=DEFAULT_BATCH_SIZE,
+    show_default=True,
+    help="Events per write.",
+)
+def import_(file: str, storage: str, batch_size: int) -> None:
+    """Store the events of an export (JSON lines) into a store; FILE may be - for stdin."""
+    try:
+        stream: IO[bytes] = sys.stdin.buffer if file == "-" else Path(file).open("rb")  # noqa: SIM115
+    except OSError as error:
+        raise click.ClickException(f"cannot read {file}: {error.strerror}") from None
+    with contextlib.ExitStack() as stack:
+        if stream is not sys.stdin.buffer:
+            stack.callback(stream.close)
+        target = _open_backend(storage)
+        stack.callback(target.close)
+        progress = None
+        if _stderr_is_terminal():
+            size = _file_size(stream)
+            progress = _Progress("imported", lambda _done: stream.tell() / size if size else None)
+        _store(
+            lambda report: import_json_lines(
+                stream, target, batch_size=batch_size, progress=report
+            ),
+            progress,
+            "imported",
+        )
+
+
+def _file_size(stream: IO[bytes]) -> int | None:
+    """The size of a regular file, or `None` for a pipe or a terminal."""
+    try:
+        status = os.fstat(stream.fileno())
+    except (OSError, ValueError):
+        return None
+    return status.st_size if stat.S_ISREG(status.st_mode) else None
 
 
 # --- erasure and retention ------------------------------------------------------------------

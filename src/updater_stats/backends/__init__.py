@@ -1,5 +1,6 @@
 """Storage: the `StorageBackend` protocol, the built-in backends, and URLs that name them.
 
+`copy_events` copies every event of one backend into another.
 `PostgresBackend` and `ClickHouseBackend` need their drivers (the ``postgres``
 and ``clickhouse`` extras): import them from `updater_stats.backends.postgres`
 and `updater_stats.backends.clickhouse`, or name them with a URL.
@@ -7,6 +8,7 @@ and `updater_stats.backends.clickhouse`, or name them with a URL.
 
 from __future__ import annotations
 
+from .._transfer import CopyResult, copy_events
 from .._writer import Batching
 from ._protocol import StorageBackend, SupportsDeadline, SupportsForget, SupportsPurge
 from ._url import backend_from_url
@@ -15,6 +17,7 @@ from .sqlite import SQLiteBackend
 
 __all__ = [
     "Batching",
+    "CopyResult",
     "MemoryBackend",
     "SQLiteBackend",
     "StorageBackend",
@@ -22,4 +25,5 @@ __all__ = [
     "SupportsForget",
     "SupportsPurge",
     "backend_from_url",
+    "copy_events",
 ]

@@ -1,0 +1,242 @@
+"""Copying a store: events/s from SQLite into PostgreSQL and ClickHouse, against bulk load.
+
+    .venv/bin/python benchmarks/copy_store.py             # 100 000 events
+    .venv/bin/python benchmarks/copy_store.py --quick     # 2 000, for CI
+    .venv/bin/python benchmarks/copy_store.py --postgres-url postgresql://...
+
+Side by side, on the same events, in one run:
+
+- copy: `copy_events` from a SQLite file (what ``updater-stats copy`` does): read
+  in storage order, find what the target holds, write in batches through the
+  target's own ``write``;
+- bulk load: the same rows, already in the driver's form, in one ``COPY``
+  (PostgreSQL) or one ``INSERT`` (ClickHouse) into an identical, empty table.
+
+The events are realistic traffic (`_bodies`): 200-event batches from current
+plugins, with keys, and one event in ten from old plugins, without one. The
+copy also runs a second time into the same target, where everything is already
+present (a re-run after an interruption), and its figure is printed too.
+PostgreSQL: a throwaway cluster on 127.0.0.1 (the tests' helper, ``fsync=off``
+for both sides alike), or ``--postgres-url``. ClickHouse: the in-process engine
+(chdb). A backend whose server or driver is missing is reported as skipped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import random
+import resource
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from _bodies import batch_bodies, rate, ratio_line, single_bodies
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from updater_stats import SQLiteBackend, parse_event  # noqa: E402
+from updater_stats._decode import decode_body  # noqa: E402
+from updater_stats._models import StoredEvent  # noqa: E402
+from updater_stats._transfer import DEFAULT_BATCH_SIZE  # noqa: E402
+from updater_stats.backends import copy_events  # noqa: E402
+
+TARGET = 0.30
+
+
+def stored_events(batches: int) -> list[StoredEvent]:
+    """*batches* 200-event bodies and a tenth as many single events, received over a day."""
+    bodies = batch_bodies(batches, 200, seed=7) + single_bodies(batches * 20, seed=8)
+    random.Random(9).shuffle(bodies)
+    start = dt.datetime(2026, 11, 1, tzinfo=dt.timezone.utc)
+    events: list[StoredEvent] = []
+    for index, body in enumerate(bodies):
+        received = start + dt.timedelta(seconds=index * 3)
+        items = decode_body(body, 1 << 30)
+        events.extend(
+            StoredEvent.from_event(parse_event(item), received)
+            for item in (items if isinstance(items, list) else [items])
+        )
+    return events
+
+
+def source_file(events: Sequence[StoredEvent], folder: Path) -> SQLiteBackend:
+    backend = SQLiteBackend(folder / "source.sqlite3")
+    for start in range(0, len(events), 5000):
+        backend.write(events[start : start + 5000])
+    return backend
+
+
+def compare(
+    name: str, copy: Callable[[], tuple[float, float]], bulk: Callable[[], float], events: int
+) -> float:
+    copy_seconds, again_seconds = copy()
+    bulk_seconds = bulk()
+    print(f"\n{name}: {events} events")
+    for label, seconds in [
+        ("copy_events from SQLite", copy_seconds),
+        ("the same again (all present)", again_seconds),
+        ("bulk load of the same rows", bulk_seconds),
+    ]:
+        print(f"  {label:<35} {rate(events, seconds):>14}  ({seconds:.2f} s)")
+    return bulk_seconds / copy_seconds
+
+
+BATCH_SIZE = DEFAULT_BATCH_SIZE
+
+
+def timed_copy(source: SQLiteBackend, target: Any, events: int) -> tuple[float, float]:
+    """Seconds for the copy, and for the same copy run again."""
+    target.ping()  # connects and creates the schema: not part of the timing
+    times = []
+    for expected_copied in (events, 0):
+        began = time.perf_counter()
+        result = copy_events(source, target, batch_size=BATCH_SIZE)
+        times.append(time.perf_counter() - began)
+        if result.copied != expected_copied or result.total != events:
+            raise SystemExit(f"copy went wrong: {result}")
+    target.close()
+    return times[0], times[1]
+
+
+# -- PostgreSQL ----------------------------------------------------------------------------
+
+
+def postgres(source: SQLiteBackend, events: list[StoredEvent], url: str | None) -> float | None:
+    try:
+        import psycopg  # noqa: PLC0415 - an extra
+
+        from updater_stats.backends import postgres as pg  # noqa: PLC0415
+    except ImportError as exc:
+        print(f"\nPostgreSQL: skipped ({exc}; pip install 'updater-stats[postgres]')")
+        return None
+    server = None
+    if url is None:
+        try:
+            from tests.backends.servers import new_postgres_server  # noqa: PLC0415
+
+            server = new_postgres_server()
+        except BaseException as exc:  # noqa: BLE001 - pytest's Skipped is a BaseException
+            print(f"\nPostgreSQL: skipped ({exc})")
+            return None
+        url = server.url
+    try:
+        suffix = uuid.uuid4().hex[:8]
+        # The rows as the backend writes them, escaped: what COPY takes as it is.
+        rows = pg._json_rows(events, escaped=True)  # noqa: SLF001
+        bulk_backend = pg.PostgresBackend(url, schema=f"bench_bulk_{suffix}")
+        bulk_backend.ping()  # the same table, indexes and all
+        bulk_backend.close()
+        statement = psycopg.sql.SQL("COPY {}.events ({}) FROM STDIN").format(
+            psycopg.sql.Identifier(f"bench_bulk_{suffix}"),
+            psycopg.sql.SQL(", ").join(map(psycopg.sql.Identifier, pg._COLUMNS)),  # noqa: SLF001
+        )
+
+        def bulk() -> float:
+            with psycopg.connect(url) as conn:
+                began = time.perf_counter()
+                with conn.transaction(), conn.cursor() as cursor, cursor.copy(statement) as copy:
+                    for row in rows:
+                        copy.write_row(row)
+                return time.perf_counter() - began
+
+        target = pg.PostgresBackend(url, schema=f"bench_copy_{suffix}")
+        return compare(
+            "PostgreSQL",
+            lambda: timed_copy(source, target, len(events)),
+            bulk,
+            len(events),
+        )
+    finally:
+        if server is not None:
+            server.destroy()
+
+
+# -- ClickHouse ----------------------------------------------------------------------------
+
+
+def clickhouse(source: SQLiteBackend, events: list[StoredEvent]) -> float | None:
+    try:
+        import chdb  # noqa: F401, PLC0415 - the in-process engine
+        import clickhouse_connect  # noqa: PLC0415
+
+        from updater_stats.backends import clickhouse as ch  # noqa: PLC0415
+    except ImportError as exc:
+        print(f"\nClickHouse: skipped ({exc}; pip install 'updater-stats[clickhouse]' chdb)")
+        return None
+    suffix = uuid.uuid4().hex[:8]
+    rows = [
+        ch._row(stored, ch._row_id(stored.key or str(index)), index)  # noqa: SLF001
+        for index, stored in enumerate(events)
+    ]
+    bulk_backend = ch.ClickHouseBackend("chdb://memory", database=f"bench_bulk_{suffix}")
+    bulk_backend.ping()  # the same table
+    # The driver's first insert resolves optional imports: paid before either clock starts.
+    bulk_backend.write(events[:1])
+    client = clickhouse_connect.get_client(dsn="chdb://memory")
+    client.command(f"TRUNCATE TABLE bench_bulk_{suffix}.events")
+
+    def bulk() -> float:
+        began = time.perf_counter()
+        client.insert(
+            f"bench_bulk_{suffix}.events",
+            rows,
+            column_names=ch._COLUMN_NAMES,  # noqa: SLF001
+        )
+        return time.perf_counter() - began
+
+    target = ch.ClickHouseBackend("chdb://memory", database=f"bench_copy_{suffix}")
+    try:
+        return compare(
+            "ClickHouse (chdb, in-process)",
+            lambda: timed_copy(source, target, len(events)),
+            bulk,
+            len(events),
+        )
+    finally:
+        bulk_backend.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="about 2 000 events: for CI")
+    parser.add_argument("--batches", type=int, default=455, help="200-event bodies (+10 %% single)")
+    parser.add_argument(
+        "--batch-size", type=int, default=DEFAULT_BATCH_SIZE, help="events per write"
+    )
+    parser.add_argument("--postgres-url", help="a server of your own (default: a throwaway one)")
+    parser.add_argument("--skip", choices=["postgres", "clickhouse"], action="append", default=[])
+    args = parser.parse_args()
+    if args.quick:
+        args.batches = 9
+    global BATCH_SIZE  # noqa: PLW0603 - one setting for the whole run
+    BATCH_SIZE = args.batch_size
+    events = stored_events(args.batches)
+    keyless = sum(stored.key is None for stored in events)
+    print(
+        f"Python {sys.version.split()[0]}, {len(events)} events, {keyless} without a key, "
+        f"{BATCH_SIZE} events per write"
+    )
+    ratios: dict[str, float | None] = {}
+    with tempfile.TemporaryDirectory(prefix="updater-stats-bench-") as folder:
+        source = source_file(events, Path(folder))
+        if "postgres" not in args.skip:
+            ratios["PostgreSQL"] = postgres(source, events, args.postgres_url)
+        if "clickhouse" not in args.skip:
+            ratios["ClickHouse"] = clickhouse(source, events)
+        source.close()
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"\npeak memory of the whole run (events built in memory included): {peak:.0f} MB")
+    print()
+    for name, value in ratios.items():
+        if value is not None:
+            print(ratio_line(f"{name}: copy / bulk load", value, TARGET))
+
+
+if __name__ == "__main__":
+    main()
