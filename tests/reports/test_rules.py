@@ -78,6 +78,23 @@ def test_download_fail_counts_only_from_readable_fixed_plugins(stored):
     assert day.failures == counted
 
 
+def test_download_fail_from_a_plugin_version_in_other_digits_is_not_counted(stored):
+    # Unreadable, like dev-build: the plugin never writes its version in these digits.
+    plugins = ["\uff18.\uff14\uff12.\uff10", "\u0668.\u0664\u0662.\u0660", "8.42.0"]
+    reports = stored(
+        [
+            event("download_fail", "1.0.0", dev=n, plugin_version=plugin)
+            for n, plugin in enumerate(plugins, start=1)
+        ]
+    )
+    (version,) = reports.versions(QUERY)
+    assert (version.devices, version.failures, version.failed_devices) == (
+        3,
+        {"download_fail": 1},
+        1,
+    )
+
+
 def test_only_running_version_actions_say_what_a_device_runs(stored):
     events = []
     not_running = ["unzip_fail", "decrypt_fail", "checksum_fail", "set_fail", "update_fail"]
