@@ -281,3 +281,27 @@ def test_columns_a_device_left_out_are_read_as_empty(name, tmp_path):
         (day,) = reports.daily(QUERY)
         assert (day.failures, day.failed_devices, day.running_devices) == (2, 2, 1)
     backend.close()
+
+
+@pytest.mark.parametrize("offset_us", [1, 400, 999])
+def test_window_bounds_between_two_milliseconds(stored, offset_us):
+    """[since, until) on whole-millisecond event times: a bound inside a millisecond keeps
+    the events at or after `since` and before `until`, to the microsecond."""
+    edge = dt.datetime(2026, 11, 26, 9, 0, tzinfo=dt.timezone.utc)
+    ms = dt.timedelta(milliseconds=1)
+    # One event per millisecond from -2 to 5, each of its own version "1.0.<n + 2>".
+    events = [
+        event("app_launch_ready", f"1.0.{n + 2}", dev=n + 10, received=edge + n * ms)
+        for n in range(-2, 6)
+    ]
+    reports = stored(events)
+    inside = dt.timedelta(microseconds=offset_us)
+    # since falls inside millisecond -1 and until inside millisecond 3: 0, 1, 2 and 3 count.
+    query = ReportQuery(app_id=APP, since=edge - ms + inside, until=edge + 3 * ms + inside)
+    assert sorted(v.version for v in reports.versions(query)) == [
+        "1.0.2",
+        "1.0.3",
+        "1.0.4",
+        "1.0.5",
+    ]
+    assert reports.adoption(query).devices == 4
