@@ -277,7 +277,7 @@ def test_columns_a_device_left_out_are_read_as_empty(name, tmp_path):
         assert version.failed_devices == 2
         adoption = reports.adoption(QUERY)
         assert {s.value: s.devices for s in adoption.plugin_versions} == {"": 1}
-        assert {s.value: s.devices for s in adoption.os_versions} == {" ": 1}
+        assert {s.value: s.devices for s in adoption.os_versions} == {"": 1}
         (day,) = reports.daily(QUERY)
         assert (day.failures, day.failed_devices, day.running_devices) == (2, 2, 1)
     backend.close()
@@ -305,3 +305,23 @@ def test_window_bounds_between_two_milliseconds(stored, offset_us):
         "1.0.5",
     ]
     assert reports.adoption(query).devices == 4
+
+
+def test_the_os_split_leaves_out_what_the_device_did_not_send(stored):
+    reports = stored(
+        [
+            event("app_nav", "1.0.0", dev=1, platform="android", version_os="14"),
+            event("app_nav", "1.0.0", dev=2, platform="android", version_os=None),
+            event("app_nav", "1.0.0", dev=3, platform=None, version_os="17.2"),
+            event("app_nav", "1.0.0", dev=4, platform=None, version_os=None),
+            event("app_nav", "1.0.0", dev=5, platform="ios", version_os=""),
+        ]
+    )
+    adoption = reports.adoption(QUERY)
+    assert {s.value: s.devices for s in adoption.os_versions} == {
+        "android 14": 1,
+        "android": 1,
+        "17.2": 1,
+        "": 1,
+        "ios": 1,
+    }
