@@ -193,6 +193,8 @@ def test_builtin_has_no_rollbacks_a_reset_lands_on_it(stored):
     events = [
         event("reset", "builtin", dev=1, old_version_name="1.2.0"),
         event("reset", "builtin", dev=2),  # the bundle left is unknown
+        event("reset", "builtin", dev=5, old_version_name="builtin"),  # already on builtin
+        event("reset", "builtin", dev=6, old_version_name="builtin:x.js"),
         event("reset", "1.3.0", dev=3),  # an old plugin naming the bundle it left
         event("update_fail", "1.2.0", dev=4),
     ]
@@ -201,7 +203,7 @@ def test_builtin_has_no_rollbacks_a_reset_lands_on_it(stored):
     assert rollbacks == {"1.2.0": {"reset": 1, "update_fail": 1}, "1.3.0": {"reset": 1}}
     # Devices that reset run builtin; the device that rolled back names no version it runs.
     assert {s.value: s.devices for s in reports.adoption(QUERY).versions} == {
-        "builtin": 2,
+        "builtin": 4,
         "1.3.0": 1,
     }
 
