@@ -983,3 +983,21 @@ def test_the_data_set_exercises_the_rules(events, expected):
     assert sum(1 for n in moments.values() if n > 1) > 20
     durations = [(s.event.metadata or {}).get("duration_ms") for s in events]
     assert {"000123", "1234567890123", "\uff11\uff12"} <= set(durations)
+
+
+def test_clickhouse_counts_copies_a_merge_has_not_collapsed_once(arrivals, expected):
+    """docs/reports.md: ClickHouse reads `FINAL`, so a second copy of every stored row (as
+    two writers racing on one batch leave) changes no figure."""
+    backend = clickhouse_backend()
+    backend.write(arrivals)
+    client = backend._connect()
+    table = backend._qualified
+    rows = client.command(f"SELECT count() FROM {table}")
+    client.command(f"INSERT INTO {table} SELECT * FROM {table}")
+    assert client.command(f"SELECT count() FROM {table}") == 2 * rows
+    with reports_for(backend) as reports:
+        for name in ("alpha-all", "beta-week", "gamma-odd-bounds"):
+            got = summarize(reports, QUERIES[name]).to_json()
+            for part, figures in expected[name].items():
+                assert _approx(got[part]) == _approx(figures), f"{name}: {part}"
+    backend.close()
