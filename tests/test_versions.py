@@ -43,6 +43,17 @@ def test_what_is_not_a_version(text):
     assert parse_version(text) is None
 
 
+@pytest.mark.parametrize(
+    "text",
+    ["\u0661.\u0662.\u0663", "\uff18.\uff14\uff12.\uff10", "7.\u0661\u0667.0", "1.0.0\u00b2"],
+)
+def test_versions_are_written_in_ascii_digits(text):
+    # Python's \d matches any script's digits: a name in Arabic-Indic or full-width digits is
+    # free text, ordered with the other names that are not versions.
+    assert parse_version(text) is None
+    assert version_order_key(text) < version_order_key("0.0.0")
+
+
 def test_a_release_ranks_above_its_pre_releases_and_build_is_ignored():
     assert parse_version("7.17.0-beta.1") < parse_version("7.17.0")
     assert parse_version("7.17.0+build") == parse_version("7.17.0")

@@ -1,9 +1,10 @@
 """Version precedence: how bundle and plugin versions are ordered, in one place.
 
 A *version* is ``MAJOR.MINOR.PATCH`` with an optional ``-pre.release`` and
-``+build`` (semantic versioning), optionally led by ``v``. Versions are ordered
-by semantic-versioning precedence: ``3.10.0`` after ``3.9.0``, a pre-release
-before its release (``1.0.0-beta.1`` < ``1.0.0``), build metadata ignored.
+``+build`` (semantic versioning: the numbers are ASCII digits), optionally led
+by ``v`` or ``V``. Versions are ordered by semantic-versioning precedence:
+``3.10.0`` after ``3.9.0``, a pre-release before its release (``1.0.0-beta.1``
+< ``1.0.0``), build metadata ignored.
 
 Names that are not versions (``builtin``, free text, ``""``) come before every
 version, in code-point order among themselves. A composite per-file name
@@ -19,7 +20,7 @@ import re
 __all__ = ["parse_version", "version_order_key"]
 
 _VERSION = re.compile(
-    r"[vV]?(\d+)\.(\d+)\.(\d+)"
+    r"[vV]?([0-9]+)\.([0-9]+)\.([0-9]+)"
     r"(?:-([0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?"
     r"(?:\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?"
 )

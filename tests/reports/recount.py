@@ -143,7 +143,7 @@ def versions(events: Iterable[StoredEvent], query: ReportQuery) -> list[VersionC
             failures[version][event.action] += 1
         if event.action == "update_fail":
             rollbacks[version]["update_fail"] += 1
-        if event.action == "reset" and (old or version != "builtin"):
+        if event.action == "reset" and (old or version) != "builtin":
             rollbacks[old or version]["reset"] += 1
     names = set(devices) | set(rollbacks) | set(replaced)
     return [

@@ -128,6 +128,24 @@ def test_the_chart_draws_installs_failure_rates_against_the_limit_and_adoption()
     assert [c.get_label() for c in adoption.collections] == ["1.9.0", "1.10.0"]
 
 
+def test_the_chart_adoption_is_each_versions_share_of_the_running_devices_that_day():
+    from matplotlib.dates import date2num  # noqa: PLC0415 - the reports extra.
+
+    day = dt.date(2026, 11, 2)
+    daily = [
+        # 3 devices ran 1.9.0 and 2 ran 1.10.0 that day; one of them ran both (it updated).
+        DailyVersionCounts(day=day, version="1.9.0", installs=0, failures=0, running_devices=3),
+        DailyVersionCounts(day=day, version="1.10.0", installs=1, failures=0, running_devices=2),
+    ]
+    adoption = chart_figure(daily).axes[2]
+    tops = []
+    for collection in adoption.collections:
+        vertices = collection.get_paths()[0].vertices
+        tops.append(max(y for x, y in vertices if x == date2num(day)))
+    # Stacked, oldest version at the bottom: 3 of 5 running-device counts, then all 5.
+    assert tops == [pytest.approx(60.0), pytest.approx(100.0)]
+
+
 def test_the_width_is_columns_then_the_terminal_then_80(monkeypatch):
     class Pipe(io.StringIO):
         def isatty(self) -> bool:

@@ -78,6 +78,23 @@ def test_download_fail_counts_only_from_readable_fixed_plugins(stored):
     assert day.failures == counted
 
 
+def test_download_fail_from_a_plugin_version_in_other_digits_is_not_counted(stored):
+    # Unreadable, like dev-build: the plugin never writes its version in these digits.
+    plugins = ["\uff18.\uff14\uff12.\uff10", "\u0668.\u0664\u0662.\u0660", "8.42.0"]
+    reports = stored(
+        [
+            event("download_fail", "1.0.0", dev=n, plugin_version=plugin)
+            for n, plugin in enumerate(plugins, start=1)
+        ]
+    )
+    (version,) = reports.versions(QUERY)
+    assert (version.devices, version.failures, version.failed_devices) == (
+        3,
+        {"download_fail": 1},
+        1,
+    )
+
+
 def test_only_running_version_actions_say_what_a_device_runs(stored):
     events = []
     not_running = ["unzip_fail", "decrypt_fail", "checksum_fail", "set_fail", "update_fail"]
@@ -176,6 +193,8 @@ def test_builtin_has_no_rollbacks_a_reset_lands_on_it(stored):
     events = [
         event("reset", "builtin", dev=1, old_version_name="1.2.0"),
         event("reset", "builtin", dev=2),  # the bundle left is unknown
+        event("reset", "builtin", dev=5, old_version_name="builtin"),  # already on builtin
+        event("reset", "builtin", dev=6, old_version_name="builtin:x.js"),
         event("reset", "1.3.0", dev=3),  # an old plugin naming the bundle it left
         event("update_fail", "1.2.0", dev=4),
     ]
@@ -184,7 +203,7 @@ def test_builtin_has_no_rollbacks_a_reset_lands_on_it(stored):
     assert rollbacks == {"1.2.0": {"reset": 1, "update_fail": 1}, "1.3.0": {"reset": 1}}
     # Devices that reset run builtin; the device that rolled back names no version it runs.
     assert {s.value: s.devices for s in reports.adoption(QUERY).versions} == {
-        "builtin": 2,
+        "builtin": 4,
         "1.3.0": 1,
     }
 
@@ -264,3 +283,47 @@ def test_columns_a_device_left_out_are_read_as_empty(name, tmp_path):
         (day,) = reports.daily(QUERY)
         assert (day.failures, day.failed_devices, day.running_devices) == (2, 2, 1)
     backend.close()
+
+
+@pytest.mark.parametrize("offset_us", [1, 400, 999])
+def test_window_bounds_between_two_milliseconds(stored, offset_us):
+    """[since, until) on whole-millisecond event times: a bound inside a millisecond keeps
+    the events at or after `since` and before `until`, to the microsecond."""
+    edge = dt.datetime(2026, 11, 26, 9, 0, tzinfo=dt.timezone.utc)
+    ms = dt.timedelta(milliseconds=1)
+    # One event per millisecond from -2 to 5, each of its own version "1.0.<n + 2>".
+    events = [
+        event("app_launch_ready", f"1.0.{n + 2}", dev=n + 10, received=edge + n * ms)
+        for n in range(-2, 6)
+    ]
+    reports = stored(events)
+    inside = dt.timedelta(microseconds=offset_us)
+    # since falls inside millisecond -1 and until inside millisecond 3: 0, 1, 2 and 3 count.
+    query = ReportQuery(app_id=APP, since=edge - ms + inside, until=edge + 3 * ms + inside)
+    assert sorted(v.version for v in reports.versions(query)) == [
+        "1.0.2",
+        "1.0.3",
+        "1.0.4",
+        "1.0.5",
+    ]
+    assert reports.adoption(query).devices == 4
+
+
+def test_the_os_split_leaves_out_what_the_device_did_not_send(stored):
+    reports = stored(
+        [
+            event("app_nav", "1.0.0", dev=1, platform="android", version_os="14"),
+            event("app_nav", "1.0.0", dev=2, platform="android", version_os=None),
+            event("app_nav", "1.0.0", dev=3, platform=None, version_os="17.2"),
+            event("app_nav", "1.0.0", dev=4, platform=None, version_os=None),
+            event("app_nav", "1.0.0", dev=5, platform="ios", version_os=""),
+        ]
+    )
+    adoption = reports.adoption(QUERY)
+    assert {s.value: s.devices for s in adoption.os_versions} == {
+        "android 14": 1,
+        "android": 1,
+        "17.2": 1,
+        "": 1,
+        "ios": 1,
+    }

@@ -23,6 +23,15 @@ def epoch_ms(moment: dt.datetime) -> int:
     return (moment - _EPOCH) // _ONE_MS
 
 
+def _first_ms_from(moment: dt.datetime) -> int:
+    """The first whole epoch millisecond at or after *moment*.
+
+    Event times are whole milliseconds, so ``t >= moment`` is ``t >= _first_ms_from(moment)``
+    and ``t < moment`` is ``t < _first_ms_from(moment)``, even for a bound between two.
+    """
+    return -((_EPOCH - moment) // _ONE_MS)
+
+
 @attrs.frozen(kw_only=True)
 class ReportQuery:
     """The events one report covers.
@@ -59,10 +68,12 @@ class ReportQuery:
 
     @property
     def since_ms(self) -> int | None:
-        """`since` in epoch milliseconds, as backends store times, or `None`."""
-        return None if self.since is None else epoch_ms(self.since)
+        """The first epoch millisecond at or after `since` (event times are whole
+        milliseconds, as backends store them), or `None`."""
+        return None if self.since is None else _first_ms_from(self.since)
 
     @property
     def until_ms(self) -> int | None:
-        """`until` in epoch milliseconds, as backends store times, or `None`."""
-        return None if self.until is None else epoch_ms(self.until)
+        """The first epoch millisecond at or after `until`, which no event counted is at
+        or after, or `None`."""
+        return None if self.until is None else _first_ms_from(self.until)

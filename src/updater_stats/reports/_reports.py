@@ -138,7 +138,9 @@ def adoption_from(groups: list[RunningGroup]) -> AdoptionReport:
     splits: dict[str, Callable[[RunningGroup], str]] = {
         "versions": lambda g: g.version,
         "platforms": lambda g: g.platform,
-        "os_versions": lambda g: f"{g.platform} {g.os_version}".strip(),
+        # "android 14": an OS version means little without its platform; either part is
+        # left out when the device did not send it, so a device that sent neither is "".
+        "os_versions": lambda g: " ".join(part for part in (g.platform, g.os_version) if part),
         "plugin_versions": lambda g: g.plugin_version,
         "native_versions": lambda g: g.native_version,
     }

@@ -200,14 +200,15 @@ class QueryBuilder:
     def rollbacks(self, query: ReportQuery) -> Statement:
         params: list[Any] = []
         sql = self._window(query, params)
-        # `reset` names the bundle it left in old_version_name when the plugin sends it; one
-        # without it that names `builtin` (where every reset lands) names no bundle left.
+        # `reset` names the bundle it left in old_version_name when the plugin sends it, else
+        # in version_name. A reset never leaves `builtin`, where every reset lands: one that
+        # names no other bundle (a reset on a device already back on builtin) is no rollback.
         builtin = _literal(sem.BUILTIN)
+        left = "CASE WHEN action = 'reset' AND old_version <> '' THEN old_version ELSE version END"
         sql += (
-            "SELECT CASE WHEN action = 'reset' AND old_version <> '' THEN old_version "
-            "ELSE version END AS left_version, action, COUNT(*) FROM w "
+            f"SELECT {left} AS left_version, action, COUNT(*) FROM w "
             f"WHERE action IN {_actions(sem.ROLLBACKS)} AND NOT (action = 'reset' "
-            f"AND old_version = '' AND version = {builtin}) GROUP BY left_version, action"
+            f"AND {left} = {builtin}) GROUP BY left_version, action"
         )
         return sql, params
 
