@@ -13,22 +13,24 @@ import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from .._inventory import DashboardData
 from ..privacy import Privacy
 from ..reports import HealthPolicy
 from ._app import CSP, DashboardApp
 from ._auth import TOKEN_ENV_VAR, read_token
-from ._data import DashboardData
 
 if TYPE_CHECKING:
     from ..asgi import Receive, Scope, Send
 
 __all__ = [
     "CSP",
+    "DASHBOARD_ENV_VAR",
     "TOKEN_ENV_VAR",
     "DashboardApp",
     "DashboardData",
     "create_dashboard",
     "create_server_app_from_env",
+    "read_token",
 ]
 
 #: ``1``: `create_server_app_from_env` serves the dashboard too (set by ``serve --dashboard``).

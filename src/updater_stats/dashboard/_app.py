@@ -11,9 +11,9 @@ from importlib import resources
 from typing import Any
 from urllib.parse import parse_qsl
 
+from .._inventory import DashboardData
 from ..reports import HealthPolicy
 from ._auth import COOKIE, SESSION_SECONDS, Gate
-from ._data import DashboardData
 from ._pages import BadRequestError, NotFoundError, Pages
 
 Scope = MutableMapping[str, Any]

@@ -16,10 +16,10 @@ import attrs
 import jinja2
 from markupsafe import Markup
 
+from .._inventory import DashboardData
 from ..reports import HealthPolicy, ReportQuery, VersionReport, judge
 from ..reports._semantics import FAILURES
 from . import _charts as charts
-from ._data import DashboardData
 
 #: The windows a page may show, in days.
 WINDOWS = (1, 7, 14, 30, 90)

@@ -1,4 +1,5 @@
-"""Everything the dashboard and ``updater-stats devices`` read, in one place.
+"""Everything the dashboard and ``updater-stats devices`` read, in one place (the device
+inventory among it), without the dashboard's own dependencies.
 
 Per-version figures come from `updater_stats.reports` (`Reports`), so a page shows what
 ``updater-stats report`` prints. The device inventory, the daily failure rates and the
@@ -20,8 +21,8 @@ from typing import Any
 
 import attrs
 
-from ..privacy import Privacy, normalize_device_id
-from ..reports import (
+from .privacy import Privacy, normalize_device_id
+from .reports import (
     ActiveDevices,
     AdoptionReport,
     DailyVersionCounts,
@@ -33,8 +34,8 @@ from ..reports import (
     open_reports,
     reports_for,
 )
-from ..reports import _semantics as sem
-from ..reports._sql import SQLReportSource, day_of
+from .reports import _semantics as sem
+from .reports._sql import SQLReportSource, day_of
 
 __all__ = ["DashboardData", "DayRate", "DeviceEvent", "DeviceRow", "DeviceSummary"]
 
