@@ -283,7 +283,7 @@ class DashboardData:
         events stored before it was turned on (as ``updater-stats forget`` does).
         """
         text = typed.strip()
-        devices = {normalize_device_id(text), text}
+        devices = {normalize_device_id(text), text}  # never "": callers search non-empty text
         customs = {text}
         if self.privacy is not None:
             devices.add(self.privacy.stored_device_id(text))
@@ -321,7 +321,9 @@ class DashboardData:
         where += f"{self._param(params, app_id)} AND device_id IN ("
         where += ", ".join(self._param(params, v) for v in device_ids)
         where += f") UNION ALL SELECT device_id FROM {self._table} WHERE app_id = "
-        where += f"{self._param(params, app_id)} AND custom_id IN ("
+        # The two NULL and "" terms let SQLite use its partial index on (app_id, custom_id).
+        where += f"{self._param(params, app_id)} AND custom_id IS NOT NULL AND custom_id <> '' "
+        where += "AND custom_id IN ("
         where += ", ".join(self._param(params, v) for v in custom_ids) + "))"
         return self._device_rows(where, params, limit)
 
