@@ -199,3 +199,17 @@ def test_the_server_app_keeps_the_stats_route_write_only(
     page = request(server, "GET", f"/dashboard/app?app={APP}&days=1", headers=AUTH)
     assert page.status_code == 200
     assert "&lt;script&gt;9.9.9" in page.text
+
+
+@pytest.mark.parametrize("storage", ["memory://", "sqlite:///{tmp}/missing.sqlite3"])
+def test_storage_it_cannot_read_is_a_503_without_detail(
+    tmp_path: Path, storage: str, caplog: pytest.LogCaptureFixture
+):
+    app = create_dashboard(storage.format(tmp=tmp_path), token=TOKEN)
+
+    answer = request(app, "GET", "/dashboard/", headers=AUTH)
+
+    assert answer.status_code == 503
+    assert answer.text == "storage is unavailable"
+    assert str(tmp_path) not in answer.text
+    assert "cannot read storage" in caplog.text

@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from .._inventory import DashboardData
+from ..exceptions import UpdaterStatsError
 from ..reports import HealthPolicy
 from ._auth import COOKIE, SESSION_SECONDS, Gate
 from ._pages import BadRequestError, NotFoundError, Pages
@@ -160,6 +161,12 @@ class DashboardApp:
             await self._send(
                 send, 400, f"bad parameter: {error}".encode(), "text/plain; charset=utf-8"
             )
+            return
+        except UpdaterStatsError:
+            # The reason (a path, a host, a driver's words) goes to the log, not to the page.
+            log.exception("the dashboard cannot read storage")
+            body = b"storage is unavailable"
+            await self._send(send, 503, body, "text/plain; charset=utf-8")
             return
         if html is None:
             await self._send(send, 404, b"not found", "text/plain; charset=utf-8")
