@@ -18,7 +18,6 @@ from .helpers import NOW, TOKEN
 START = dt.datetime(2026, 11, 10, tzinfo=dt.timezone.utc)
 #: What devices wrote to attack whoever reads the dashboard.
 HOSTILE = ["<script>alert(1)</script>", "\u202eevil\u202c", "nul\x00byte", '"><img src=x>']
-HOSTILE_DEVICE = "hostile-device"
 
 
 def hostile_events() -> list[StoredEvent]:
