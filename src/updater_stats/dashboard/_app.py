@@ -6,6 +6,7 @@ import asyncio
 import datetime as dt
 import functools
 import logging
+import threading
 from collections.abc import Awaitable, Callable, MutableMapping
 from importlib import resources
 from typing import Any
@@ -61,23 +62,27 @@ class DashboardApp:
         self._policy = policy
         self._clock = clock or (lambda: dt.datetime.now(dt.timezone.utc))
         self._pages: dict[str, Pages] = {}
+        self._login_only: dict[str, Pages] = {}
+        self._lock = threading.Lock()  # pages are built in worker threads
         self._static = {name: _static(name) for name in _STATIC}
 
     def _pages_for(self, prefix: str) -> Pages:
-        pages = self._pages.get(prefix)
-        if pages is None:
-            if self._data is None:
-                self._data = self._open_data()
-            pages = Pages(self._data, policy=self._policy, prefix=prefix)
-            self._pages[prefix] = pages
-        return pages
+        with self._lock:
+            pages = self._pages.get(prefix)
+            if pages is None:
+                if self._data is None:
+                    self._data = self._open_data()
+                pages = Pages(self._data, policy=self._policy, prefix=prefix)
+                self._pages[prefix] = pages
+            return pages
 
     def close(self) -> None:
         """Close the read connection (opened on the first page asked for)."""
-        if self._data is not None:
-            self._data.close()
-            self._data = None
+        with self._lock:
+            data, self._data = self._data, None
             self._pages.clear()
+        if data is not None:
+            data.close()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -206,15 +211,17 @@ class DashboardApp:
         )
 
     def _login_pages(self, prefix: str) -> Pages:
-        # The login form needs no data: a Pages without a connection renders it.
-        pages = self._pages.get(prefix)
-        if pages is not None:
+        # The login form needs no data: a Pages without a connection renders it, built once.
+        with self._lock:
+            pages = self._login_only.get(prefix)
+            if pages is None:
+                pages = Pages(None, policy=self._policy, prefix=prefix)
+                self._login_only[prefix] = pages
             return pages
-        return Pages(None, policy=self._policy, prefix=prefix)
 
     async def _refuse(self, send: Send, prefix: str) -> None:
         # No detail: the same answer whether a token, a cookie or nothing was offered.
-        page = Pages(None, policy=self._policy, prefix=prefix).login()
+        page = self._login_pages(prefix).login()
         await self._send(
             send,
             401,
