@@ -32,6 +32,7 @@ MODULES = (
     "updater_stats.backends.clickhouse",
     "updater_stats.reports",
     "updater_stats.privacy",
+    "updater_stats.dashboard",
     "updater_stats.asgi",
     "updater_stats.wsgi",
     "updater_stats.testing",

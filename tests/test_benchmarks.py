@@ -86,3 +86,24 @@ def test_copy_store_prints_its_figures_and_ratios():
             assert f"{backend}: copy / bulk load" in output, output
     assert output.count("copy_events from SQLite") == len(RATIO.findall(output)), output
     assert output.count("the same again (all present)") == len(RATIO.findall(output)), output
+
+
+def test_dashboard_pages_prints_each_page_and_the_index_cost():
+    output = run("dashboard_pages.py")
+
+    pages = re.findall(r"^page  (.+?) +\d+\.\d\d s +\d+ KiB$", output, re.MULTILINE)
+    assert pages == [
+        "apps",
+        "app, 14 days",
+        "app, 7 days, ios",
+        "version 1.2.0",
+        "version, page 2",
+        "devices, first page",
+        "devices, by device_id",
+        "devices, by custom_id",
+        "device timeline",
+    ], output
+    assert re.search(r"^slowest page \d+\.\d\d s$", output, re.MULTILINE), output
+    assert re.search(r"^peak memory \d+ MiB", output, re.MULTILINE), output
+    assert len(re.findall(r"^write (with|without) +events_app_custom", output, re.MULTILINE)) == 2
+    assert len(RATIO.findall(output)) == 1, output

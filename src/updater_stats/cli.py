@@ -23,6 +23,7 @@ from copy import deepcopy
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+import attrs
 import click
 
 from ._collector import (
@@ -49,7 +50,8 @@ from ._transfer import (
 from .asgi import BYTES_IN_FLIGHT_ENV_VAR, DEFAULT_BYTES_IN_FLIGHT, PATH_ENV_VAR
 from .backends import StorageBackend, backend_from_url
 from .exceptions import BackendError, ConfigurationError
-from .privacy import SECRET_ENV_VAR, Privacy
+from .privacy import SECRET_ENV_VAR, Privacy, normalize_device_id
+from .reports._semantics import counted_version
 
 if TYPE_CHECKING:
     from .reports import ReportQuery, Reports
@@ -95,6 +97,7 @@ Examples:
   updater-stats serve --host 0.0.0.0 --workers 4 --path /api/stats
   updater-stats serve --allow-app com.example.app --allow-app com.example.beta
   updater-stats serve --workers 4 --metrics
+  UPDATER_STATS_DASHBOARD_TOKEN=$(cat token) updater-stats serve --dashboard
 
 \b
 Then set the plugin's statsUrl (capacitor.config.json, plugins.CapacitorUpdater)
@@ -141,6 +144,17 @@ to http://HOST:PORT/stats.""",
     help="Answer every request within this many seconds of reading its body: past it, 503 "
     "(devices give up after 10 s).",
 )
+@click.option(
+    "--dashboard",
+    is_flag=True,
+    help="Also serve the read-only web dashboard at /dashboard (needs a token, see below).",
+)
+@click.option(
+    "--dashboard-token-file",
+    metavar="FILE",
+    type=click.Path(dir_okay=False),
+    help="A file holding the dashboard token; default: UPDATER_STATS_DASHBOARD_TOKEN.",
+)
 def serve(
     storage: str,
     host: str,
@@ -152,6 +166,8 @@ def serve(
     metrics: bool,
     max_bytes_in_flight: int,
     deadline: float,
+    dashboard: bool,
+    dashboard_token_file: str | None,
 ) -> None:
     """Run the stats endpoint with uvicorn.
 
@@ -179,6 +195,9 @@ def serve(
             "or a ClickHouse server (clickhouse://)"
         )
     _check_storage(storage)
+    factory = "updater_stats.asgi:create_app_from_env"
+    if dashboard:
+        factory = _dashboard_env(dashboard_token_file)
     # Every worker process builds its app from these, through the factory below.
     os.environ[STORAGE_ENV_VAR] = storage
     os.environ[PATH_ENV_VAR] = path
@@ -199,9 +218,11 @@ def serve(
         f"{path.strip('/')} (storage: {storage})",
         err=True,
     )
+    if dashboard:
+        click.echo(f"dashboard: http://{shown_host}:{port}/dashboard/", err=True)
     try:
         uvicorn.run(
-            "updater_stats.asgi:create_app_from_env",
+            factory,
             factory=True,
             host=host,
             port=port,
@@ -231,6 +252,23 @@ def _log_config(level: str) -> dict[str, Any]:
         "propagate": False,
     }
     return config
+
+
+def _dashboard_env(token_file: str | None) -> str:
+    """Check the dashboard can start, hand its token to the workers; return their factory."""
+    if importlib.util.find_spec("jinja2") is None:
+        raise click.ClickException(
+            "--dashboard needs Jinja2: pip install 'updater-stats[dashboard]'"
+        )
+    from .dashboard import DASHBOARD_ENV_VAR, TOKEN_ENV_VAR, read_token  # noqa: PLC0415
+
+    try:
+        token = read_token(token_file=token_file)
+    except ConfigurationError as error:
+        raise click.ClickException(error.message) from None
+    os.environ[TOKEN_ENV_VAR] = token
+    os.environ[DASHBOARD_ENV_VAR] = "1"
+    return "updater_stats.dashboard:create_server_app_from_env"
 
 
 def _check_storage(storage: str) -> None:
@@ -328,7 +366,42 @@ def _csv_row(stored: StoredEvent) -> list[Any]:
     return [_csv_cell(values[column]) for column in CSV_COLUMNS]
 
 
-def _events(storage: str, app_id: str | None, since: dt.datetime | None) -> Iterator[StoredEvent]:
+@attrs.frozen(kw_only=True)
+class _ExportFilter:
+    """Which stored events ``export`` writes; `None` lets every value through."""
+
+    since: dt.datetime | None = None
+    until: dt.datetime | None = None
+    device_ids: frozenset[str] | None = None
+    version: str | None = None
+
+    def __call__(self, stored: StoredEvent) -> bool:
+        if self.since is not None and stored.received_at < self.since:
+            return False
+        if self.until is not None and stored.received_at >= self.until:
+            return False
+        if self.device_ids is not None and stored.event.device_id not in self.device_ids:
+            return False
+        return self.version is None or counted_version(stored.event.version_name) == self.version
+
+
+def _stored_device_ids(device_id: str) -> frozenset[str]:
+    """What *device_id* may be stored as: itself, and its pseudonym when the environment
+    asks for one (as ``forget`` and the dashboard's search do)."""
+    try:
+        privacy = Privacy.from_env()
+    except ConfigurationError as error:
+        raise click.ClickException(error.message) from None
+    ids = {device_id, normalize_device_id(device_id)}
+    if privacy is not None:
+        ids.add(privacy.stored_device_id(device_id))
+    return frozenset(ids)
+
+
+def _events(
+    storage: str, app_id: str | None, since: dt.datetime | None, keep: _ExportFilter | None = None
+) -> Iterator[StoredEvent]:
+    keep = keep or _ExportFilter(since=since)
     try:
         backend = backend_from_url(storage)
     except ConfigurationError as error:
@@ -338,7 +411,7 @@ def _events(storage: str, app_id: str | None, since: dt.datetime | None) -> Iter
         raise click.ClickException(f"{type(backend).__name__} cannot list its events")
     try:
         for stored in events(app_id=app_id):
-            if since is None or stored.received_at >= since:
+            if keep(stored):
                 yield stored
     finally:
         backend.close()
@@ -350,6 +423,8 @@ Examples:
   updater-stats export > events.jsonl
   updater-stats export --app com.example.app --since 7d --format csv --output week.csv
   updater-stats export --storage sqlite:////var/lib/stats.sqlite3 --since 2026-11-01
+  updater-stats export --app com.example.app --version 1.5.0 --since 2026-11-01 --until 2026-11-08
+  updater-stats export --app com.example.app --device-id 9c2a06c2-7c6e-4f49-9a3c-6e1b1f1a2b3c
 
 \b
 A JSON line is the event as stored (wire field names, unknown fields
@@ -375,18 +450,43 @@ fields stored cut at a cap, usually none) and _key (the duplicate key):
     default="-",
     help="Default: stdout.",
 )
+@click.option("--until", metavar="DATE", help="Received before: 2026-11-08, 2026-11-08T12:00Z.")
+@click.option(
+    "--device-id",
+    metavar="ID",
+    help="Only this device (hashed as the server does when pseudonymisation is on).",
+)
+@click.option(
+    "--version",
+    "version",
+    metavar="V",
+    help="Only events counted under this version (1.5.0 also takes 1.5.0:main.js).",
+)
 def export(
-    storage: str, app_id: str | None, since: str | None, output_format: str, output: IO[str]
+    storage: str,
+    app_id: str | None,
+    since: str | None,
+    output_format: str,
+    output: IO[str],
+    until: str | None,
+    device_id: str | None,
+    version: str | None,
 ) -> None:
     """Stream every stored event, in storage order, without loading them all into memory."""
     since_moment = _parse_since(since)
+    keep = _ExportFilter(
+        since=since_moment,
+        until=_parse_until(until),
+        device_ids=None if device_id is None else _stored_device_ids(device_id),
+        version=version,
+    )
     progress = _stderr_is_terminal()
     count = 0
     writer = csv.writer(output, lineterminator="\n") if output_format == "csv" else None
     if writer is not None:
         writer.writerow(CSV_COLUMNS)
     try:
-        for stored in _events(storage, app_id, since_moment):
+        for stored in _events(storage, app_id, since_moment, keep):
             if writer is not None:
                 writer.writerow(_csv_row(stored))
             else:
@@ -471,6 +571,47 @@ def _store(
     if progress is not None:
         progress(result.total, last=True)
     click.echo(describe(result, verb))
+
+
+DEVICE_COLUMNS = (
+    "device_id",
+    "bundle",
+    "platform",
+    "os_version",
+    "native_version",
+    "plugin_version",
+    "channel",
+    "custom_id",
+    "first_seen",
+    "last_seen",
+    "events",
+)
+
+
+def _device_record(summary: Any) -> dict[str, Any]:
+    record = {column: getattr(summary, column) for column in DEVICE_COLUMNS}
+    record["first_seen"] = _iso(summary.first_seen)
+    record["last_seen"] = _iso(summary.last_seen)
+    return record
+
+
+def _cell_text(value: Any) -> str:
+    """*value* on one line: control and direction characters as escapes, never as themselves."""
+    text = "" if value is None else str(value)
+    return text if text.isprintable() else text.encode("unicode_escape").decode("ascii")
+
+
+def _print_device_table(records: list[dict[str, Any]], output: IO[str]) -> None:
+    """Columns as wide as their values: nothing is cut, whatever the terminal's width."""
+    shown = [[_cell_text(record[c]) for c in DEVICE_COLUMNS] for record in records]
+    widths = [max([len(c), *(len(row[i]) for row in shown)]) for i, c in enumerate(DEVICE_COLUMNS)]
+    output.write(
+        "  ".join(c.ljust(w) for c, w in zip(DEVICE_COLUMNS, widths, strict=True)).rstrip()
+    )
+    output.write("\n")
+    for row in shown:
+        output.write("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
+        output.write("\n")
 
 
 @cli.command(
@@ -600,6 +741,73 @@ def _file_size(stream: IO[bytes]) -> int | None:
     except (OSError, ValueError):
         return None
     return status.st_size if stat.S_ISREG(status.st_mode) else None
+
+
+@cli.command(
+    epilog="""\b
+Examples:
+  updater-stats devices --app com.example.app
+  updater-stats devices --app com.example.app --search user-42
+  updater-stats devices --app com.example.app --after 3f0c... --limit 500 --format csv
+
+\b
+--search matches device_id or custom_id exactly; with pseudonymisation on
+(UPDATER_STATS_PSEUDONYM_SECRET), what is typed is hashed as the server does.
+Without --search, devices are listed by device_id, a page at a time: pass the
+last one shown to --after for the next page.""",
+)
+@storage_option
+@click.option("--app", "app_id", required=True, metavar="ID", help="The app_id.")
+@click.option("--search", metavar="ID", help="A device_id or custom_id.")
+@click.option("--after", metavar="ID", help="List the devices after this device_id.")
+@click.option(
+    "--limit", default=50, show_default=True, type=click.IntRange(1, 10_000), help="Devices."
+)
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["table", "json", "csv"]),
+    default="table",
+    show_default=True,
+)
+def devices(
+    storage: str,
+    app_id: str,
+    search: str | None,
+    after: str | None,
+    limit: int,
+    output_format: str,
+) -> None:
+    """Find devices, or list them: each with its current bundle, platform, OS, native and plugin
+    versions, channel, custom_id, first and last seen (receive time) and events stored."""
+    from ._inventory import DashboardData  # noqa: PLC0415 - only this command needs it
+
+    try:
+        privacy = Privacy.from_env()
+        data = DashboardData.open(storage, privacy=privacy)
+    except (ConfigurationError, BackendError) as error:
+        raise click.ClickException(error.message) from None
+    try:
+        if search is not None:
+            rows = data.search_devices(app_id, search, limit=limit)
+        else:
+            rows = data.list_devices(app_id, after=after, limit=limit)
+        summaries = [data.device(app_id, row.device_id) for row in rows]
+    except BackendError as error:
+        raise click.ClickException(error.message) from None
+    finally:
+        data.close()
+    records = [_device_record(s) for s in summaries if s is not None]
+    output = sys.stdout
+    if output_format == "json":
+        for record in records:
+            output.write(json.dumps(record, ensure_ascii=False) + "\n")
+    elif output_format == "csv":
+        writer = csv.writer(output, lineterminator="\n")
+        writer.writerow(DEVICE_COLUMNS)
+        writer.writerows([_csv_cell(r[c]) for c in DEVICE_COLUMNS] for r in records)
+    else:
+        _print_device_table(records, output)
 
 
 # --- erasure and retention ------------------------------------------------------------------

@@ -46,13 +46,14 @@ def test_file_uses_wal_and_a_schema_version(tmp_path: Path):
 
     conn = sqlite3.connect(path)
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
     indexes = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
     assert indexes == {
         "events_app_received",
         "events_app_action_received",
         "events_app_device",
         "events_app_device_key",
+        "events_app_custom",
     }
     conn.close()
 

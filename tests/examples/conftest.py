@@ -46,7 +46,7 @@ ASYNC_FRAMEWORKS = ["fastapi", "starlette", "aiohttp", "litestar"]
 #: The examples: a module, or for Django a project package, in examples/.
 EXAMPLE_NAMES = [f"{framework}_app" for framework in FRAMEWORKS]
 #: The library's own ASGI and WSGI apps mounted in a framework instead of a route.
-MOUNT_NAMES = ["fastapi_mount", "flask_mount"]
+MOUNT_NAMES = ["fastapi_mount", "flask_mount", "fastapi_dashboard"]
 
 T = TypeVar("T")
 

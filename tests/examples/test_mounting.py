@@ -82,3 +82,38 @@ def test_wsgi_app_mounted_in_flask(flask_client, tmp_path: Path):
     assert client.get("/hooks/stats").get_json() == {"status": "ok"}
     assert client.get("/").get_json() == {"app": "yours"}
     assert stored_wire(tmp_path / "s.sqlite3") == load_fixture("ios_batch")
+
+
+def test_dashboard_mounted_in_fastapi(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    pytest.importorskip("fastapi")
+    pytest.importorskip("jinja2")
+    with _httpx_is_fine():
+        testclient = importlib.import_module("fastapi.testclient")
+    token = "a-dashboard-token-for-the-example"
+    monkeypatch.setenv("UPDATER_STATS_DASHBOARD_TOKEN", token)
+    module = fresh_import("fastapi_dashboard", tmp_path / "s.sqlite3", monkeypatch)
+    sent = {**VALID_EVENT, "version_name": "<b>1.2.0</b>"}
+
+    with testclient.TestClient(module.app) as client:
+        stored = client.post("/hooks/stats", content=body(sent))
+        refused = client.get(f"/dashboard/app?app={VALID_EVENT['app_id']}")
+        login = client.post("/dashboard/login", data={"token": token}, follow_redirects=False)
+        cookie = login.headers["set-cookie"].split(";")[0]
+        apps = client.get("/dashboard/", headers={"Cookie": cookie})
+        page = client.get(
+            f"/dashboard/app?app={VALID_EVENT['app_id']}&days=90",
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        home = client.get("/")
+
+    assert stored.json() == {"status": "ok"}
+    assert refused.status_code == 401
+    assert login.status_code == 303
+    assert login.headers["location"] == "/dashboard/"
+    assert "Path=/dashboard" in login.headers["set-cookie"]
+    assert apps.status_code == 200
+    assert f'href="/dashboard/app?app={VALID_EVENT["app_id"]}"' in apps.text
+    assert page.status_code == 200
+    assert 'href="/dashboard/static/dashboard.css"' in page.text
+    assert "&lt;b&gt;1.2.0&lt;/b&gt;" in page.text
+    assert home.json() == {"app": "yours"}

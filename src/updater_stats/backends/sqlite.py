@@ -242,8 +242,22 @@ def _v4(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
+#: The dashboard's and ``updater-stats devices``' search by ``custom_id``: without it, a search
+#: reads every event of the app. Partial: events without a ``custom_id`` (absent, or the ""
+#: many apps send for "no user") take no room in it and cost no write.
+_V5_INDEX = (
+    "CREATE INDEX IF NOT EXISTS events_app_custom ON events (app_id, custom_id) "
+    "WHERE custom_id IS NOT NULL AND custom_id <> ''"
+)
+
+
+def _v5(conn: sqlite3.Connection) -> None:
+    """Index ``custom_id`` within each app, for the device search."""
+    conn.execute(_V5_INDEX)
+
+
 #: Migration n+1 brings a file from schema version n to n+1.
-_MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2, _v3, _v4)
+_MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2, _v3, _v4, _v5)
 SCHEMA_VERSION = len(_MIGRATIONS)
 
 

@@ -44,6 +44,7 @@ POSTGRES = Dialect(
     received_bound=lambda marker: f"to_timestamp({marker} / 1000.0)",
     encode=escape,
     decode=_decode,
+    text_order=' COLLATE "C"',
 )
 
 

@@ -77,6 +77,7 @@ class Dialect:
         int_div: SQL for integer division of two integer expressions.
         encode: How a text parameter is stored (PostgreSQL escapes NUL, for one).
         decode: A text value from a result row as Python text.
+        text_order: Appended to text in ORDER BY, so every database sorts by code point.
     """
 
     placeholder: Callable[[int, Any], str]
@@ -87,6 +88,7 @@ class Dialect:
     int_div: Callable[[str, str], str] = lambda a, b: f"({a}) / ({b})"
     encode: Callable[[str], str] = _same
     decode: Callable[[Any], str] = _decoded
+    text_order: str = ""
 
 
 def day_of(day_number: int) -> dt.date:
