@@ -249,7 +249,7 @@ def test_policies_are_values():
 def test_lone_surrogates_make_only_identifying_fields_invalid():
     with pytest.raises(InvalidEventError) as info:
         parse_event({**VALID_EVENT, "version_name": "1.0\ud800", "action": "\udc00"})
-    # In the order of the event's fields.
+    # In the order of the protocol's field table.
     assert info.value.errors == [
         "must be valid Unicode text (it holds a lone surrogate) @ $.action",
         "must be valid Unicode text (it holds a lone surrogate) @ $.version_name",
@@ -284,14 +284,15 @@ def test_wrong_json_types_are_invalid_and_named():
             }
         )
 
+    # In the order of the protocol's field table, whatever the order on the wire.
     assert info.value.errors == [
         "must be a string, not a number @ $.platform",
+        "must be a string, not an array @ $.custom_id",
         "must be true or false, not a string @ $.is_prod",
         "must be an integer (epoch milliseconds), not a number @ $.timestamp",
         "must be a string, not a number @ $.metadata.n",
-        "must be a string, not an array @ $.custom_id",
     ]
-    assert info.value.fields == ["platform", "is_prod", "timestamp", "metadata", "custom_id"]
+    assert info.value.fields == ["platform", "custom_id", "is_prod", "timestamp", "metadata"]
 
 
 def test_metadata_nulls_mean_absent():
