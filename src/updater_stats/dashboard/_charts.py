@@ -16,6 +16,8 @@ from html import escape
 
 from markupsafe import Markup
 
+from .._versions import version_order_key
+
 __all__ = ["bars_chart", "colour", "daily_bars", "daily_steps"]
 
 #: Colours picked for contrast with each other and on white (Okabe-Ito and Tableau hues).
@@ -123,7 +125,7 @@ def _day_range(days: Sequence[dt.date]) -> list[dt.date]:
 def daily_bars(kind: str, label: str, values: Mapping[tuple[dt.date, str], int]) -> Markup:
     """Stacked bars: one bar a day, one segment per version (its count that day)."""
     days = _day_range([day for day, _ in values])
-    versions = sorted({v for _, v in values})
+    versions = sorted({v for _, v in values}, key=version_order_key)
     totals = {day: sum(n for (d, _), n in values.items() if d == day) for day in days}
     top = _nice_max(max(totals.values(), default=0))
     plot_h = _H - _TOP - _BOTTOM
@@ -157,7 +159,7 @@ def daily_steps(
     """Rates per day and version as steps (each day's rate held across the day), a threshold
     as a dashed line."""
     days = _day_range([day for day, _ in rates])
-    versions = sorted({v for _, v in rates})
+    versions = sorted({v for _, v in rates}, key=version_order_key)
     top = _nice_max(max([*rates.values(), threshold or 0.0, 0.01]) * 1.1)
     top = min(top, 1.0)
     plot_h = _H - _TOP - _BOTTOM

@@ -7,7 +7,6 @@ templates (autoescape), and control and direction characters are shown as escape
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
@@ -17,6 +16,7 @@ import jinja2
 from markupsafe import Markup
 
 from .._inventory import DashboardData
+from .._versions import version_order_key
 from ..reports import HealthPolicy, ReportQuery, VersionReport, judge
 from ..reports._semantics import FAILURES
 from . import _charts as charts
@@ -65,13 +65,6 @@ def _env() -> jinja2.Environment:
     env.filters["q"] = lambda text: quote(str(text), safe="")
     env.filters["colour_class"] = lambda v: f"swatch-{charts.PALETTE.index(charts.colour(v))}"
     return env
-
-
-def version_key(version: str) -> tuple[tuple[int, int | str], ...]:
-    """Newest last: numeric parts compare as numbers, and above any text part (so that
-    names that are not version numbers never pass for the newest)."""
-    parts = re.split(r"[.\-+]", version)
-    return tuple((1, int(p)) if p.isdigit() else (0, p) for p in parts)
 
 
 @attrs.frozen(kw_only=True)
@@ -189,7 +182,7 @@ class Pages:
             week = self.data.active(week_query)
             versions = self.data.versions(week_query)
             newest = sorted(
-                (v for v in versions if v.devices), key=lambda v: version_key(v.version)
+                (v for v in versions if v.devices), key=lambda v: version_order_key(v.version)
             )[-3:][::-1]
             rows.append(
                 {
@@ -268,7 +261,7 @@ class Pages:
             running={s.value: s.devices for s in adoption.versions},
             policy=self.policy,
             chosen=chosen,
-            funnel_versions=sorted(funnels, key=version_key, reverse=True),
+            funnel_versions=sorted(funnels, key=version_order_key, reverse=True),
             funnel=funnel,
             latency=latency.get(chosen) if chosen else None,
             charts={
