@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING
+from importlib.metadata import EntryPoint, entry_points
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from ..exceptions import ConfigurationError
-
-if TYPE_CHECKING:
-    from ._protocol import StorageBackend
-
+from ._protocol import StorageBackend
 
 # Scheme -> "module:factory". Modules are imported only when their scheme is
 # used, so a missing driver for one backend never breaks another.
@@ -25,6 +23,17 @@ _SCHEMES: dict[str, tuple[str, str | None]] = {
 }
 
 
+#: The entry-point group in which an installed package registers a storage URL scheme of its
+#: own: the entry point's name is the scheme, its object a callable taking the whole URL and
+#: returning the backend (a class's ``from_url``, say). Built-in schemes cannot be replaced.
+URL_SCHEMES_GROUP = "updater_stats.backends"
+
+
+def _registered() -> dict[str, EntryPoint]:
+    """The schemes installed packages register, by lower-case name."""
+    return {point.name.lower(): point for point in entry_points(group=URL_SCHEMES_GROUP)}
+
+
 def backend_from_url(url: str) -> StorageBackend:
     """The backend a storage URL names.
 
@@ -37,19 +46,17 @@ def backend_from_url(url: str) -> StorageBackend:
       for HTTPS): `ClickHouseBackend`, extra ``clickhouse``
     - ``chdb:///relative/folder``, ``chdb:////absolute/folder`` (``chdb://``: in memory):
       `ClickHouseBackend` on the in-process engine, extra ``chdb``
+    - any scheme an installed package registers in the `URL_SCHEMES_GROUP` entry-point
+      group: its factory is called with the whole URL (see "Write your own backend")
 
     Raises:
         ConfigurationError: for a URL whose scheme is unknown, malformed, or
             whose driver is not installed.
     """
     scheme = urlsplit(url).scheme.lower() if "://" in url else ""
-    try:
-        target, extra = _SCHEMES[scheme]
-    except KeyError:
-        known = ", ".join(f"{name}://" for name in sorted(_SCHEMES))
-        raise ConfigurationError(
-            f"unknown storage URL {url!r}: expected one of {known}", code="unknown_storage_url"
-        ) from None
+    if scheme not in _SCHEMES:
+        return _registered_backend(scheme, url)
+    target, extra = _SCHEMES[scheme]
     module_name, _, qualname = target.partition(":")
     try:
         module = importlib.import_module(module_name)
@@ -62,6 +69,33 @@ def backend_from_url(url: str) -> StorageBackend:
     for part in qualname.split("."):
         factory = getattr(factory, part)
     backend: StorageBackend = factory(url)  # type: ignore[operator]
+    return backend
+
+
+def _registered_backend(scheme: str, url: str) -> StorageBackend:
+    """The backend of a scheme an installed package registers."""
+    registered = _registered()
+    point = registered.get(scheme) if scheme else None
+    if point is None:
+        known = ", ".join(f"{name}://" for name in sorted({*_SCHEMES, *registered}))
+        raise ConfigurationError(
+            f"unknown storage URL {url!r}: expected one of {known}", code="unknown_storage_url"
+        )
+    try:
+        factory: Any = point.load()
+    except Exception as exc:
+        raise ConfigurationError(
+            f"{scheme}:// storage is registered by {point.value!r}, which failed to load: "
+            f"{type(exc).__name__}: {exc}",
+            code="missing_extra",
+        ) from exc
+    backend = factory(url)
+    if not isinstance(backend, StorageBackend):
+        raise ConfigurationError(
+            f"{scheme}:// storage ({point.value}) gave {type(backend).__name__}, "
+            "which has no write() and close(): not a StorageBackend",
+            code="bad_storage_url",
+        )
     return backend
 
 
