@@ -67,9 +67,14 @@ def readme_quickstart(workdir: Path) -> None:
     for block in blocks:
         exec(compile(block, "README.md", "exec"), namespace)  # noqa: S102 - the README's own code
     route = namespace["stats_route"]
-    body, status = route(json.dumps(EVENT).encode())
+
+    def answer(raw: bytes) -> tuple[Any, int]:
+        body, status = route(raw)  # the body as the route sends it: JSON bytes
+        return json.loads(body), status
+
+    body, status = answer(json.dumps(EVENT).encode())
     check((body, status) == ({"status": "ok"}, 200), f"the route answered {status} {body}")
-    body, status = route(b"not json")
+    body, status = answer(b"not json")
     check(status == 400 and body["error"] == "invalid_json", f"bad JSON: {status} {body}")
     check((workdir / "updater_stats.sqlite3").exists(), "the quickstart stored nothing")
     print("README quickstart: the route stores an event and refuses bad JSON")
