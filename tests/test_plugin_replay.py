@@ -20,12 +20,11 @@ The fixtures are written in each client's own way (tests/fixtures):
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from updater_stats import Collector, StorageBackend, StoredEvent
+from updater_stats import StoredEvent
 from updater_stats.asgi import create_app
 
 from .conftest import fixture_bytes, load_fixture, make_backend, stored
@@ -37,16 +36,9 @@ ANDROID_HEADERS = {
 }
 
 
-@pytest.fixture(params=["memory", "sqlite-file"])
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
-    backend = make_backend(request.param, tmp_path)
-    yield backend
-    backend.close()
-
-
-@pytest.fixture
-def collector(backend: StorageBackend) -> Collector:
-    return Collector(backend)
+# The memory and SQLite backends of conftest's `backend` fixture (every backend keeps keys the
+# same way: the contract suite proves it).
+on_memory_and_sqlite = pytest.mark.parametrize("backend", ["memory", "sqlite-file"], indirect=True)
 
 
 def as_sent(event: dict[str, Any]) -> dict[str, Any]:
@@ -67,6 +59,7 @@ def assert_stored_as_sent(records: list[StoredEvent], sent: list[dict[str, Any]]
         assert record.event.to_wire() == as_sent(event)
 
 
+@on_memory_and_sqlite
 def test_every_exit_of_an_android_exit_loop_is_stored_and_a_resend_once(collector):
     first = load_fixture("android_exit_reporter_batch")
     resent = load_fixture("android_exit_reporter_resent")
@@ -86,6 +79,7 @@ def test_every_exit_of_an_android_exit_loop_is_stored_and_a_resend_once(collecto
     assert snapshot.duplicates == {"com.example.shop": 8}
 
 
+@on_memory_and_sqlite
 def test_ios_texts_cut_by_visible_characters_are_kept_cut_and_a_reencoded_resend_once(collector):
     sent = load_fixture("ios_webview_errors_batch")
     first_raw = fixture_bytes("ios_webview_errors_batch")
@@ -118,6 +112,7 @@ def test_ios_texts_cut_by_visible_characters_are_kept_cut_and_a_reencoded_resend
     assert snapshot.truncated == {"com.example.shop": 2}  # the first send and its re-send
 
 
+@on_memory_and_sqlite
 def test_electron_events_keep_their_own_fields_and_each_is_stored(collector):
     bodies = load_fixture("electron_singles")
 
@@ -133,6 +128,7 @@ def test_electron_events_keep_their_own_fields_and_each_is_stored(collector):
     assert {record.key for record in records} == {None}
 
 
+@on_memory_and_sqlite
 def test_download_worker_events_are_each_stored(collector):
     raw_bodies = fixture_bytes("android_worker_singles").decode().strip()[1:-1].split(",\n")
     assert all(b"\\/" in raw.encode() for raw in raw_bodies[1:3])
@@ -145,6 +141,7 @@ def test_download_worker_events_are_each_stored(collector):
     assert records[1].event.version_name == "1.4.3:assets/../../shared_prefs/x.xml"
 
 
+@on_memory_and_sqlite
 def test_the_hosted_service_test_shapes_are_all_stored(collector):
     sent = load_fixture("hosted_service_batch")
 
