@@ -78,6 +78,28 @@ def batch_events(rng: random.Random, size: int, *, device_id: str | None = None)
     return events
 
 
+def batch_template(
+    rng: random.Random, size: int, *, device_marker: str, time_marker: str
+) -> tuple[str, list[int]]:
+    """A body of *size* events of one device, for a load generator to fill in per request.
+
+    *device_marker* stands for the end of the device id (every request a new device) and
+    each ``"<time_marker>"`` (quotes included) for a timestamp: the request's start plus the
+    offset listed for it, in order. Filled in so, no two events of a run are alike, as from
+    real devices.
+    """
+    events = batch_events(rng, size, device_id=DEVICE_PREFIX + device_marker)
+    first = events[0]["timestamp"]
+    offsets = [event["timestamp"] - first for event in events]
+    for event in events:
+        event["timestamp"] = time_marker
+    return encode(events).decode().replace(f'"{time_marker}"', time_marker), offsets
+
+
+#: Device ids in templates: this, then twelve hex digits every request replaces.
+DEVICE_PREFIX = "0b5e5c1a-93b4-4f0e-a3a2-"
+
+
 def single_event(rng: random.Random) -> dict[str, Any]:
     """One event as an old plugin sends it: a bare object, no timestamp."""
     device = str(uuid.UUID(int=rng.getrandbits(128), version=4))

@@ -1,23 +1,28 @@
-"""The HTTP path: `updater-stats serve` (one worker, durable SQLite) under load.
+"""The HTTP path: `updater-stats serve` (its defaults, durable SQLite) under load.
 
-    .venv/bin/python benchmarks/http_path.py               # 4 runs of 60 s each
-    .venv/bin/python benchmarks/http_path.py --quick       # 4 runs of 2 s, for CI
+    .venv/bin/python benchmarks/http_path.py               # 12 runs of 15 s each
+    .venv/bin/python benchmarks/http_path.py --quick       # 12 runs of 2 s, for CI
     .venv/bin/python benchmarks/http_path.py --client python   # without wrk
 
 Side by side, in one run, on 127.0.0.1 only:
 
-- ``updater-stats serve --log-level warning`` with one worker and a fresh SQLite
+- ``updater-stats serve --log-level warning`` with its defaults and a fresh SQLite
   file (WAL, ``synchronous=FULL``: every answer after its events are synced);
 - a no-op ASGI app answering ``{"status":"ok"}`` after reading the body, under
-  the same uvicorn with the same options: the ceiling of the server itself.
+  the same uvicorn with the same options: the ceiling of the server itself;
+- the Node baseline in ``node_baseline/`` (Express and better-sqlite3, WAL,
+  ``synchronous=FULL``, one transaction per request), when ``node`` is installed:
+  its pinned dependencies are installed there with ``npm ci`` first.
 
 Each gets single-event bodies (an old plugin's object, no timestamp) and
-100-event arrays (a current plugin's queue, each request from a new device, so
-that no event is a duplicate). The load generator is ``wrk`` (Debian package
-``wrk``) with a Lua script, one thread, on the other core; without wrk, or with
-``--client python``, an asyncio client in this process. Prints requests/s,
-events/s, p50/p99 latency, the server's resident memory over the run, and the
-issue's ratios.
+200-event arrays shaped like real traffic (a current plugin's queue: one
+device per body, a new device every request, timestamps never repeated), and
+runs twice: pinned (the server on core 0, the load generator on core 1, with
+``taskset``: the fair comparison with a single-threaded Node server) and
+unpinned. The load generator is ``wrk`` (Debian package ``wrk``) with a Lua
+script, one thread; without wrk, or with ``--client python``, an asyncio
+client in this process. Prints requests/s, events/s, p50/p99 latency, the
+servers' resident memory, and the issue's ratios with met or MISSED.
 """
 
 from __future__ import annotations
@@ -42,12 +47,16 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from _bodies import batch_events, device_fields, encode, info_line, ratio_line
+from _bodies import DEVICE_PREFIX, batch_template, device_fields, encode, info_line, ratio_line
 
-BATCH_SIZE = 100
+BATCH_SIZE = 200
 # Twelve hex digits that every request replaces with its own: the end of the device id.
 PLACEHOLDER = "@@DEVICE@@@@"
-DEVICE_PREFIX = "0b5e5c1a-93b4-4f0e-a3a2-"
+# Each stands for a timestamp: the request's own start, plus the event's offset.
+TIME_MARKER = "@@TIME@@"
+NODE_BASELINE = Path(__file__).resolve().parent / "node_baseline"
+# The server on the first core, the load generator on the second (pinned runs).
+SERVER_CORE, LOAD_CORE = "0", "1"
 _OK = b'{"status":"ok"}'
 
 
@@ -92,6 +101,7 @@ def serve_noop(port: int) -> None:
         log_level="warning",
         lifespan="on",
         timeout_graceful_shutdown=30,
+        access_log=False,
     )
 
 
@@ -101,12 +111,20 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def _pinned(command: list[str], core: str | None) -> list[str]:
+    return command if core is None else ["taskset", "-c", core, *command]
+
+
 @contextlib.contextmanager
-def server(kind: str, folder: Path) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+def server(
+    kind: str, folder: Path, core: str | None
+) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
     """A started server process on 127.0.0.1; stopped (SIGTERM, then SIGKILL) on the way out."""
     port = _free_port()
     if kind == "noop":
         command = [sys.executable, __file__, "--noop-server", str(port)]
+    elif kind == "node":
+        command = ["node", str(NODE_BASELINE / "server.js"), str(port), str(folder / "node.db")]
     else:
         storage = f"sqlite:///{folder / 'http.sqlite3'}"
         command = [
@@ -122,7 +140,7 @@ def server(kind: str, folder: Path) -> Iterator[tuple[subprocess.Popen[bytes], i
             "warning",
         ]
     log = (folder / f"{kind}.log").open("wb")
-    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+    process = subprocess.Popen(_pinned(command, core), stdout=log, stderr=subprocess.STDOUT)
     try:
         _wait_until_listening(port, process)
         yield process, port
@@ -134,6 +152,27 @@ def server(kind: str, folder: Path) -> Iterator[tuple[subprocess.Popen[bytes], i
             process.kill()
             process.wait()
         log.close()
+
+
+def node_ready() -> str | None:
+    """Why the Node baseline cannot run, or `None` once its dependencies are installed."""
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        return "node or npm is not installed"
+    lock = NODE_BASELINE / "package-lock.json"
+    installed = NODE_BASELINE / "node_modules" / ".package-lock.json"
+    if installed.exists() and installed.stat().st_mtime >= lock.stat().st_mtime:
+        return None
+    done = subprocess.run(
+        ["npm", "ci", "--no-audit", "--no-fund"],
+        cwd=NODE_BASELINE,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    if done.returncode != 0:
+        return f"npm ci failed: {done.stderr.strip().splitlines()[-1:]}"
+    return None
 
 
 def _wait_until_listening(port: int, process: subprocess.Popen[bytes]) -> None:
@@ -160,11 +199,10 @@ class MemorySampler(threading.Thread):
 
     def run(self) -> None:
         while not self.stop.wait(0.5):
-            with contextlib.suppress(OSError):
-                status = Path(f"/proc/{self.pid}/status").read_text()
-                match = re.search(r"VmRSS:\s+(\d+) kB", status)
-                if match:
-                    self.samples.append(int(match.group(1)) / 1024)
+            # The server and its worker processes, if it has any.
+            total = sum(_rss_kb(pid) for pid in _tree(self.pid))
+            if total:
+                self.samples.append(total / 1024)
 
     def summary(self) -> dict[str, float]:
         samples = self.samples or [0.0]
@@ -179,10 +217,29 @@ class MemorySampler(threading.Thread):
         }
 
 
+def _tree(pid: int) -> list[int]:
+    pids = [pid]
+    with contextlib.suppress(OSError):
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        for child in children:
+            pids.extend(_tree(int(child)))
+    return pids
+
+
+def _rss_kb(pid: int) -> int:
+    with contextlib.suppress(OSError):
+        status = Path(f"/proc/{pid}/status").read_text()
+        match = re.search(r"VmRSS:\s+(\d+) kB", status)
+        if match:
+            return int(match.group(1))
+    return 0
+
+
 # -- the load generators -------------------------------------------------------------------
 
 _LUA = """
 local parts = {%(parts)s}
+local offsets = {%(offsets)s}
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 %(body)s
@@ -194,13 +251,48 @@ setup = function(thread)
 end
 %(request)s
 """
+# Between two parts: the device's twelve hex digits, or a timestamp (an offset, a number).
 _LUA_REQUEST = """
 local sent = 0
+local start = 1790000000000
 request = function()
   sent = sent + 1
-  return wrk.format(nil, nil, nil, table.concat(parts, string.format("%04x%08x", thread_id, sent)))
+  local device = string.format("%04x%08x", thread_id, sent)
+  local base = start + (thread_id * 100000000 + sent) * 10000
+  local out = {}
+  for i = 1, #offsets do
+    out[#out + 1] = parts[i]
+    local offset = offsets[i]
+    if offset < 0 then
+      out[#out + 1] = device
+    else
+      out[#out + 1] = string.format("%.0f", base + offset)
+    end
+  end
+  out[#out + 1] = parts[#parts]
+  return wrk.format(nil, nil, nil, table.concat(out))
 end
 """
+_MARKERS = re.compile(f"({re.escape(PLACEHOLDER)}|{re.escape(TIME_MARKER)})")
+
+
+def _split(template: str, offsets: list[int]) -> tuple[list[str], list[int]]:
+    """The template's text between markers, and per marker -1 (device) or a time offset."""
+    pieces = _MARKERS.split(template)
+    times = iter(offsets)
+    kinds = [-1 if marker == PLACEHOLDER else next(times) for marker in pieces[1::2]]
+    return pieces[0::2], kinds
+
+
+def fill(template: str, offsets: list[int], request: int) -> str:
+    """*template* for the *request*-th request: what the Lua script sends, in Python."""
+    parts, kinds = _split(template, offsets)
+    base = 1_790_000_000_000 + request * 10_000
+    out = [parts[0]]
+    for kind, part in zip(kinds, parts[1:], strict=True):
+        out.append(f"{request:012x}" if kind < 0 else str(base + kind))
+        out.append(part)
+    return "".join(out)
 
 
 def _lua_string(text: str) -> str:
@@ -208,21 +300,25 @@ def _lua_string(text: str) -> str:
 
 
 def run_wrk(
-    url: str, template: str, seconds: float, connections: int, folder: Path
+    url: str, body: tuple[str, list[int]], args: argparse.Namespace, folder: Path, core: str | None
 ) -> dict[str, Any]:
-    varying = PLACEHOLDER in template
+    template, offsets = body
+    parts, kinds = _split(template, offsets)
+    varying = bool(kinds)
     script = folder / "bench.lua"
     script.write_text(
         _LUA
         % {
-            "parts": ", ".join(_lua_string(part) for part in template.split(PLACEHOLDER)),
+            "parts": ", ".join(_lua_string(part) for part in parts),
+            "offsets": ", ".join(str(kind) for kind in kinds),
             "body": "" if varying else f"wrk.body = {_lua_string(template)}",
             "request": _LUA_REQUEST if varying else "",
         }
     )
-    command = ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency"]
+    seconds = args.seconds
+    command = ["wrk", "-t1", f"-c{args.connections}", f"-d{max(1, round(seconds))}s", "--latency"]
     output = subprocess.run(
-        [*command, "-s", str(script), url],
+        _pinned([*command, "-s", str(script), url], core),
         capture_output=True,
         text=True,
         check=True,
@@ -248,8 +344,9 @@ def _seconds(text: str) -> float:
 
 
 async def _python_load(
-    port: int, template: str, seconds: float, connections: int
+    port: int, body: tuple[str, list[int]], seconds: float, connections: int
 ) -> dict[str, Any]:
+    template, offsets = body
     latencies: list[float] = []
     failed = 0
     counter = 0
@@ -261,7 +358,7 @@ async def _python_load(
         try:
             while time.perf_counter() < deadline:
                 counter += 1
-                body = template.replace(PLACEHOLDER, f"{counter:012x}").encode()
+                body = fill(template, offsets, counter).encode()
                 writer.write(
                     b"POST /stats HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n"
                     b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
@@ -290,23 +387,34 @@ async def _python_load(
     }
 
 
-def load(args: argparse.Namespace, port: int, template: str, folder: Path) -> dict[str, Any]:
+def load(
+    args: argparse.Namespace,
+    port: int,
+    body: tuple[str, list[int]],
+    folder: Path,
+    core: str | None,
+) -> dict[str, Any]:
     if args.client == "wrk":
-        url = f"http://127.0.0.1:{port}/stats"
-        return run_wrk(url, template, args.seconds, args.connections, folder)
-    return asyncio.run(_python_load(port, template, args.seconds, args.connections))
+        return run_wrk(f"http://127.0.0.1:{port}/stats", body, args, folder, core)
+    if core is not None:
+        os.sched_setaffinity(0, {int(core)})
+    try:
+        return asyncio.run(_python_load(port, body, args.seconds, args.connections))
+    finally:
+        if core is not None:
+            os.sched_setaffinity(0, range(os.cpu_count() or 1))
 
 
 # -- the runs ------------------------------------------------------------------------------
 
 
-def templates() -> dict[str, tuple[str, int]]:
+def templates() -> dict[str, tuple[tuple[str, list[int]], int]]:
     rng = random.Random(3)
     single = {**device_fields(rng, DEVICE_PREFIX + "0" * 12, current=False), "action": "set"}
-    batch = batch_events(rng, BATCH_SIZE, device_id=DEVICE_PREFIX + PLACEHOLDER)
+    batch = batch_template(rng, BATCH_SIZE, device_marker=PLACEHOLDER, time_marker=TIME_MARKER)
     return {
-        "single": (encode(single).decode(), 1),
-        f"{BATCH_SIZE}-event": (encode(batch).decode(), BATCH_SIZE),
+        "single": ((encode(single).decode(), []), 1),
+        f"{BATCH_SIZE}-event": (batch, BATCH_SIZE),
     }
 
 
@@ -315,27 +423,38 @@ def stored_events(path: Path) -> int:
         return int(conn.execute("SELECT count(*) FROM events").fetchone()[0])
 
 
-def one_run(
-    kind: str, body: str, events: int, args: argparse.Namespace, folder: Path
+def one_run(  # noqa: PLR0913 - one figure, everything it depends on
+    kind: str,
+    body: tuple[str, list[int]],
+    events: int,
+    args: argparse.Namespace,
+    folder: Path,
+    *,
+    pinned: bool,
 ) -> dict[str, Any]:
     run_folder = Path(tempfile.mkdtemp(prefix=f"{kind}-", dir=folder))
-    with server(kind, run_folder) as (process, port):
+    server_core, load_core = (SERVER_CORE, LOAD_CORE) if pinned else (None, None)
+    with server(kind, run_folder, server_core) as (process, port):
         sampler = MemorySampler(process.pid)
         sampler.start()
-        figures = load(args, port, body, run_folder)
+        figures = load(args, port, body, run_folder, load_core)
         sampler.stop.set()
         sampler.join()
     figures.update(sampler.summary())
-    figures["rps"] = figures["requests"] / figures["seconds"]
+    # Only answers that say the events were stored count.
+    figures["rps"] = (figures["requests"] - figures["failed"]) / figures["seconds"]
     figures["eps"] = figures["rps"] * events
     if kind == "library":
         figures["stored"] = stored_events(run_folder / "http.sqlite3")
     return figures
 
 
+_LABELS = {"noop": "no-op ASGI app", "library": "updater-stats serve", "node": "Node baseline"}
+
+
 def show(name: str, kind: str, events: int, figures: dict[str, Any]) -> None:
     line = (
-        f"  {name:<17} {kind:<8} {figures['rps']:>9,.0f} req/s {figures['eps']:>10,.0f} events/s"
+        f"  {name:<19} {kind:<9} {figures['rps']:>9,.0f} req/s {figures['eps']:>10,.0f} events/s"
         f"  p50 {figures['p50'] * 1e3:6.2f} ms  p99 {figures['p99'] * 1e3:6.2f} ms"
         f"  RSS {figures['rss_early']:.0f} -> {figures['rss_late']:.0f} MB"
         f" (peak {figures['rss_peak']:.0f})"
@@ -347,28 +466,82 @@ def show(name: str, kind: str, events: int, figures: dict[str, Any]) -> None:
     if figures["socket_errors"] != "none":
         problems.append(f"socket errors: {figures['socket_errors']}")
     if "stored" in figures:
-        acked = figures["requests"] * events
-        problems.append(
-            f"stored {figures['stored']} events, {acked} acknowledged "
-            "(requests still in flight when the load stopped are stored too)"
-        )
+        acked = (figures["requests"] - figures["failed"]) * events
+        if figures["stored"] < acked:
+            problems.append(f"LOST: stored {figures['stored']} events, {acked} acknowledged")
     if problems:
         print("    " + "; ".join(problems))
+
+
+def report(results: dict[tuple[str, str, str], dict[str, Any]], placements: list[str]) -> None:
+    batch = f"{BATCH_SIZE}-event"
+    print()
+    for placement in placements:
+        lib = results["library", "single", placement]
+        noop = results["noop", "single", placement]
+        print(
+            ratio_line(f"single, {placement}: serve / no-op req/s", lib["rps"] / noop["rps"], 0.6)
+        )
+        print(
+            f"target single, {placement}: p99 {lib['p99'] * 1e3:.1f} ms (<= 20 ms: "
+            f"{'met' if lib['p99'] <= 0.020 else 'MISSED'}); peak RSS "
+            f"{lib['rss_peak']:.0f} MB (< 150 MB: "
+            f"{'met' if lib['rss_peak'] < 150 else 'MISSED'}), growth "
+            f"{lib['rss_late'] - lib['rss_early']:+.1f} MB over the run"
+        )
+        node = results.get(("node", "single", placement))
+        if node is not None:
+            name = f"single, {placement}: serve / Node baseline req/s"
+            value = lib["rps"] / node["rps"]
+            print(
+                ratio_line(name, value, 3, times=True)
+                if placement == "pinned"
+                else info_line(name, value, times=True)
+            )
+        lib_batch = results["library", batch, placement]
+        noop_batch = results["noop", batch, placement]
+        print(
+            info_line(
+                f"{batch}, {placement}: serve / no-op events/s",
+                lib_batch["eps"] / noop_batch["eps"],
+            )
+        )
+        node_batch = results.get(("node", batch, placement))
+        if node_batch is not None:
+            print(
+                info_line(
+                    f"{batch}, {placement}: serve / Node baseline events/s",
+                    lib_batch["eps"] / node_batch["eps"],
+                    times=True,
+                )
+            )
+        rate = f"{lib_batch['eps']:,.0f}".replace(",", " ")
+        print(
+            f"target {batch}, {placement}: {rate} events/s with serve's defaults "
+            f"(>= 100 000: {'met' if lib_batch['eps'] >= 100_000 else 'MISSED'})"
+        )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="2 s runs: a smoke test for CI")
-    parser.add_argument("--seconds", type=float, help="length of each run (60; --quick: 2)")
+    parser.add_argument("--seconds", type=float, help="length of each run (15; --quick: 2)")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--client", choices=["wrk", "python"], default=None)
+    parser.add_argument(
+        "--placement",
+        choices=["pinned", "unpinned", "both"],
+        default="both",
+        help="pinned: server on core 0, load on core 1 (taskset); unpinned: where the OS likes",
+    )
+    parser.add_argument("--no-node", action="store_true", help="leave out the Node baseline")
     parser.add_argument("--noop-server", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.noop_server is not None:
         serve_noop(args.noop_server)
         return
     if args.seconds is None:
-        args.seconds = 2.0 if args.quick else 60.0
+        args.seconds = 2.0 if args.quick else 15.0
     if args.client is None:
         args.client = "wrk" if shutil.which("wrk") else "python"
     import uvicorn  # noqa: PLC0415 - reported, not used here
@@ -376,37 +549,39 @@ def main() -> None:
     loop = "uvloop" if _importable("uvloop") else "asyncio"
     http = "httptools" if _importable("httptools") else "h11"
     print(
-        f"Python {sys.version.split()[0]}, uvicorn {uvicorn.__version__} ({http}, {loop}), "
-        f"load: {args.client}, {args.connections} connections, {args.seconds:g} s per run, "
-        f"{os.cpu_count()} cores"
+        f"Python {sys.version.split()[0]}, SQLite {sqlite3.sqlite_version}, uvicorn "
+        f"{uvicorn.__version__} ({http}, {loop}), load: {args.client}, {args.connections} "
+        f"connections, {args.seconds:g} s per run, {os.cpu_count()} cores"
     )
-    results: dict[tuple[str, str], dict[str, Any]] = {}
+    placements = ["pinned", "unpinned"] if args.placement == "both" else [args.placement]
+    if "pinned" in placements and (shutil.which("taskset") is None or (os.cpu_count() or 1) < 2):
+        print("pinned runs skipped: they need taskset and two cores")
+        placements.remove("pinned")
+    apps = ["noop", "library"]
+    why_not = "left out (--no-node)" if args.no_node else node_ready()
+    if why_not is None:
+        apps.append("node")
+        version = subprocess.run(["node", "--version"], capture_output=True, text=True, check=False)
+        print(
+            f"Node baseline: node {version.stdout.strip()}, Express and better-sqlite3 (WAL, FULL)"
+        )
+    else:
+        print(f"Node baseline skipped: {why_not}")
+    results: dict[tuple[str, str, str], dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix="updater-stats-http-") as name:
         folder = Path(name)
-        for kind, (body, events) in templates().items():
-            for app in ("noop", "library"):
-                figures = one_run(app, body, events, args, folder)
-                results[app, kind] = figures
-                label = "no-op ASGI app" if app == "noop" else "updater-stats serve"
-                show(label, kind, events, figures)
-    single_lib, single_noop = results["library", "single"], results["noop", "single"]
-    batch_lib = results["library", f"{BATCH_SIZE}-event"]
-    batch_noop = results["noop", f"{BATCH_SIZE}-event"]
-    print()
-    print(ratio_line("single: serve / no-op req/s", single_lib["rps"] / single_noop["rps"], 0.60))
+        for placement in placements:
+            print(f"{placement}:")
+            for kind, (body, events) in templates().items():
+                for app in apps:
+                    figures = one_run(app, body, events, args, folder, pinned=placement == "pinned")
+                    results[app, kind, placement] = figures
+                    show(_LABELS[app], kind, events, figures)
+    report(results, placements)
     print(
-        f"target single: p99 {single_lib['p99'] * 1e3:.1f} ms (<= 20 ms: "
-        f"{'met' if single_lib['p99'] <= 0.020 else 'MISSED'}); peak RSS "
-        f"{single_lib['rss_peak']:.0f} MB (< 150 MB: "
-        f"{'met' if single_lib['rss_peak'] < 150 else 'MISSED'}), growth "
-        f"{single_lib['rss_late'] - single_lib['rss_early']:+.1f} MB over the run"
+        "figures "
+        + json.dumps({" ".join(key): data for key, data in results.items()}, sort_keys=True)
     )
-    print(info_line("100-event: serve / no-op req/s", batch_lib["rps"] / batch_noop["rps"]))
-    print(
-        f"target 100-event: {batch_lib['eps']:,.0f} events/s on one worker (>= 100 000: "
-        f"{'met' if batch_lib['eps'] >= 100_000 else 'MISSED'})".replace(",", " ")
-    )
-    print("figures " + json.dumps({f"{app} {kind}": data for (app, kind), data in results.items()}))
 
 
 def _importable(module: str) -> bool:

@@ -13,8 +13,10 @@ Side by side, on the same bodies, in one run:
 - seed-style: the hand-written handler, ``json.loads`` and one ``INSERT`` plus
   ``commit`` per event, into SQLite with its defaults (also durable).
 
-Bodies are 200-event arrays like current plugins send and single objects like
-old ones (see ``_bodies.py``). Prints events/s for each and the issue's ratios.
+Bodies are 200-event arrays like current plugins send (one device's queue per
+body, a different device in each, no timestamp repeated: the same shape as
+``http_path.py`` sends) and single objects like old ones (see ``_bodies.py``).
+Prints events/s for each and the issue's ratios.
 """
 
 from __future__ import annotations

@@ -94,10 +94,10 @@ def test_post_one_event(app, backend):
     assert [e.event.to_wire() for e in backend.events()] == [VALID_EVENT]
 
 
-@pytest.mark.parametrize("timer", ["asyncio.timeout", "wait_for per message (Python 3.10)"])
+@pytest.mark.parametrize("timer", ["one timer", "wait_for per message (Python 3.10)"])
 def test_post_a_batch_in_several_chunks_and_on_the_root_path(app, backend, monkeypatch, timer):
-    if timer != "asyncio.timeout":
-        monkeypatch.setattr(asgi_module, "_timeout", None)
+    if timer != "one timer":
+        monkeypatch.setattr(asgi_module, "_ONE_TIMER", False)
     raw = fixture_bytes("android_batch")
     answer = call(app, path="/", chunks=[raw[:100], raw[100:2000], raw[2000:]])
 
@@ -294,10 +294,10 @@ def test_create_app_from_env(tmp_path, monkeypatch):
     assert target.exists()
 
 
-@pytest.mark.parametrize("timer", ["asyncio.timeout", "wait_for per message (Python 3.10)"])
+@pytest.mark.parametrize("timer", ["one timer", "wait_for per message (Python 3.10)"])
 def test_a_body_that_never_finishes_gets_408(backend, monkeypatch, timer):
-    if timer != "asyncio.timeout":
-        monkeypatch.setattr(asgi_module, "_timeout", None)
+    if timer != "one timer":
+        monkeypatch.setattr(asgi_module, "_ONE_TIMER", False)
     app = create_app(backend, body_timeout=0.2)
     sent: list[dict[str, Any]] = []
     first = True
@@ -322,6 +322,58 @@ def test_a_body_that_never_finishes_gets_408(backend, monkeypatch, timer):
     assert sent[0]["status"] == 408
     assert json.loads(sent[1]["body"])["error"] == "request_timeout"
     assert len(backend) == 0
+
+
+@pytest.mark.parametrize("timer", ["one timer", "wait_for per message (Python 3.10)"])
+def test_a_server_cancelling_a_body_read_is_not_told_408(backend, monkeypatch, timer):
+    if timer != "one timer":
+        monkeypatch.setattr(asgi_module, "_ONE_TIMER", False)
+    app = create_app(backend, body_timeout=0.2)
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        await asyncio.sleep(60)  # the body never comes
+        raise AssertionError("unreachable")
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    async def main() -> None:
+        scope = {"type": "http", "method": "POST", "path": "/stats", "headers": []}
+        task = asyncio.create_task(app(scope, receive, send))
+        await asyncio.sleep(0.05)
+        task.cancel()  # the server's own cancellation, before the body timeout
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await asyncio.sleep(0.3)  # past the body timeout: its timer must not fire later
+
+    asyncio.run(main())
+
+    assert sent == []
+
+
+def test_every_answer_gets_headers_of_its_own(app):
+    first, second = [], []
+
+    async def main() -> None:
+        for sent in (first, second):
+
+            async def receive() -> dict[str, Any]:
+                return {"type": "http.request", "body": body(VALID_EVENT), "more_body": False}
+
+            async def send(message: dict[str, Any], sent: list[Any] = sent) -> None:
+                sent.append(message)
+                if message["type"] == "http.response.start":
+                    message["headers"].append((b"x-added-by", b"middleware"))
+
+            scope = {"type": "http", "method": "POST", "path": "/stats", "headers": []}
+            await app(scope, receive, send)
+
+    asyncio.run(main())
+
+    for sent in (first, second):
+        assert sent[0]["status"] == 200
+        assert sent[0]["headers"].count((b"x-added-by", b"middleware")) == 1
 
 
 def test_a_slow_client_under_uvicorn_is_cut_off_with_408(backend):

@@ -267,6 +267,22 @@ def test_serve_logs_why_events_are_refused_once_per_reason_per_interval(server: 
     ]
 
 
+@pytest.mark.parametrize("flag", [None, "--access-log"])
+def test_serve_logs_each_request_only_with_access_log(tmp_path: Path, flag: str | None):
+    running = Server(tmp_path, *([flag] if flag else []))
+    for _ in range(3):
+        assert running.request("POST", "/stats", body(VALID_EVENT))[0] == 200
+    assert running.request("POST", "/stats", b"{")[0] == 400
+    assert running.stop()
+    answered = [line for line in running.output.splitlines() if '"POST /stats HTTP/1.1"' in line]
+    if flag:
+        assert len(answered) == 4, running.output
+    else:
+        assert answered == [], running.output
+        # The refusal is logged all the same, by the library.
+        assert "rejected body: code=invalid_json" in running.output, running.output
+
+
 def test_serve_export_and_report_on_the_in_process_clickhouse_engine(tmp_path: Path):
     pytest.importorskip("chdb")
     storage = "chdb:///clickhouse-data"  # relative to the working directory, as sqlite:///

@@ -110,6 +110,40 @@ def test_callers_arriving_during_a_write_share_the_next_one():
     assert sorted(e.event.timestamp for e in backend.events()) == list(range(11))
 
 
+class CountingCondition(threading.Condition):
+    """A condition that counts the wake-ups it is asked for."""
+
+    def __init__(self, lock: Any) -> None:
+        super().__init__(lock)
+        self.notified = 0
+
+    def notify(self, n: int = 1) -> None:
+        self.notified += 1
+        super().notify(n)
+
+
+def test_callers_do_not_wake_the_writer_while_it_writes_nor_before_the_batch_is_full():
+    backend = GatedBackend()
+    writer = make_writer(backend.write, Batching(max_delay=60, max_events=8))
+    writer._work = CountingCondition(writer._lock)
+    first = Caller(writer, events(0))
+    backend.wait_for_write()
+    woken_for_the_first = writer._work.notified
+    others = [Caller(writer, events(i)) for i in range(1, 8)]
+    wait_until(lambda: queued(writer) == 7)
+
+    assert writer._work.notified == woken_for_the_first  # it is writing: nobody to wake
+    backend.release()
+    # The writer holds the next batch open (max_delay, longer than the callers' deadline) until
+    # the last caller fills it up to max_events: woken once then, not once per caller. Were
+    # that wake-up lost, every caller would get a 503 at its deadline instead.
+    last = Caller(writer, events(8))
+    assert [c.outcome() for c in [first, *others, last]] == [None] * 9
+    assert sorted(e.event.timestamp for e in backend.events()) == list(range(9))
+    assert writer._work.notified <= woken_for_the_first + 1
+    assert writer.writes <= 3
+
+
 def test_a_caller_is_answered_only_after_its_events_are_committed():
     backend = GatedBackend()
     writer = make_writer(backend.write)

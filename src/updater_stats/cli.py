@@ -114,6 +114,12 @@ to http://HOST:PORT/stats.""",
     "--log-level", default="info", show_default=True, type=click.Choice(_LOG_LEVELS, False)
 )
 @click.option(
+    "--access-log/--no-access-log",
+    default=False,
+    show_default=True,
+    help="One log line per request answered (refused requests are logged either way).",
+)
+@click.option(
     "--allow-app",
     "allowed_apps",
     metavar="ID",
@@ -162,6 +168,7 @@ def serve(
     path: str,
     workers: int,
     log_level: str,
+    access_log: bool,
     allowed_apps: tuple[str, ...],
     metrics: bool,
     max_bytes_in_flight: int,
@@ -229,6 +236,7 @@ def serve(
             workers=workers,
             log_level=log_level.lower(),
             log_config=_log_config(log_level),
+            access_log=access_log,
             lifespan="on",
             timeout_graceful_shutdown=30,
         )
