@@ -9,6 +9,8 @@ from __future__ import annotations
 import enum
 import logging
 import os
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
 
 import attrs
 
@@ -272,3 +274,37 @@ def collector_for(
         storage = os.environ.get(STORAGE_ENV_VAR) or DEFAULT_STORAGE_URL
     backend = backend_from_url(storage) if isinstance(storage, str) else storage
     return Collector(backend, policy=policy or Policy(), privacy=privacy, deadline=deadline)
+
+
+# -- ASGI: what the stats app and the dashboard share ---------------------------------------
+
+#: The ASGI types, as the apps use them.
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+
+class Disconnected(Exception):  # noqa: N818 - a signal, not an error for users.
+    """The client went away before its body arrived."""
+
+
+async def read_chunks(receive: Receive, limit: int) -> bytes | None:
+    """A request's whole body from *receive*, or `None` once it passes *limit* bytes.
+
+    Raises:
+        Disconnected: the client went away first.
+    """
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise Disconnected
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)

@@ -15,12 +15,13 @@ import asyncio
 import logging
 import os
 import sys
-from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from collections.abc import Iterable
 from typing import Any
 
 from . import _http
 from ._budget import BodyBudget
 from ._collector import DEFAULT_DEADLINE, Collector, deadline_from_env
+from ._http import Disconnected, Message, Receive, Scope, Send, read_chunks
 from ._models import Response
 from ._policy import Policy
 from .backends import StorageBackend
@@ -38,10 +39,6 @@ __all__ = [
 #: The stats path `create_app_from_env` serves, for servers that import the app by name.
 PATH_ENV_VAR = "UPDATER_STATS_PATH"
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
 
 log = logging.getLogger("updater_stats")
 
@@ -51,10 +48,6 @@ _SMALL_BODY = 64 * 1024
 DEFAULT_BYTES_IN_FLIGHT = 64 * 1024 * 1024
 #: `create_app_from_env`'s `max_bytes_in_flight`, in bytes.
 BYTES_IN_FLIGHT_ENV_VAR = "UPDATER_STATS_MAX_BYTES_IN_FLIGHT"
-
-
-class _Disconnected(Exception):  # noqa: N818 - a signal, not an error for users.
-    """The client went away before its body arrived."""
 
 
 class _TooSlow(Exception):  # noqa: N818 - a signal, not an error for users.
@@ -113,7 +106,7 @@ class StatsASGIApp(_http.StatsAppBase):
             return
         try:
             response = await self._respond(scope, receive)
-        except _Disconnected:
+        except Disconnected:
             return
         payload = response.json()
         await send(
@@ -241,7 +234,7 @@ async def _read_body(receive: Receive, limit: int, timeout: float) -> bytes | No
 
         timer = loop.call_at(loop.time() + timeout, too_slow)
         try:
-            return await _read_chunks(receive, limit)
+            return await read_chunks(receive, limit)
         except asyncio.CancelledError:
             # Ours only if no one else cancelled the task meanwhile: theirs is passed on.
             if fired and task.uncancel() <= cancelling:
@@ -257,23 +250,7 @@ async def _read_body(receive: Receive, limit: int, timeout: float) -> bytes | No
         except asyncio.TimeoutError:
             raise _TooSlow from None
 
-    return await _read_chunks(receive_in_time, limit)
-
-
-async def _read_chunks(receive: Receive, limit: int) -> bytes | None:
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise _Disconnected
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return b"".join(chunks)
+    return await read_chunks(receive_in_time, limit)
 
 
 def create_app(  # noqa: PLR0913 - keyword-only options, each with a default

@@ -20,7 +20,7 @@ from ._app import CSP, DashboardApp
 from ._auth import TOKEN_ENV_VAR, read_token
 
 if TYPE_CHECKING:
-    from ..asgi import Receive, Scope, Send
+    from .._http import Receive, Scope, Send
 
 __all__ = [
     "CSP",

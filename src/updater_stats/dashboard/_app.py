@@ -7,21 +7,16 @@ import datetime as dt
 import functools
 import logging
 import threading
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Callable
 from importlib import resources
-from typing import Any
 from urllib.parse import parse_qsl
 
+from .._http import Disconnected, Receive, Scope, Send, read_chunks
 from .._inventory import DashboardData
 from ..exceptions import UpdaterStatsError
 from ..reports import HealthPolicy
 from ._auth import COOKIE, SESSION_SECONDS, Gate
 from ._pages import BadRequestError, NotFoundError, Pages
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
 
 log = logging.getLogger("updater_stats.dashboard")
 
@@ -251,16 +246,8 @@ class DashboardApp:
 
 
 async def _read_form(receive: Receive) -> bytes | None:
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            return None
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > _MAX_FORM_BYTES:
-            return None
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return b"".join(chunks)
+    """The login form's body, or `None` when it is too large or the client went away."""
+    try:
+        return await read_chunks(receive, _MAX_FORM_BYTES)
+    except Disconnected:
+        return None
