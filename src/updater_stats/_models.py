@@ -49,10 +49,10 @@ BOOLEAN_FIELDS: frozenset[str] = frozenset({"is_prod", "is_emulator"})
 REQUIRED_FIELDS: tuple[str, ...] = ("app_id", "device_id", "action", "version_name")
 
 
-# Not slotted: attrs sets a frozen slotted class's attributes one object.__setattr__ call at a
-# time, a frozen dict class's through its __dict__. Building an event then takes 1.0 µs
-# instead of 1.7 µs, once per event on the hot path.
-@attrs.frozen(kw_only=True, slots=False)
+# Slotted, as attrs makes it: a dict class builds faster alone (1.0 µs against 1.7), but each
+# event then brings a __dict__ more for the garbage collector to track, and on 200-event
+# bodies the record step took 3.6 µs an event instead of 2.1.
+@attrs.frozen(kw_only=True)
 class AppInfos:
     """One stats event as a device sends it.
 
@@ -180,7 +180,7 @@ def _key_json(material: list[Any]) -> bytes:
 _KEY_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
-@attrs.frozen(kw_only=True, slots=False)  # built once per event too: see AppInfos
+@attrs.frozen(kw_only=True)
 class StoredEvent:
     """What a storage backend receives: the event plus what the server knows about it.
 
