@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from _bodies import batch_bodies, rate, ratio_line, single_bodies
+from _postgres import bulk_copy, postgres_url
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -108,53 +109,19 @@ def timed_copy(source: SQLiteBackend, target: Any, events: int) -> tuple[float, 
 
 
 def postgres(source: SQLiteBackend, events: list[StoredEvent], url: str | None) -> float | None:
-    try:
-        import psycopg  # noqa: PLC0415 - an extra
-
-        from updater_stats.backends import postgres as pg  # noqa: PLC0415
-    except ImportError as exc:
-        print(f"\nPostgreSQL: skipped ({exc}; pip install 'updater-stats[postgres]')")
-        return None
-    server = None
-    if url is None:
-        try:
-            from tests.backends.servers import new_postgres_server  # noqa: PLC0415
-
-            server = new_postgres_server()
-        except BaseException as exc:  # noqa: BLE001 - pytest's Skipped is a BaseException
-            print(f"\nPostgreSQL: skipped ({exc})")
+    with postgres_url(url) as server_url:
+        if server_url is None:
             return None
-        url = server.url
-    try:
-        suffix = uuid.uuid4().hex[:8]
-        # The rows as the backend writes them, escaped: what COPY takes as it is.
-        rows = pg._json_rows(events, escaped=True)  # noqa: SLF001
-        bulk_backend = pg.PostgresBackend(url, schema=f"bench_bulk_{suffix}")
-        bulk_backend.ping()  # the same table, indexes and all
-        bulk_backend.close()
-        statement = psycopg.sql.SQL("COPY {}.events ({}) FROM STDIN").format(
-            psycopg.sql.Identifier(f"bench_bulk_{suffix}"),
-            psycopg.sql.SQL(", ").join(map(psycopg.sql.Identifier, pg._COLUMNS)),  # noqa: SLF001
-        )
+        from updater_stats.backends import postgres as pg  # noqa: PLC0415 - an extra
 
-        def bulk() -> float:
-            with psycopg.connect(url) as conn:
-                began = time.perf_counter()
-                with conn.transaction(), conn.cursor() as cursor, cursor.copy(statement) as copy:
-                    for row in rows:
-                        copy.write_row(row)
-                return time.perf_counter() - began
-
-        target = pg.PostgresBackend(url, schema=f"bench_copy_{suffix}")
+        bulk = bulk_copy(server_url, events)
+        target = pg.PostgresBackend(server_url, schema=f"bench_copy_{uuid.uuid4().hex[:8]}")
         return compare(
             "PostgreSQL",
             lambda: timed_copy(source, target, len(events)),
             bulk,
             len(events),
         )
-    finally:
-        if server is not None:
-            server.destroy()
 
 
 # -- ClickHouse ----------------------------------------------------------------------------

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from _bodies import batch_bodies, handle_from_threads, rate, ratio_line
+from _postgres import bulk_copy, postgres_url
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -83,45 +84,14 @@ def compare(
 
 
 def postgres(bodies: Sequence[bytes], url: str | None, threads: int) -> float | None:
-    try:
-        import psycopg  # noqa: PLC0415 - an extra
-
-        from updater_stats.backends import postgres as pg  # noqa: PLC0415
-    except ImportError as exc:
-        print(f"\nPostgreSQL: skipped ({exc}; pip install 'updater-stats[postgres]')")
-        return None
-    server = None
-    if url is None:
-        try:
-            from tests.backends.servers import new_postgres_server  # noqa: PLC0415
-
-            server = new_postgres_server()
-        except BaseException as exc:  # noqa: BLE001 - pytest's Skipped is a BaseException
-            print(f"\nPostgreSQL: skipped ({exc})")
+    with postgres_url(url) as server_url:
+        if server_url is None:
             return None
-        url = server.url
-    try:
-        suffix = uuid.uuid4().hex[:8]
+        from updater_stats.backends import postgres as pg  # noqa: PLC0415 - an extra
+
         events = stored_events(bodies)
-        # The rows as the library's writes build them, escaped: what COPY takes as it is.
-        rows = pg._json_rows(events, escaped=True)  # noqa: SLF001
-        bulk_backend = pg.PostgresBackend(url, schema=f"bench_bulk_{suffix}")
-        bulk_backend.ping()  # creates the same table, indexes and all
-        bulk_backend.close()
-        copy = psycopg.sql.SQL("COPY {}.events ({}) FROM STDIN").format(
-            psycopg.sql.Identifier(f"bench_bulk_{suffix}"),
-            psycopg.sql.SQL(", ").join(map(psycopg.sql.Identifier, pg._COLUMNS)),  # noqa: SLF001
-        )
-
-        def bulk() -> float:
-            with psycopg.connect(url) as conn:
-                began = time.perf_counter()
-                with conn.transaction(), conn.cursor() as cursor, cursor.copy(copy) as writer:
-                    for row in rows:
-                        writer.write_row(row)
-                return time.perf_counter() - began
-
-        library = pg.PostgresBackend(url, schema=f"bench_library_{suffix}")
+        bulk = bulk_copy(server_url, events)
+        library = pg.PostgresBackend(server_url, schema=f"bench_library_{uuid.uuid4().hex[:8]}")
         return compare(
             "PostgreSQL",
             lambda: through_library(library, bodies, threads),
@@ -129,9 +99,6 @@ def postgres(bodies: Sequence[bytes], url: str | None, threads: int) -> float | 
             len(events),
             "one COPY of the same rows",
         )
-    finally:
-        if server is not None:
-            server.destroy()
 
 
 # -- ClickHouse ----------------------------------------------------------------------------

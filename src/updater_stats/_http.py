@@ -308,3 +308,15 @@ async def read_chunks(receive: Receive, limit: int) -> bytes | None:
         chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)
+
+
+async def serve_lifespan(receive: Receive, send: Send, close: Callable[[], None]) -> None:
+    """Answer an ASGI lifespan: startup at once, and *close* before shutdown completes."""
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            close()
+            await send({"type": "lifespan.shutdown.complete"})
+            return

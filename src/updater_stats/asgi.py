@@ -156,14 +156,7 @@ class StatsASGIApp(_http.StatsAppBase):
         return await self.collector.arespond(body)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                self.close()
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+        await _http.serve_lifespan(receive, send, self.close)
 
 
 def _app_path(scope: Scope) -> str:

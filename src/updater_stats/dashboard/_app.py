@@ -11,7 +11,7 @@ from collections.abc import Callable
 from importlib import resources
 from urllib.parse import parse_qsl
 
-from .._http import Disconnected, Receive, Scope, Send, read_chunks
+from .._http import Disconnected, Receive, Scope, Send, read_chunks, serve_lifespan
 from .._inventory import DashboardData
 from ..exceptions import UpdaterStatsError
 from ..reports import HealthPolicy
@@ -81,14 +81,8 @@ class DashboardApp:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
-            while True:
-                message = await receive()
-                if message["type"] == "lifespan.startup":
-                    await send({"type": "lifespan.startup.complete"})
-                elif message["type"] == "lifespan.shutdown":
-                    self.close()
-                    await send({"type": "lifespan.shutdown.complete"})
-                    return
+            await serve_lifespan(receive, send, self.close)
+            return
         if scope["type"] != "http":
             return
         await self._http(scope, receive, send)
