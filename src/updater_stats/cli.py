@@ -72,6 +72,18 @@ storage_option = click.option(
     help="Storage URL: sqlite:///file.sqlite3, sqlite:////abs/path.sqlite3, postgresql://…, "
     "clickhouse://…, chdb:///folder (ClickHouse in-process), memory://",
 )
+# The filters and the write size `export`, `copy` and `import` share.
+app_option = click.option("--app", "app_id", metavar="ID", help="Only this app_id.")
+since_option = click.option(
+    "--since", metavar="DATE", help="Received at or after: 2026-11-01, 2026-11-01T12:00Z, 7d, 12h."
+)
+batch_size_option = click.option(
+    "--batch-size",
+    type=click.IntRange(1),
+    default=DEFAULT_BATCH_SIZE,
+    show_default=True,
+    help="Events per write.",
+)
 
 
 def _version() -> str:
@@ -441,10 +453,8 @@ fields stored cut at a cap, usually none) and _key (the duplicate key):
 'updater-stats import' reads it back exactly.""",
 )
 @storage_option
-@click.option("--app", "app_id", metavar="ID", help="Only this app_id.")
-@click.option(
-    "--since", metavar="DATE", help="Received at or after: 2026-11-01, 2026-11-01T12:00Z, 7d, 12h."
-)
+@app_option
+@since_option
 @click.option(
     "--format",
     "output_format",
@@ -637,17 +647,9 @@ meanwhile. On a terminal it counts the events first, to show the time left.""",
 )
 @click.option("--from", "source_url", required=True, metavar="URL", help="The store to read.")
 @click.option("--to", "target_url", required=True, metavar="URL", help="The store to write.")
-@click.option("--app", "app_id", metavar="ID", help="Only this app_id.")
-@click.option(
-    "--since", metavar="DATE", help="Received at or after: 2026-11-01, 2026-11-01T12:00Z, 7d, 12h."
-)
-@click.option(
-    "--batch-size",
-    type=click.IntRange(1),
-    default=DEFAULT_BATCH_SIZE,
-    show_default=True,
-    help="Events per write.",
-)
+@app_option
+@since_option
+@batch_size_option
 def copy(
     source_url: str, target_url: str, app_id: str | None, since: str | None, batch_size: int
 ) -> None:
@@ -711,13 +713,7 @@ line, with the lines before it stored.""",
 )
 @click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
 @storage_option
-@click.option(
-    "--batch-size",
-    type=click.IntRange(1),
-    default=DEFAULT_BATCH_SIZE,
-    show_default=True,
-    help="Events per write.",
-)
+@batch_size_option
 def import_(file: str, storage: str, batch_size: int) -> None:
     """Store the events of an export (JSON lines) into a store; FILE may be - for stdin."""
     try:
