@@ -224,6 +224,7 @@ class Validator:
         problems: list[tuple[str, str, str]] = []  # (wire key, path, message)
         oversized = False
         get = data.get
+        unusual: list[tuple[_Rule, str, Any]] = []  # any other value, settled by `_field`
         for key, attribute, cap, check, rule in self._text:
             value = get(key)
             if value is None:
@@ -235,13 +236,8 @@ class Validator:
                     values[attribute] = value
                 else:
                     problems.append((key, f"{root}.{key}", problem))
-                continue
-            checked, flagged, found = self._field(rule, key, value, root)
-            if found:
-                problems.extend(found)
             else:
-                values[attribute] = checked
-                oversized = oversized or flagged
+                unusual.append((rule, key, value))
         for key, attribute, kind, rule in self._other:
             value = get(key)
             if value is None:
@@ -250,12 +246,14 @@ class Validator:
                 kind == _TIMESTAMP and type(value) is int and 0 <= value <= _INT64_MAX
             ):
                 values[attribute] = value
-                continue
+            else:
+                unusual.append((rule, key, value))
+        for rule, key, value in unusual:
             checked, flagged, found = self._field(rule, key, value, root)
             if found:
                 problems.extend(found)
             else:
-                values[attribute] = checked
+                values[rule.attribute] = checked
                 oversized = oversized or flagged
         # Fields the protocol does not name: kept as sent (section 3).
         extras = (
