@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from _bodies import batch_bodies, rate, ratio_line, single_bodies
+from _clickhouse import bulk_insert
 from _postgres import bulk_copy, postgres_url
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -128,45 +129,20 @@ def postgres(source: SQLiteBackend, events: list[StoredEvent], url: str | None) 
 
 
 def clickhouse(source: SQLiteBackend, events: list[StoredEvent]) -> float | None:
-    try:
-        import chdb  # noqa: F401, PLC0415 - the in-process engine
-        import clickhouse_connect  # noqa: PLC0415
+    with bulk_insert(events) as bulk:
+        if bulk is None:
+            return None
+        from updater_stats.backends import clickhouse as ch  # noqa: PLC0415 - an extra
 
-        from updater_stats.backends import clickhouse as ch  # noqa: PLC0415
-    except ImportError as exc:
-        print(f"\nClickHouse: skipped ({exc}; pip install 'updater-stats[clickhouse]' chdb)")
-        return None
-    suffix = uuid.uuid4().hex[:8]
-    rows = [
-        ch._row(stored, ch._row_id(stored.key or str(index)), index)  # noqa: SLF001
-        for index, stored in enumerate(events)
-    ]
-    bulk_backend = ch.ClickHouseBackend("chdb://memory", database=f"bench_bulk_{suffix}")
-    bulk_backend.ping()  # the same table
-    # The driver's first insert resolves optional imports: paid before either clock starts.
-    bulk_backend.write(events[:1])
-    client = clickhouse_connect.get_client(dsn="chdb://memory")
-    client.command(f"TRUNCATE TABLE bench_bulk_{suffix}.events")
-
-    def bulk() -> float:
-        began = time.perf_counter()
-        client.insert(
-            f"bench_bulk_{suffix}.events",
-            rows,
-            column_names=ch._COLUMN_NAMES,  # noqa: SLF001
+        target = ch.ClickHouseBackend(
+            "chdb://memory", database=f"bench_copy_{uuid.uuid4().hex[:8]}"
         )
-        return time.perf_counter() - began
-
-    target = ch.ClickHouseBackend("chdb://memory", database=f"bench_copy_{suffix}")
-    try:
         return compare(
             "ClickHouse (chdb, in-process)",
             lambda: timed_copy(source, target, len(events)),
             bulk,
             len(events),
         )
-    finally:
-        bulk_backend.close()
 
 
 def main() -> None:

@@ -22,13 +22,13 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import sys
-import time
 import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from _bodies import batch_bodies, handle_from_threads, rate, ratio_line
+from _clickhouse import bulk_insert
 from _postgres import bulk_copy, postgres_url
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -105,39 +105,16 @@ def postgres(bodies: Sequence[bytes], url: str | None, threads: int) -> float | 
 
 
 def clickhouse(bodies: Sequence[bytes], threads: int) -> float | None:
-    try:
-        import chdb  # noqa: F401, PLC0415 - the in-process engine
-        import clickhouse_connect  # noqa: PLC0415
-
-        from updater_stats.backends import clickhouse as ch  # noqa: PLC0415
-    except ImportError as exc:
-        print(f"\nClickHouse: skipped ({exc}; pip install 'updater-stats[clickhouse]' chdb)")
-        return None
-    suffix = uuid.uuid4().hex[:8]
     events = stored_events(bodies)
-    rows = [
-        ch._row(stored, ch._row_id(stored.key or ""), index)  # noqa: SLF001
-        for index, stored in enumerate(events)
-    ]
-    bulk_backend = ch.ClickHouseBackend("chdb://memory", database=f"bench_bulk_{suffix}")
-    bulk_backend.ping()  # creates the same table
-    # The driver's first insert resolves optional imports (pandas, numpy): pay it before the
-    # clock starts, or it would count against whichever side inserts first.
-    bulk_backend.write(stored_events(batch_bodies(1, 1, seed=99)))
+    with bulk_insert(events) as bulk:
+        if bulk is None:
+            return None
+        from updater_stats.backends import clickhouse as ch  # noqa: PLC0415 - an extra
 
-    def bulk() -> float:
-        client = clickhouse_connect.get_client(dsn="chdb://memory")
-        began = time.perf_counter()
-        client.insert(
-            f"bench_bulk_{suffix}.events",
-            rows,
-            column_names=ch._COLUMN_NAMES,  # noqa: SLF001
+        # The backend's own batching: up to 10 000 events per INSERT, requests held up to 200 ms.
+        library = ch.ClickHouseBackend(
+            "chdb://memory", database=f"bench_library_{uuid.uuid4().hex[:8]}"
         )
-        return time.perf_counter() - began
-
-    # The backend's own batching: up to 10 000 events per INSERT, requests held up to 200 ms.
-    library = ch.ClickHouseBackend("chdb://memory", database=f"bench_library_{suffix}")
-    try:
         return compare(
             "ClickHouse (chdb, in-process)",
             lambda: through_library(library, bodies, threads),
@@ -145,8 +122,6 @@ def clickhouse(bodies: Sequence[bytes], threads: int) -> float | None:
             len(events),
             "one INSERT of the same rows",
         )
-    finally:
-        bulk_backend.close()
 
 
 def main() -> None:
