@@ -24,6 +24,7 @@ import attrs
 
 from ._models import WIRE_KEYS, AppInfos, StoredEvent
 from ._policy import Policy
+from ._wire import has_lone_surrogate
 from .privacy import Privacy
 
 __all__ = ["Recorder", "fit_to_caps"]
@@ -37,11 +38,8 @@ def _fit(text: str, cap: int) -> str:
 
     Returns *text* itself when nothing changes, so that callers can tell by identity.
     """
-    if not text.isascii():
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError:
-            text = _LONE_SURROGATE.sub(_REPLACEMENT, text)
+    if has_lone_surrogate(text):
+        text = _LONE_SURROGATE.sub(_REPLACEMENT, text)
     return text if len(text) <= cap else text[:cap]
 
 
