@@ -18,7 +18,7 @@ def bulk_insert(events: Sequence[Any]) -> Iterator[Callable[[], float] | None]:
         import chdb  # noqa: F401, PLC0415 - the in-process engine
         import clickhouse_connect  # noqa: PLC0415
 
-        from updater_stats.backends import clickhouse as ch  # noqa: PLC0415
+        from updater_stats.backends.clickhouse import _backend as ch  # noqa: PLC0415
     except ImportError as exc:
         print(f"\nClickHouse: skipped ({exc}; pip install 'updater-stats[clickhouse]' chdb)")
         yield None

@@ -42,7 +42,7 @@ def bulk_copy(url: str, events: Sequence[Any]) -> Callable[[], float]:
     into an empty table like the backend's (indexes and all)."""
     import psycopg  # noqa: PLC0415 - an extra
 
-    from updater_stats.backends import postgres as pg  # noqa: PLC0415
+    from updater_stats.backends.postgres import _backend as pg  # noqa: PLC0415
 
     schema = f"bench_bulk_{uuid.uuid4().hex[:8]}"
     rows = pg._json_rows(events, escaped=True)  # noqa: SLF001 - escaped: what COPY takes as it is

@@ -24,7 +24,8 @@ sys.path.insert(0, str(ROOT))
 from scripts.sample_rollout import APP, rollout  # noqa: E402
 
 from updater_stats import SQLiteBackend  # noqa: E402
-from updater_stats.reports import ReportQuery, Reports, SQLiteReports  # noqa: E402
+from updater_stats.backends.sqlite import SQLiteReports  # noqa: E402
+from updater_stats.reports import ReportQuery, Reports  # noqa: E402
 
 START = dt.datetime(2026, 11, 2, tzinfo=dt.timezone.utc)
 EVENTS_PER_DEVICE = 15  # about what the simulation sends over 14 days

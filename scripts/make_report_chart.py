@@ -12,7 +12,8 @@ import tempfile
 from pathlib import Path
 
 from updater_stats import SQLiteBackend
-from updater_stats.reports import ReportQuery, Reports, SQLiteReports, daily_chart
+from updater_stats.backends.sqlite import SQLiteReports
+from updater_stats.reports import ReportQuery, Reports, daily_chart
 
 from .sample_rollout import APP, rollout
 

@@ -14,8 +14,9 @@ import pytest
 from click.testing import CliRunner
 
 from updater_stats import Collector, SQLiteBackend
+from updater_stats.backends.sqlite import SQLiteReports
 from updater_stats.cli import cli
-from updater_stats.reports import ReportQuery, Reports, SQLiteReports, daily_chart
+from updater_stats.reports import ReportQuery, Reports, daily_chart
 
 from .backends.servers import postgres_backend, postgres_url
 from .reports.build import APP, database, event, release

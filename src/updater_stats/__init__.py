@@ -12,6 +12,7 @@ from ._actions import (
     download_fail_counts,
     download_fail_means_no_update,
 )
+from ._batching import Batching
 from ._collector import (
     DEADLINE_ENV_VAR,
     DEFAULT_DEADLINE,
@@ -30,13 +31,15 @@ from ._metrics import IntakeMetrics, IntakeSnapshot
 from ._models import AppInfos, Response, StoredEvent, WriteResult
 from ._policy import Policy
 from ._wire import Validator, parse_event
-from ._writer import Batching
 from .backends import (
     MemoryBackend,
     SQLiteBackend,
     StorageBackend,
+    SupportsBatching,
     SupportsDeadline,
+    SupportsEvents,
     SupportsForget,
+    SupportsPing,
     SupportsPurge,
     backend_from_url,
 )
@@ -73,8 +76,11 @@ __all__ = [
     "SQLiteBackend",
     "StorageBackend",
     "StoredEvent",
+    "SupportsBatching",
     "SupportsDeadline",
+    "SupportsEvents",
     "SupportsForget",
+    "SupportsPing",
     "SupportsPurge",
     "UpdaterStatsError",
     "Validator",

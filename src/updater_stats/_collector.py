@@ -16,6 +16,7 @@ from typing import Any
 import attrs
 from typing_extensions import Self
 
+from ._batching import DEFAULT_DEADLINE, Batching
 from ._decode import decode_body
 from ._lifecycle import forget_events, purge_events
 from ._logthrottle import LogThrottle
@@ -24,8 +25,14 @@ from ._models import Response, StoredEvent, WriteResult
 from ._policy import Policy
 from ._record import Recorder
 from ._wire import Validator
-from ._writer import DEFAULT_DEADLINE, Batching, BatchWriter
-from .backends import StorageBackend, SupportsDeadline, backend_from_url
+from ._writer import BatchWriter
+from .backends import (
+    StorageBackend,
+    SupportsBatching,
+    SupportsDeadline,
+    SupportsPing,
+    backend_from_url,
+)
 from .exceptions import (
     BackendError,
     ConfigurationError,
@@ -171,8 +178,8 @@ class Collector:
     def _make_writer(self) -> BatchWriter:
         batching = self.batching
         if batching is None:
-            preferred = getattr(self.backend, "batching", None)
-            batching = preferred if isinstance(preferred, Batching) else Batching()
+            backend = self.backend
+            batching = backend.batching if isinstance(backend, SupportsBatching) else Batching()
         return BatchWriter(self._write_and_count, batching, deadline=self.deadline)
 
     def _write_and_count(self, events: Sequence[StoredEvent], write_by: float) -> WriteResult:
@@ -368,13 +375,13 @@ class Collector:
     def ping(self) -> None:
         """Raise `BackendError` unless storage answers; for readiness checks.
 
-        Backends may define ``ping()``; one without it is taken as ready.
+        A backend without ``ping()`` (`SupportsPing`) is taken as ready.
         """
-        ping = getattr(self.backend, "ping", None)
-        if ping is None:
+        backend = self.backend
+        if not isinstance(backend, SupportsPing):
             return
         try:
-            ping()
+            backend.ping()
         except BackendError:
             raise
         except Exception as exc:

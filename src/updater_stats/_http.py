@@ -14,12 +14,12 @@ from typing import Any
 
 import attrs
 
+from ._batching import DEFAULT_DEADLINE
 from ._collector import DEFAULT_STORAGE_URL, STORAGE_ENV_VAR, Collector
 from ._logthrottle import LogThrottle
 from ._models import Response
 from ._policy import Policy
 from ._prometheus import PrometheusExporter, exporter_for
-from ._writer import DEFAULT_DEADLINE
 from .backends import StorageBackend, backend_from_url
 from .exceptions import BackendError
 from .privacy import Privacy

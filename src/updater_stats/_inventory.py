@@ -21,6 +21,8 @@ from typing import Any
 
 import attrs
 
+from . import _semantics as sem
+from .backends._sql import SQLReportSource, day_of
 from .privacy import Privacy, normalize_device_id
 from .reports import (
     ActiveDevices,
@@ -34,8 +36,6 @@ from .reports import (
     open_reports,
     reports_for,
 )
-from .reports import _semantics as sem
-from .reports._sql import SQLReportSource, day_of
 
 __all__ = ["DashboardData", "DayRate", "DeviceEvent", "DeviceRow", "DeviceSummary"]
 

@@ -43,24 +43,21 @@ import tempfile
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import IO, Any
 
 import attrs
 
 from ._decode import parse_json
 from ._models import StoredEvent, content_key
 from ._policy import Policy
+from ._storage import StorageBackend, SupportsEvents
 from ._wire import Validator
 from .exceptions import InvalidBodyError, InvalidEventError
-
-if TYPE_CHECKING:
-    from .backends._protocol import StorageBackend
 
 __all__ = [
     "DEFAULT_BATCH_SIZE",
     "EXPORT_FIELDS",
     "CopyResult",
-    "SupportsEvents",
     "copy_events",
     "describe",
     "import_json_lines",
@@ -72,20 +69,6 @@ __all__ = [
 #: Events per `StorageBackend.write` call: large enough for one round trip to carry many
 #: (ClickHouse wants large inserts), small enough to bound memory (a few batches in flight).
 DEFAULT_BATCH_SIZE = 5000
-
-
-@runtime_checkable
-class SupportsEvents(Protocol):
-    """**Protocol:** a backend that streams every event it holds.
-
-    Every built-in backend implements it. ``events()`` yields `StoredEvent`
-    values in storage order, reading in chunks (never the whole store at
-    once); with *app_id*, only that app's events.
-    """
-
-    def events(self, *, app_id: str | None = None) -> Iterator[StoredEvent]:
-        """Every stored event (of *app_id* only, when given) in storage order."""
-        ...
 
 
 @attrs.frozen

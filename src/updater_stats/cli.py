@@ -41,17 +41,16 @@ from ._transfer import (
     DEFAULT_BATCH_SIZE,
     EXPORT_FIELDS,
     CopyResult,
-    SupportsEvents,
     copy_events,
     describe,
     import_json_lines,
     json_line,
 )
 from .asgi import BYTES_IN_FLIGHT_ENV_VAR, DEFAULT_BYTES_IN_FLIGHT, PATH_ENV_VAR
-from .backends import StorageBackend, backend_from_url
+from .backends import StorageBackend, SupportsEvents, backend_from_url
 from .exceptions import BackendError, ConfigurationError
 from .privacy import SECRET_ENV_VAR, Privacy, normalize_device_id
-from .reports._semantics import counted_version
+from .reports import counted_version
 
 if TYPE_CHECKING:
     from .reports import ReportQuery, Reports
@@ -426,11 +425,11 @@ def _events(
         backend = backend_from_url(storage)
     except ConfigurationError as error:
         raise click.ClickException(error.message) from None
-    events = getattr(backend, "events", None)
-    if events is None:
+    if not isinstance(backend, SupportsEvents):
+        backend.close()
         raise click.ClickException(f"{type(backend).__name__} cannot list its events")
     try:
-        for stored in events(app_id=app_id):
+        for stored in backend.events(app_id=app_id):
             if keep(stored):
                 yield stored
     finally:
@@ -934,14 +933,12 @@ def purge(storage: str, older_than: str, app_id: str | None, dry_run: bool, yes:
 
 def _stored_events(backend: object, app_id: str | None) -> Iterator[StoredEvent]:
     """The backend's stored events, for counting; a `ConfigurationError` if it cannot list them."""
-    events = getattr(backend, "events", None)
-    if events is None:
+    if not isinstance(backend, SupportsEvents):
         raise ConfigurationError(
             f"{type(backend).__name__} cannot list its events, so --dry-run cannot count them",
             code="unsupported_operation",
         )
-    iterator: Iterator[StoredEvent] = events(app_id=app_id)
-    return iterator
+    return backend.events(app_id=app_id)
 
 
 # --- reports and release health -------------------------------------------------------------

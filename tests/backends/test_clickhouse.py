@@ -30,11 +30,10 @@ from updater_stats.backends.clickhouse import (
     CLICKHOUSE_BATCHING,
     SCHEMA_VERSION,
     ClickHouseBackend,
-    _columns,
-    _row_id,
     create_statements,
     migration_statements,
 )
+from updater_stats.backends.clickhouse._backend import _columns, _row_id
 from updater_stats.testing import assert_same_events, stored_event
 
 from ..conftest import VALID_EVENT, body

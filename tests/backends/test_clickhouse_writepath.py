@@ -11,7 +11,8 @@ from collections.abc import Iterator
 import attrs
 import pytest
 
-from updater_stats.backends.clickhouse import ClickHouseBackend, _row_id
+from updater_stats.backends.clickhouse import ClickHouseBackend
+from updater_stats.backends.clickhouse._backend import _row_id
 from updater_stats.testing import assert_same_events, stored_event
 
 from . import servers

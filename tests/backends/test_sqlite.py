@@ -21,11 +21,11 @@ from updater_stats import (
     WriteResult,
     parse_event,
 )
-from updater_stats.backends import sqlite as sqlite_backend
+from updater_stats.backends.sqlite import _backend as sqlite_backend
+from updater_stats.backends._sql import QueryBuilder
 from updater_stats.backends.sqlite import SCHEMA_VERSION
+from updater_stats.backends.sqlite._reports import SQLITE
 from updater_stats.reports import ReportQuery
-from updater_stats.reports._sql import QueryBuilder
-from updater_stats.reports._sqlite import SQLITE
 
 from ..conftest import VALID_EVENT, body, fixture_bytes
 from ..helpers import legacy_key

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from updater_stats import SQLiteBackend
 from updater_stats._inventory import DashboardData
-from updater_stats.backends import sqlite as sqlite_backend
+from updater_stats.backends.sqlite import _backend as sqlite_backend
 from updater_stats.reports import reports_for
 
 from ..reports.build import APP, device, event

@@ -14,12 +14,9 @@ import pytest
 
 from updater_stats import SQLiteBackend, StorageBackend, StoredEvent
 from updater_stats.reports import (
-    ClickHouseReports,
-    PostgresReports,
     ReportQuery,
     Reports,
     RunningGroup,
-    SQLiteReports,
     reports_for,
     summarize,
 )
@@ -36,7 +33,12 @@ BACKENDS: dict[str, Callable[[Path], StorageBackend]] = {
     "postgres": lambda _tmp: postgres_backend(),
     "clickhouse": lambda _tmp: clickhouse_backend(),
 }
-READ_SIDES = {"sqlite": SQLiteReports, "postgres": PostgresReports, "clickhouse": ClickHouseReports}
+# Each backend hands out its own SQL read side (the push-down), not the reference.
+READ_SIDES = {
+    "sqlite": "SQLiteReports",
+    "postgres": "PostgresReports",
+    "clickhouse": "ClickHouseReports",
+}
 
 
 @pytest.fixture(scope="module", params=SEEDS)
@@ -61,7 +63,7 @@ def reports(
     result = backend.write(arrivals)
     assert result.inserted == len(kept(arrivals))
     with reports_for(backend) as opened:
-        assert isinstance(opened.source, READ_SIDES[request.param])
+        assert type(opened.source).__name__ == READ_SIDES[request.param]
         yield opened
     backend.close()
 

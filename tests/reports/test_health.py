@@ -10,12 +10,12 @@ from typing import ClassVar
 
 import pytest
 
+from updater_stats.backends.sqlite import SQLiteReports
 from updater_stats.reports import (
     HealthPolicy,
     HealthWatcher,
     HookError,
     Reports,
-    SQLiteReports,
     Verdict,
     VerdictChange,
     VersionCounts,

@@ -10,7 +10,8 @@ from collections.abc import Iterator
 import pytest
 
 from updater_stats import SQLiteBackend, StoredEvent
-from updater_stats.reports import ReportQuery, Reports, SQLiteReports
+from updater_stats.backends.sqlite import SQLiteReports
+from updater_stats.reports import ReportQuery, Reports
 
 from . import recount
 from .generate import APP, T0, generate, kept

@@ -9,11 +9,11 @@ import sys
 import pytest
 
 from updater_stats import ConfigurationError
+from updater_stats.backends.sqlite import SQLiteReports
 from updater_stats.reports import (
     DailyVersionCounts,
     ReportQuery,
     Reports,
-    SQLiteReports,
     daily_chart,
     release_health,
     summarize,

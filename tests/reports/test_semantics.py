@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from updater_stats import ConfigurationError, MemoryBackend, SQLiteBackend
+from updater_stats.backends.sqlite import SQLiteReports
 from updater_stats.reports import (
     MAX_CLOCK_AHEAD,
     MAX_QUEUE_DELAY,
@@ -15,7 +16,6 @@ from updater_stats.reports import (
     ReportQuery,
     Reports,
     ReportSource,
-    SQLiteReports,
     counted_version,
     open_reports,
     reports_for,

@@ -1,18 +1,28 @@
-"""Storage: the `StorageBackend` protocol, the built-in backends, and URLs that name them.
+"""Storage: the `StorageBackend` protocol and its optional abilities, the built-in backends,
+and URLs that name them. `copy_events` copies every event of one backend into another.
 
-`copy_events` copies every event of one backend into another.
-`PostgresBackend` and `ClickHouseBackend` need their drivers (the ``postgres``
-and ``clickhouse`` extras): import them from `updater_stats.backends.postgres`
-and `updater_stats.backends.clickhouse`, or name them with a URL. A package of
-your own registers a URL scheme for its backend in the `URL_SCHEMES_GROUP`
-entry-point group.
+Each built-in backend is one package holding its write side, its read side and its SQL:
+`updater_stats.backends.sqlite`, `updater_stats.backends.postgres` (the ``postgres``
+extra) and `updater_stats.backends.clickhouse` (the ``clickhouse`` extra); name the server
+ones with a URL, or import them from their package. A package of your own registers a URL
+scheme for its backend in the `URL_SCHEMES_GROUP` entry-point group.
 """
 
 from __future__ import annotations
 
+from .._batching import Batching
+from .._storage import (
+    ReportSource,
+    StorageBackend,
+    SupportsBatching,
+    SupportsDeadline,
+    SupportsEvents,
+    SupportsForget,
+    SupportsPing,
+    SupportsPurge,
+    SupportsReportSource,
+)
 from .._transfer import CopyResult, copy_events
-from .._writer import Batching
-from ._protocol import StorageBackend, SupportsDeadline, SupportsForget, SupportsPurge
 from ._url import URL_SCHEMES_GROUP, backend_from_url
 from .memory import MemoryBackend
 from .sqlite import SQLiteBackend
@@ -22,11 +32,16 @@ __all__ = [
     "Batching",
     "CopyResult",
     "MemoryBackend",
+    "ReportSource",
     "SQLiteBackend",
     "StorageBackend",
+    "SupportsBatching",
     "SupportsDeadline",
+    "SupportsEvents",
     "SupportsForget",
+    "SupportsPing",
     "SupportsPurge",
+    "SupportsReportSource",
     "backend_from_url",
     "copy_events",
 ]

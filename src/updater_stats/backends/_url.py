@@ -7,8 +7,8 @@ from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from .._storage import ReportSource, StorageBackend
 from ..exceptions import ConfigurationError
-from ._protocol import StorageBackend
 
 # Scheme -> "module:factory". Modules are imported only when their scheme is
 # used, so a missing driver for one backend never breaks another.
@@ -21,6 +21,12 @@ _SCHEMES: dict[str, tuple[str, str | None]] = {
     "clickhouses": ("updater_stats.backends.clickhouse:ClickHouseBackend.from_url", "clickhouse"),
     "chdb": ("updater_stats.backends.clickhouse:ClickHouseBackend.from_url", "chdb"),
 }
+
+
+# Scheme -> "module:factory" of a read side that opens a store without writing to it (no
+# file or table created), for schemes whose backend would create one. Others are opened
+# as backends and asked for their read side (server backends connect lazily).
+_READERS: dict[str, str] = {"sqlite": "updater_stats.backends.sqlite:SQLiteReports.from_url"}
 
 
 #: The entry-point group in which an installed package registers a storage URL scheme of its
@@ -53,10 +59,30 @@ def backend_from_url(url: str) -> StorageBackend:
         ConfigurationError: for a URL whose scheme is unknown, malformed, or
             whose driver is not installed.
     """
-    scheme = urlsplit(url).scheme.lower() if "://" in url else ""
+    scheme = _scheme(url)
     if scheme not in _SCHEMES:
         return _registered_backend(scheme, url)
     target, extra = _SCHEMES[scheme]
+    backend: StorageBackend = _load(target, scheme, extra)(url)
+    return backend
+
+
+def reader_from_url(url: str) -> ReportSource | None:
+    """A read side that opens the store a URL names without creating or writing anything,
+    for the schemes that have one (``sqlite:``); `None` for the others."""
+    scheme = _scheme(url)
+    if scheme not in _READERS:
+        return None
+    source: ReportSource = _load(_READERS[scheme], scheme, _SCHEMES[scheme][1])(url)
+    return source
+
+
+def _scheme(url: str) -> str:
+    return urlsplit(url).scheme.lower() if "://" in url else ""
+
+
+def _load(target: str, scheme: str, extra: str | None) -> Any:
+    """The object *target* (``module:qualified.name``) names, importing its module now."""
     module_name, _, qualname = target.partition(":")
     try:
         module = importlib.import_module(module_name)
@@ -65,11 +91,10 @@ def backend_from_url(url: str) -> StorageBackend:
             f"{scheme}:// storage needs an extra: pip install 'updater-stats[{extra}]' ({exc})",
             code="missing_extra",
         ) from exc
-    factory = module
+    found: Any = module
     for part in qualname.split("."):
-        factory = getattr(factory, part)
-    backend: StorageBackend = factory(url)  # type: ignore[operator]
-    return backend
+        found = getattr(found, part)
+    return found
 
 
 def _registered_backend(scheme: str, url: str) -> StorageBackend:

@@ -16,9 +16,9 @@ import jinja2
 from markupsafe import Markup
 
 from .._inventory import DashboardData
+from .._semantics import FAILURES
 from .._versions import version_order_key
 from ..reports import HealthPolicy, ReportQuery, VersionReport, judge
-from ..reports._semantics import FAILURES
 from . import _charts as charts
 
 #: The windows a page may show, in days.

@@ -1,20 +1,13 @@
-"""Reports and release health over stored events, computed by the database.
+"""Reports and release health over stored events.
 
 `open_reports` (or `reports_for`) gives a `Reports` over a storage backend; each
-method takes a `ReportQuery`. A backend is reported on when it implements the
-read-side protocol `ReportSource`; SQLite does (`SQLiteReports`).
+method takes a `ReportQuery`. The counts come from the backend's read side: its own
+`ReportSource` when it pushes the work down (the built-in SQL backends do, in SQL).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
-from ._chart import daily_chart
-from ._health import HealthPolicy, HealthReport, Verdict, judge, release_health
-from ._hooks import HealthWatcher, HookError, VerdictChange, webhook
-from ._protocol import ReportSource
-from ._query import ReportQuery
-from ._records import (
+from .._counts import (
     ActiveDevices,
     DailyVersionCounts,
     DayCount,
@@ -23,6 +16,12 @@ from ._records import (
     RunningGroup,
     VersionCounts,
 )
+from .._query import ReportQuery
+from .._semantics import MAX_CLOCK_AHEAD, MAX_QUEUE_DELAY, counted_version
+from .._storage import ReportSource
+from ._chart import daily_chart
+from ._health import HealthPolicy, HealthReport, Verdict, judge, release_health
+from ._hooks import HealthWatcher, HookError, VerdictChange, webhook
 from ._reports import (
     AdoptionReport,
     FunnelReport,
@@ -33,21 +32,14 @@ from ._reports import (
     open_reports,
     reports_for,
 )
-from ._semantics import MAX_CLOCK_AHEAD, MAX_QUEUE_DELAY, counted_version
-from ._sqlite import SQLiteReports
 from ._summary import Summary, summarize
 from ._wilson import wilson_interval
-
-if TYPE_CHECKING:
-    from ._clickhouse import ClickHouseReports
-    from ._postgres import PostgresReports
 
 __all__ = [
     "MAX_CLOCK_AHEAD",
     "MAX_QUEUE_DELAY",
     "ActiveDevices",
     "AdoptionReport",
-    "ClickHouseReports",
     "DailyVersionCounts",
     "DayCount",
     "FunnelCounts",
@@ -58,12 +50,10 @@ __all__ = [
     "HealthWatcher",
     "HookError",
     "LatencyCounts",
-    "PostgresReports",
     "ReportQuery",
     "ReportSource",
     "Reports",
     "RunningGroup",
-    "SQLiteReports",
     "Share",
     "Summary",
     "Verdict",
@@ -80,16 +70,3 @@ __all__ = [
     "webhook",
     "wilson_interval",
 ]
-
-
-def __getattr__(name: str) -> Any:
-    # The server backends' read sides import their drivers (extras) only when asked for.
-    if name == "PostgresReports":
-        from ._postgres import PostgresReports  # noqa: PLC0415
-
-        return PostgresReports
-    if name == "ClickHouseReports":
-        from ._clickhouse import ClickHouseReports  # noqa: PLC0415
-
-        return ClickHouseReports
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

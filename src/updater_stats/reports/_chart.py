@@ -13,9 +13,9 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
+from .._counts import DailyVersionCounts
 from .._versions import version_order_key
 from ..exceptions import ConfigurationError
-from ._records import DailyVersionCounts
 
 #: Versions beyond this many (by installs and running devices) are drawn together as "other".
 MAX_VERSIONS = 8

@@ -14,7 +14,7 @@ from typing import Any
 
 import attrs
 
-from ._query import ReportQuery
+from .._query import ReportQuery
 from ._reports import Reports, VersionReport
 
 

@@ -9,20 +9,20 @@ from types import TracebackType
 import attrs
 from typing_extensions import Self
 
-from .._versions import version_order_key
-from ..backends import SQLiteBackend, backend_from_url
-from ..backends._url import url_path
-from ..exceptions import ConfigurationError
-from . import _semantics as sem
-from ._protocol import ReportSource
-from ._query import ReportQuery
-from ._records import (
+from .. import _semantics as sem
+from .._counts import (
     ActiveDevices,
     DailyVersionCounts,
     LatencyCounts,
     RunningGroup,
     VersionCounts,
 )
+from .._query import ReportQuery
+from .._storage import ReportSource, SupportsReportSource
+from .._versions import version_order_key
+from ..backends import backend_from_url
+from ..backends._url import reader_from_url
+from ..exceptions import ConfigurationError
 from ._wilson import wilson_interval
 
 
@@ -245,28 +245,20 @@ class Reports:
 
 
 def _read_side(backend: object) -> ReportSource | None:
-    """The built-in read side for a built-in backend, importing drivers only when needed."""
-    if isinstance(backend, SQLiteBackend):
-        from ._sqlite import SQLiteReports  # noqa: PLC0415 - keeps the import graph one-way.
-
-        return SQLiteReports.for_backend(backend)
-    module = type(backend).__module__
-    if module == "updater_stats.backends.postgres":
-        from ._postgres import PostgresReports  # noqa: PLC0415 - needs the postgres extra.
-
-        return PostgresReports.for_backend(backend)  # type: ignore[arg-type]
-    if module == "updater_stats.backends.clickhouse":
-        from ._clickhouse import ClickHouseReports  # noqa: PLC0415 - needs the clickhouse extra.
-
-        return ClickHouseReports.for_backend(backend)  # type: ignore[arg-type]
+    """The backend's own read side (a new one when it hands them out), or `None`."""
+    if isinstance(backend, SupportsReportSource):
+        return backend.report_source()
+    if isinstance(backend, ReportSource):
+        return backend
     return None
 
 
 def reports_for(backend: object) -> Reports:
-    """`Reports` over a storage backend: a built-in one, or any that implements `ReportSource`.
+    """`Reports` over a storage backend that has a read side.
 
-    The built-in backends (SQLite, PostgreSQL, ClickHouse) get a read side of their own,
-    on a separate connection; the backend keeps writing undisturbed.
+    A backend that hands out its own `ReportSource` (`SupportsReportSource`: the built-in
+    SQL backends, on a connection of their own, so the backend keeps writing undisturbed)
+    gets its counts computed there; so does a backend that is a `ReportSource` itself.
 
     Raises:
         ConfigurationError: the backend has no read side.
@@ -274,8 +266,6 @@ def reports_for(backend: object) -> Reports:
     source = _read_side(backend)
     if source is not None:
         return Reports(source)
-    if isinstance(backend, ReportSource):
-        return Reports(backend)
     raise ConfigurationError(
         f"{type(backend).__name__} cannot be reported on: it does not implement ReportSource",
         code="no_read_side",
@@ -287,13 +277,11 @@ def open_reports(url: str) -> Reports:
 
     Only reads: no database, schema or table is created.
     """
-    if url.lower().startswith("sqlite:"):
-        from ._sqlite import SQLiteReports  # noqa: PLC0415
-
-        # The same path rules as SQLiteBackend.from_url, without opening a writer.
-        path = url_path(url).removeprefix("/") if "://" in url else ""
-        return Reports(SQLiteReports(path or ":memory:"))
-    # Server backends connect lazily: building one from the URL only parses it.
+    source = reader_from_url(url)
+    if source is not None:
+        return Reports(source)
+    # Server backends connect lazily: building one from the URL only parses it, and its
+    # read side opens connections of its own.
     backend = backend_from_url(url)
     try:
         return reports_for(backend)

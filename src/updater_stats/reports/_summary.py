@@ -7,8 +7,8 @@ from typing import Any
 
 import attrs
 
-from ._query import ReportQuery
-from ._records import ActiveDevices, DailyVersionCounts, LatencyCounts
+from .._counts import ActiveDevices, DailyVersionCounts, LatencyCounts
+from .._query import ReportQuery
 from ._reports import AdoptionReport, FunnelReport, Reports, Share, VersionReport
 
 

@@ -1,46 +1,18 @@
-"""PostgreSQL: psycopg 3 and its connection pool, for teams that run a database server already.
+"""The PostgreSQL write side: schema, migrations, text escaping, and `PostgresBackend`.
 
-Writes: each batch is one statement, ``INSERT ... SELECT ... ON CONFLICT DO
-NOTHING`` over the batch sent as one JSON array (known keys are skipped by the
-unique index, the row count says how many were new): one round trip, atomic
-on its own. The schema lives in its own PostgreSQL schema
-(``updater_stats`` by default), is created on first use and migrated under an
-advisory lock, with its version in a table beside it.
-
-PostgreSQL text and ``jsonb`` cannot hold NUL (``U+0000``), nor a lone
-surrogate; ``jsonb`` also rewrites numbers (``1e16`` comes back as an integer,
-``-0.0`` as ``0``). So that every event reads back exactly as it came, strings
-holding such characters are stored with a reversible escape (see `escape`),
-and JSON floats are written in a form ``jsonb`` keeps. Ordinary text, which is
-nearly all of it, is stored unchanged, so plain SQL on the tables works.
-
-Connection loss: the write fails with `BackendError` (a 503, the device
-retries), the pool drops the broken connection and reconnects in the
-background, and later writes succeed again without a restart. A connection
-the server closed while it sat in the pool (a restart) is noticed before a
-write uses it, without a round trip (see `_check_connection`).
-
-Deadlines: the collector's writes (`write_by`) wait for a pooled connection, for
-locks (``lock_timeout``) and for the statement (``statement_timeout``) no longer
-than their deadline allows, so a table locked elsewhere or a slow server fails
-the write, rolled back, instead of committing it after the device was answered.
-A server that stops answering altogether (a network cut, a stopped process)
-cannot enforce its own timeouts: the collector answers 503 at the deadline, and
-the statement may still commit when the server resumes (see the reliability page).
+The package's docstring (``updater_stats.backends.postgres``) describes the backend.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-import math
 import operator
 import re
 import threading
 import time
 import weakref
 from collections.abc import Collection, Iterator, Mapping, Sequence
-from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -48,9 +20,11 @@ import psycopg
 from psycopg import sql
 from psycopg_pool import ConnectionPool
 
-from .._models import BOOLEAN_FIELDS, SCALAR_FIELDS, AppInfos, StoredEvent, WriteResult
-from ..exceptions import BackendError, ConfigurationError
-from ._rows import per_request
+from ..._models import BOOLEAN_FIELDS, SCALAR_FIELDS, AppInfos, StoredEvent, WriteResult
+from ...exceptions import BackendError, ConfigurationError
+from .._rows import per_request
+from ._escape import escape, escape_or_none, from_jsonb, to_jsonb, unescape
+from ._reports import PostgresReports
 
 __all__ = ["SCHEMA_VERSION", "PostgresBackend", "escape", "from_jsonb", "to_jsonb", "unescape"]
 
@@ -70,109 +44,6 @@ _COLUMNS = (
 # -- text that PostgreSQL cannot hold ------------------------------------------------------
 
 # DLE, "data link escape": the ASCII control made for this job, and absent from real events.
-_ESC = "\x10"
-_NEEDS_ESCAPE = re.compile("[\x00\x10\ud800-\udfff]")
-_ESCAPED = re.compile("\x10(0|1|u[0-9a-f]{4})")
-# A jsonb string starting with this stands for the float after it (only -0.0 needs it).
-_FLOAT_TAG = _ESC + "f"
-
-
-def _escape_one(match: re.Match[str]) -> str:
-    char = match.group()
-    if char == "\x00":
-        return _ESC + "0"
-    if char == _ESC:
-        return _ESC + "1"
-    return f"{_ESC}u{ord(char):04x}"  # a lone surrogate
-
-
-def _unescape_one(match: re.Match[str]) -> str:
-    code = match.group(1)
-    if code == "0":
-        return "\x00"
-    if code == "1":
-        return _ESC
-    return chr(int(code[1:], 16))
-
-
-def escape(text: str) -> str:
-    """*text* as PostgreSQL can store it: unchanged unless it holds NUL, DLE or a lone surrogate.
-
-    NUL becomes DLE ``0``, DLE itself DLE ``1``, a lone surrogate DLE ``u`` and
-    four hex digits. So a stored string holds DLE only if it was escaped, and
-    `unescape` gives the original back.
-    """
-    if text.isascii():  # the usual case, about three times faster than the search below
-        if "\x00" not in text and "\x10" not in text:
-            return text
-    elif _NEEDS_ESCAPE.search(text) is None:
-        return text
-    return _NEEDS_ESCAPE.sub(_escape_one, text)
-
-
-def unescape(text: str) -> str:
-    """The inverse of `escape`."""
-    if _ESC not in text:
-        return text
-    return _ESCAPED.sub(_unescape_one, text)
-
-
-def _escape_or_none(text: str | None) -> str | None:
-    return None if text is None else escape(text)
-
-
-def _json_string_raw(text: str) -> str:
-    return json.dumps(text, ensure_ascii=False)
-
-
-def _json_string(text: str) -> str:
-    return _json_string_raw(escape(text))
-
-
-def _json_float(number: float) -> str:
-    if number == 0 and math.copysign(1.0, number) < 0:
-        return _json_string_raw(_FLOAT_TAG + "-0.0")  # numeric has no negative zero
-    # Positional notation with a fractional part: jsonb keeps the digits as written, so the
-    # value reads back as this very float, and as a float (``1e16`` would come back an int).
-    text = format(Decimal(repr(number)), "f")
-    return text if "." in text else text + ".0"
-
-
-def to_jsonb(value: Any) -> str:
-    """JSON text that ``jsonb`` stores without loss; `from_jsonb` reverses it."""
-    if isinstance(value, str):
-        return _json_string(value)
-    if value is None:
-        return "null"
-    if value is True:
-        return "true"
-    if value is False:
-        return "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return _json_float(value)
-    if isinstance(value, dict):
-        items = (f"{_json_string(key)}:{to_jsonb(item)}" for key, item in value.items())
-        return "{" + ",".join(items) + "}"
-    if isinstance(value, (list, tuple)):
-        return "[" + ",".join(to_jsonb(item) for item in value) + "]"
-    raise TypeError(f"not a JSON value: {type(value).__name__}")
-
-
-def from_jsonb(value: Any) -> Any:
-    """A value decoded from ``jsonb`` text written by `to_jsonb`, as it was before."""
-    if isinstance(value, str):
-        if value.startswith(_FLOAT_TAG):
-            return float(value[len(_FLOAT_TAG) :])
-        return unescape(value)
-    if isinstance(value, dict):
-        return {unescape(key): from_jsonb(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [from_jsonb(item) for item in value]
-    return value
-
-
 # -- schema --------------------------------------------------------------------------------
 
 
@@ -325,7 +196,7 @@ def _json_rows(events: Sequence[StoredEvent], *, escaped: bool) -> list[list[Any
         values: Sequence[Any] = _EVENT_VALUES(event)
         metadata = event.metadata
         if escaped:
-            key = _escape_or_none(key)
+            key = escape_or_none(key)
             values = [escape(value) if isinstance(value, str) else value for value in values]
             metadata_json = None if metadata is None else to_jsonb(dict(metadata))
         else:
@@ -682,7 +553,7 @@ class PostgresBackend:
             raise BackendError(f"PostgreSQL write failed: {exc}") from exc
         if not several_apps:
             return WriteResult(inserted=inserted, duplicates=len(events) - inserted)
-        keys = [_escape_or_none(stored.key) for stored in events]  # as stored, as returned
+        keys = [escape_or_none(stored.key) for stored in events]  # as stored, as returned
         return WriteResult(
             inserted=inserted,
             duplicates=len(events) - inserted,
@@ -740,6 +611,11 @@ class PostgresBackend:
             total += deleted
             if deleted < self.purge_batch_size:
                 return total
+
+    def report_source(self) -> PostgresReports:
+        """The reports' push-down: queries run by PostgreSQL, on a read-only connection of
+        their own to the same database and schema."""
+        return PostgresReports(self.conninfo, schema=self.schema)
 
     def ping(self) -> None:
         """Raise `BackendError` unless the database answers a query on the events table."""

@@ -7,12 +7,19 @@ import sqlite3
 import threading
 from pathlib import Path
 
-from ..backends.sqlite import SQLiteBackend
-from ..exceptions import BackendError, ConfigurationError
-from . import _semantics as sem
-from ._sql import Dialect, QueryBuilder, Rows, SQLReportSource, Statement
+from ... import _semantics as sem
+from ...exceptions import BackendError, ConfigurationError
+from .._sql import Dialect, QueryBuilder, Rows, SQLReportSource, Statement
+from .._url import url_path
 
-__all__ = ["SQLiteReports"]
+__all__ = ["SQLiteReports", "file_from_url"]
+
+
+def file_from_url(url: str) -> str:
+    """The database a ``sqlite:`` URL names: three slashes a relative path, four an absolute
+    one; ``sqlite://:memory:`` or no path, ``":memory:"``."""
+    path = url_path(url).removeprefix("/") if "://" in url else ""
+    return path or ":memory:"
 
 
 def _split_version(expr: str) -> str:
@@ -66,9 +73,10 @@ class SQLiteReports(SQLReportSource):
             raise BackendError(f"cannot open SQLite database {self._path!r}: {exc}") from exc
 
     @classmethod
-    def for_backend(cls, backend: SQLiteBackend) -> SQLiteReports:
-        """Reports over the file *backend* writes."""
-        return cls(backend.path)
+    def from_url(cls, url: str) -> SQLiteReports:
+        """Reports over the file a ``sqlite:///`` URL names, by the same path rules as
+        `SQLiteBackend.from_url`, without opening a writer: no file or table is created."""
+        return cls(file_from_url(url))
 
     def __repr__(self) -> str:
         return f"SQLiteReports({self._path!r})"

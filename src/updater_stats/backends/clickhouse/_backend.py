@@ -1,28 +1,6 @@
-"""ClickHouse: stats at scale, through the official ``clickhouse-connect`` driver.
+"""The ClickHouse write side: table layout, migrations, rows, and `ClickHouseBackend`.
 
-ClickHouse wants few, large inserts. The collector's writer groups requests
-(see `CLICKHOUSE_BATCHING`): every batch is one ``INSERT``, however many
-requests it answers.
-
-Layout: one ``ReplacingMergeTree`` table, partitioned by the month the server
-received the event, ordered by ``(app_id, version_name, action, event_time,
-row_id)`` so that per-app and per-version queries read a narrow range.
-
-Keys: `row_id` is derived from the event key (random for events without one),
-and every key field is in the sorting key, so copies of one event collapse in
-merges. Before each insert the backend looks the batch's keys up and leaves
-known ones out: that is what `WriteResult.duplicates` counts, and the table
-holds each key once. Only writers in several processes racing on one key can
-still leave two copies until a merge: reports count ``uniqExact(row_id)`` (or
-read ``FINAL``) and are exact anyway.
-
-Strings go to ClickHouse as bytes, so any text, NUL included, reads back
-exactly; unknown fields are kept as JSON text.
-
-Deadlines: the collector's writes (`write_by`) wait for this backend's lock and
-for the server's answers no longer than their deadline allows. An insert whose
-answer is cut off may still be stored by the server: a re-send of its keyed
-events is then found by the key look-up and counted as duplicates.
+The package's docstring (``updater_stats.backends.clickhouse``) describes the backend.
 """
 
 from __future__ import annotations
@@ -50,7 +28,8 @@ from clickhouse_connect.driver.exceptions import ClickHouseError
 from clickhouse_connect.driver.httpclient import HttpClient
 from urllib3 import Timeout
 
-from .._models import (
+from ..._batching import Batching
+from ..._models import (
     BOOLEAN_FIELDS,
     REQUIRED_FIELDS,
     SCALAR_FIELDS,
@@ -58,9 +37,9 @@ from .._models import (
     StoredEvent,
     WriteResult,
 )
-from .._writer import Batching
-from ..exceptions import BackendError, ConfigurationError
-from ._rows import per_request
+from ...exceptions import BackendError, ConfigurationError
+from .._rows import per_request
+from ._reports import ClickHouseReports
 
 __all__ = [
     "CLICKHOUSE_BATCHING",
@@ -839,6 +818,13 @@ class ClickHouseBackend:
             },
         )
         return {row[0].hex for row in result.result_rows}
+
+    def report_source(self) -> ClickHouseReports:
+        """The reports' push-down: queries run by ClickHouse, on a client of their own to the
+        same table."""
+        return ClickHouseReports(
+            self.dsn, database=self.database, table=self.table, settings=self.settings
+        )
 
     def ping(self) -> None:
         """Raise `BackendError` unless ClickHouse answers a query on the table."""

@@ -11,10 +11,10 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from ..backends.postgres import PostgresBackend, escape, unescape
-from ..exceptions import BackendError
-from . import _semantics as sem
-from ._sql import Dialect, QueryBuilder, Rows, SQLReportSource, Statement
+from ... import _semantics as sem
+from ...exceptions import BackendError
+from .._sql import Dialect, QueryBuilder, Rows, SQLReportSource, Statement
+from ._escape import escape, unescape
 
 __all__ = ["PostgresReports"]
 
@@ -66,11 +66,6 @@ class PostgresReports(SQLReportSource):
         super().__init__(QueryBuilder(POSTGRES, table))
         self._lock = threading.Lock()
         self._conn: psycopg.Connection[Any] | None = None
-
-    @classmethod
-    def for_backend(cls, backend: PostgresBackend) -> PostgresReports:
-        """Reports over the database and schema *backend* writes to."""
-        return cls(backend.conninfo, schema=backend.schema)
 
     def __repr__(self) -> str:
         return f"PostgresReports(schema={self._schema!r})"

@@ -20,11 +20,9 @@ from typing import Any
 
 import attrs
 
+from .. import _semantics as sem
 from .._actions import Action
-from .._versions import version_order_key
-from . import _semantics as sem
-from ._query import ReportQuery, epoch_ms
-from ._records import (
+from .._counts import (
     ActiveDevices,
     DailyVersionCounts,
     DayCount,
@@ -33,6 +31,8 @@ from ._records import (
     RunningGroup,
     VersionCounts,
 )
+from .._query import ReportQuery, epoch_ms
+from .._versions import version_order_key
 
 Rows = Sequence[Sequence[Any]]
 Statement = tuple[str, list[Any]]

@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import datetime as dt
 
-from .._actions import (
+from ._actions import (
     DOWNLOAD_START_ACTIONS,
     FAILURE_ACTIONS,
     RUNNING_VERSION_ACTIONS,
     Action,
     download_fail_counts,
 )
-from .._versions import version_order_key
+from ._versions import version_order_key
 
 #: A device clock may run this far ahead of the server and still be believed.
 MAX_CLOCK_AHEAD = dt.timedelta(minutes=5)

@@ -13,10 +13,9 @@ import clickhouse_connect
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError
 
-from ..backends.clickhouse import ClickHouseBackend
-from ..exceptions import BackendError
-from . import _semantics as sem
-from ._sql import Dialect, QueryBuilder, Rows, SQLReportSource, Statement
+from ... import _semantics as sem
+from ...exceptions import BackendError
+from .._sql import Dialect, QueryBuilder, Rows, SQLReportSource, Statement
 
 __all__ = ["ClickHouseReports"]
 
@@ -85,13 +84,6 @@ class ClickHouseReports(SQLReportSource):
         super().__init__(QueryBuilder(CLICKHOUSE, f"{self._qualified} FINAL"))
         self._lock = threading.Lock()
         self._client: Client | None = None
-
-    @classmethod
-    def for_backend(cls, backend: ClickHouseBackend) -> ClickHouseReports:
-        """Reports over the table *backend* writes to, on the same server."""
-        return cls(
-            backend.dsn, database=backend.database, table=backend.table, settings=backend.settings
-        )
 
     def __repr__(self) -> str:
         return f"ClickHouseReports({self._qualified})"

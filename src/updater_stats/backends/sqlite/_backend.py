@@ -1,11 +1,6 @@
-"""The embedded default: one SQLite file, stdlib `sqlite3`, no server.
+"""The SQLite write side: schema, migrations, and `SQLiteBackend`.
 
-Durability: WAL journal with ``synchronous=FULL``, so a batch is on disk when
-`write` returns and the device is told "ok". One connection per backend,
-guarded by a lock; other processes on the same file wait on SQLite's busy
-timeout, and a lock that outlasts it is a `BackendError` (503, the device
-retries), never a crash. The collector's writes (`write_by`) wait no longer
-than their deadline allows: a write that cannot start in time fails.
+The package's docstring (``updater_stats.backends.sqlite``) describes the backend.
 """
 
 from __future__ import annotations
@@ -22,11 +17,11 @@ import time
 from collections.abc import Callable, Collection, Iterator, Sequence
 from typing import Any
 
-from .._models import BOOLEAN_FIELDS, SCALAR_FIELDS, AppInfos, StoredEvent, WriteResult
-from .._writer import DEFAULT_DEADLINE
-from ..exceptions import BackendError, ConfigurationError
-from ._rows import per_request
-from ._url import url_path
+from ..._batching import DEFAULT_DEADLINE
+from ..._models import BOOLEAN_FIELDS, SCALAR_FIELDS, AppInfos, StoredEvent, WriteResult
+from ...exceptions import BackendError, ConfigurationError
+from .._rows import per_request
+from ._reports import SQLiteReports, file_from_url
 
 __all__ = ["SCHEMA_VERSION", "SQLiteBackend"]
 
@@ -399,9 +394,7 @@ class SQLiteBackend:
     @classmethod
     def from_url(cls, url: str) -> SQLiteBackend:
         """``sqlite:///relative.sqlite3``, ``sqlite:////abs/path.sqlite3``, ``sqlite://:memory:``."""
-        path = url_path(url)
-        path = path.removeprefix("/")  # three slashes: relative; four: absolute.
-        return cls(path or _MEMORY)
+        return cls(file_from_url(url))
 
     @property
     def path(self) -> str:
@@ -643,6 +636,11 @@ class SQLiteBackend:
         if total:
             self._checkpoint()
         return total
+
+    def report_source(self) -> SQLiteReports:
+        """The reports' push-down: queries run by SQLite on a read-only connection of their
+        own, so reading never blocks this backend's writes (a file database only)."""
+        return SQLiteReports(self.path)
 
     def ping(self) -> None:
         """Raise `BackendError` unless the database answers a query."""
