@@ -6,8 +6,7 @@ import datetime as dt
 
 import attrs
 
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
-_ONE_MS = dt.timedelta(milliseconds=1)
+from ._epoch import EPOCH, ONE_MS
 
 
 def _utc(moment: dt.datetime | None) -> dt.datetime | None:
@@ -18,18 +17,13 @@ def _utc(moment: dt.datetime | None) -> dt.datetime | None:
     return moment.astimezone(dt.timezone.utc)
 
 
-def epoch_ms(moment: dt.datetime) -> int:
-    """Epoch milliseconds, the unit every backend stores times in."""
-    return (moment - _EPOCH) // _ONE_MS
-
-
 def _first_ms_from(moment: dt.datetime) -> int:
     """The first whole epoch millisecond at or after *moment*.
 
     Event times are whole milliseconds, so ``t >= moment`` is ``t >= _first_ms_from(moment)``
     and ``t < moment`` is ``t < _first_ms_from(moment)``, even for a bound between two.
     """
-    return -((_EPOCH - moment) // _ONE_MS)
+    return -((EPOCH - moment) // ONE_MS)
 
 
 @attrs.frozen(kw_only=True)

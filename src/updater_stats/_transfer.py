@@ -48,6 +48,7 @@ from typing import IO, Any
 import attrs
 
 from ._decode import parse_json
+from ._epoch import epoch_ms
 from ._models import StoredEvent, content_key
 from ._policy import Policy
 from ._storage import StorageBackend, SupportsEvents
@@ -216,9 +217,6 @@ def read_json_lines(lines: Iterable[bytes]) -> Iterator[StoredEvent]:
 
 # -- keyless events already in the target ----------------------------------------------------
 
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
-_ONE_MS = dt.timedelta(milliseconds=1)
-
 
 def _fingerprint(stored: StoredEvent) -> bytes:
     """The whole stored record of a keyless event, as every backend reads it back.
@@ -227,7 +225,7 @@ def _fingerprint(stored: StoredEvent) -> bytes:
     backend keeps at least: a record copied from a finer store to a coarser one
     still matches its source.
     """
-    received_ms = (stored.received_at - _EPOCH) // _ONE_MS
+    received_ms = epoch_ms(stored.received_at)
     material = f"{content_key(stored.event)}|{received_ms}|{_STRICT_JSON(stored.truncated)}"
     return hashlib.blake2b(material.encode("utf-8", "surrogatepass"), digest_size=16).digest()
 

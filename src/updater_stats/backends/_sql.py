@@ -31,7 +31,8 @@ from .._counts import (
     RunningGroup,
     VersionCounts,
 )
-from .._query import ReportQuery, epoch_ms
+from .._epoch import EPOCH, epoch_ms
+from .._query import ReportQuery
 from .._versions import version_order_key
 
 Rows = Sequence[Sequence[Any]]
@@ -130,8 +131,8 @@ class QueryBuilder:
         def param(value: Any) -> str:
             return self._param(params, value)
 
-        ahead = epoch_ms(dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc) + sem.MAX_CLOCK_AHEAD)
-        delay = epoch_ms(dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc) + sem.MAX_QUEUE_DELAY)
+        ahead = epoch_ms(EPOCH + sem.MAX_CLOCK_AHEAD)
+        delay = epoch_ms(EPOCH + sem.MAX_QUEUE_DELAY)
         where = [f"app_id = {param(d.encode(query.app_id))}"]
         # The event time is never more than MAX_QUEUE_DELAY before or MAX_CLOCK_AHEAD after
         # received_at, so this bound on the indexed column loses nothing and skips the rest.

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import importlib
+from collections.abc import Collection
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from .._storage import ReportSource, StorageBackend
 from ..exceptions import ConfigurationError
@@ -122,6 +123,21 @@ def _registered_backend(scheme: str, url: str) -> StorageBackend:
             code="bad_storage_url",
         )
     return backend
+
+
+def split_parameters(
+    url: str, own: Collection[str]
+) -> tuple[dict[str, str], list[tuple[str, str]]]:
+    """A storage URL's query parameters: those named in *own* (the backend's options), and
+    the rest in order (for the driver), blank values kept."""
+    ours: dict[str, str] = {}
+    theirs: list[tuple[str, str]] = []
+    for name, value in parse_qsl(urlsplit(url).query, keep_blank_values=True):
+        if name in own:
+            ours[name] = value
+        else:
+            theirs.append((name, value))
+    return ours, theirs
 
 
 def url_path(url: str) -> str:

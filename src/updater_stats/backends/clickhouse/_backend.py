@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, quote, unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 import attrs
 import clickhouse_connect
@@ -29,6 +29,7 @@ from clickhouse_connect.driver.httpclient import HttpClient
 from urllib3 import Timeout
 
 from ..._batching import Batching
+from ..._epoch import EPOCH, ONE_MS, epoch_ms
 from ..._models import (
     BOOLEAN_FIELDS,
     REQUIRED_FIELDS,
@@ -39,6 +40,7 @@ from ..._models import (
 )
 from ...exceptions import BackendError, ConfigurationError
 from .._rows import per_request
+from .._url import split_parameters
 from ._reports import ClickHouseReports
 
 __all__ = [
@@ -208,8 +210,6 @@ def create_statements(
 
 # -- rows ----------------------------------------------------------------------------------
 
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
-_ONE_MS = dt.timedelta(milliseconds=1)
 # DateTime64(3) reaches from 1900 to 2299: a device clock outside is clamped for sorting only.
 _MIN_MS = -2208988800000
 _MAX_MS = 10413791999999
@@ -224,10 +224,6 @@ def _text(raw: bytes | str | None) -> str | None:
     if raw is None or isinstance(raw, str):
         return raw
     return raw.decode("utf-8", "surrogatepass")
-
-
-def _ms(moment: dt.datetime) -> int:
-    return (moment - _EPOCH) // _ONE_MS
 
 
 def _row_id(key: str) -> uuid.UUID:
@@ -266,14 +262,14 @@ def _row(stored: StoredEvent, row_id: uuid.UUID, seq: int) -> list[Any]:
     benchmarks bulk-load.
     """
     event = stored.event
-    received_ms = _ms(stored.received_at)
+    received_ms = epoch_ms(stored.received_at)
     event_ms = received_ms if event.timestamp is None else event.timestamp
     return [
         row_id,
         _bytes(stored.key),
         seq,
-        _EPOCH + received_ms * _ONE_MS,
-        _EPOCH + min(max(event_ms, _MIN_MS), _MAX_MS) * _ONE_MS,
+        EPOCH + received_ms * ONE_MS,
+        EPOCH + min(max(event_ms, _MIN_MS), _MAX_MS) * ONE_MS,
         event.timestamp,
         event.action_known,
         *(
@@ -298,7 +294,7 @@ def _columns(events: Sequence[StoredEvent], row_ids: Sequence[int], seq: int) ->
     and bytes per string: row building was the largest part of the writer's time, and the
     driver handles integers and strings in bulk (strings in C).
     """
-    received_at = per_request(events, _ms)
+    received_at = per_request(events, epoch_ms)
     event_time: list[int] = []
     device_ts: list[int | None] = []
     action_known: list[bool] = []
@@ -377,7 +373,7 @@ def _stored(row: Sequence[Any]) -> StoredEvent:
     )
     return StoredEvent(
         event=event,
-        received_at=_EPOCH + received_ms * _ONE_MS,
+        received_at=EPOCH + received_ms * ONE_MS,
         key=_text(key),
         truncated=tuple(_text(path) or "" for path in truncated),
     )
@@ -479,14 +475,10 @@ class ClickHouseBackend:
         """
         parts = urlsplit(url)
         scheme = parts.scheme.lower()
-        own = _CHDB_PARAMETERS if scheme == "chdb" else _OWN_PARAMETERS
-        ours: dict[str, str] = {}
-        settings: dict[str, Any] = {}
-        for name, value in parse_qsl(parts.query, keep_blank_values=True):
-            if name in own:
-                ours[name] = value
-            else:
-                settings[name] = value
+        ours, theirs = split_parameters(
+            url, _CHDB_PARAMETERS if scheme == "chdb" else _OWN_PARAMETERS
+        )
+        settings: dict[str, Any] = dict(theirs)
         secure = scheme == "clickhouses"
         try:
             port = parts.port or (8443 if secure else 8123)

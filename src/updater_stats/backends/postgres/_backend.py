@@ -14,7 +14,7 @@ import time
 import weakref
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import psycopg
 from psycopg import sql
@@ -23,6 +23,7 @@ from psycopg_pool import ConnectionPool
 from ..._models import BOOLEAN_FIELDS, SCALAR_FIELDS, AppInfos, StoredEvent, WriteResult
 from ...exceptions import BackendError, ConfigurationError
 from .._rows import per_request
+from .._url import split_parameters
 from ._escape import escape, escape_or_none, from_jsonb, to_jsonb, unescape
 from ._reports import PostgresReports
 
@@ -415,15 +416,8 @@ class PostgresBackend:
 
         Other query parameters (``sslmode``, ``connect_timeout``, ...) go to libpq.
         """
-        parts = urlsplit(url)
-        ours: dict[str, str] = {}
-        theirs: list[tuple[str, str]] = []
-        for name, value in parse_qsl(parts.query, keep_blank_values=True):
-            if name in _OWN_PARAMETERS:
-                ours[name] = value
-            else:
-                theirs.append((name, value))
-        conninfo = urlunsplit(parts._replace(query=urlencode(theirs)))
+        ours, theirs = split_parameters(url, _OWN_PARAMETERS)
+        conninfo = urlunsplit(urlsplit(url)._replace(query=urlencode(theirs)))
         try:
             return cls(
                 conninfo,

@@ -5,6 +5,7 @@ The package's docstring (``updater_stats.backends.sqlite``) describes the backen
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import itertools
@@ -18,6 +19,7 @@ from collections.abc import Callable, Collection, Iterator, Sequence
 from typing import Any
 
 from ..._batching import DEFAULT_DEADLINE
+from ..._epoch import EPOCH, ONE_MS, epoch_ms
 from ..._models import BOOLEAN_FIELDS, SCALAR_FIELDS, AppInfos, StoredEvent, WriteResult
 from ...exceptions import BackendError, ConfigurationError
 from .._rows import per_request
@@ -267,30 +269,31 @@ def _schema_version(conn: sqlite3.Connection) -> int:
     return version
 
 
+@contextlib.contextmanager
+def _immediate(conn: sqlite3.Connection) -> Iterator[None]:
+    """One write transaction, taken at once (``BEGIN IMMEDIATE``: no lock upgrade to fail
+    half-way), committed when the block ends, rolled back when it raises. A failure may
+    have ended the transaction already: the rollback then keeps out of the way of its error."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
 def _migrate(conn: sqlite3.Connection) -> None:
     # An up-to-date file needs no write lock: opening it then works on a full disk too,
     # and processes starting together do not queue behind each other.
     if _schema_version(conn) == SCHEMA_VERSION:
         return
-    conn.execute("BEGIN IMMEDIATE")  # One process migrates; the others wait, then see it done.
-    try:
+    with _immediate(conn):  # One process migrates; the others wait, then see it done.
         for migration in _MIGRATIONS[_schema_version(conn) :]:
             migration(conn)
         # PRAGMA takes no parameters; SCHEMA_VERSION is our own integer.
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:  # a failure may have ended it already; keep its own error
-            conn.execute("ROLLBACK")
-        raise
-
-
-def _ms(moment: dt.datetime) -> int:
-    return (moment - _EPOCH) // _ONE_MS
-
-
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
-_ONE_MS = dt.timedelta(milliseconds=1)
 
 
 _text_columns = operator.attrgetter(*_TEXT_COLUMNS)
@@ -317,7 +320,7 @@ def _row(stored: StoredEvent, received_ms: int) -> tuple[Any, ...]:
 
 
 def _rows(events: Sequence[StoredEvent]) -> list[tuple[Any, ...]]:
-    received = per_request(events, _ms)
+    received = per_request(events, epoch_ms)
     return [_row(stored, ms) for stored, ms in zip(events, received, strict=True)]
 
 
@@ -357,7 +360,7 @@ def _stored(row: sqlite3.Row) -> StoredEvent:
     )
     return StoredEvent(
         event=event,
-        received_at=_EPOCH + row[_RECEIVED] * _ONE_MS,
+        received_at=EPOCH + row[_RECEIVED] * ONE_MS,
         key=row[_KEY],
         truncated=() if truncated is None else tuple(json.loads(truncated)),
     )
@@ -502,19 +505,13 @@ class SQLiteBackend:
                 if len(chunks) == 1 and not several_apps:
                     inserted = self._insert(conn, chunks)  # its own transaction
                 else:
-                    conn.execute("BEGIN IMMEDIATE")
-                    try:
+                    with _immediate(conn):
                         # INSERT OR IGNORE skips known keys: the rows changed are the new ones.
                         inserted = self._insert(conn, chunks)
                         if several_apps:
                             duplicate_indexes, inserted = self._find_duplicates(
                                 conn, rows, inserted
                             )
-                        conn.execute("COMMIT")
-                    except BaseException:
-                        if conn.in_transaction:
-                            conn.execute("ROLLBACK")
-                        raise
             except sqlite3.Error as exc:
                 raise BackendError(
                     f"SQLite write failed: {exc}", code=_code(exc, deadline)
@@ -561,14 +558,8 @@ class SQLiteBackend:
         with self._lock:
             conn = self._connect()
             try:
-                conn.execute("BEGIN IMMEDIATE")
-                try:
+                with _immediate(conn):
                     deleted = conn.execute(statement, params).rowcount
-                    conn.execute("COMMIT")
-                except BaseException:
-                    if conn.in_transaction:
-                        conn.execute("ROLLBACK")
-                    raise
             except sqlite3.Error as exc:
                 raise BackendError(f"SQLite delete failed: {exc}") from exc
         return max(deleted, 0)
@@ -622,7 +613,7 @@ class SQLiteBackend:
         In transactions of `PURGE_CHUNK` rows, oldest first: writes from the
         collector (and other processes) go on between them.
         """
-        cutoff = _ms(older_than)
+        cutoff = epoch_ms(older_than)
         total = 0
         while True:
             deleted = (

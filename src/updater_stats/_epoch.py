@@ -1,0 +1,20 @@
+"""Epoch milliseconds: the unit every backend stores times in, converted one way everywhere."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+__all__ = ["EPOCH", "ONE_MS", "epoch_ms", "from_epoch_ms"]
+
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+ONE_MS = dt.timedelta(milliseconds=1)
+
+
+def epoch_ms(moment: dt.datetime) -> int:
+    """Whole milliseconds since the epoch (floored) of an aware datetime."""
+    return (moment - EPOCH) // ONE_MS
+
+
+def from_epoch_ms(ms: int) -> dt.datetime:
+    """The UTC datetime *ms* epoch milliseconds name."""
+    return EPOCH + ms * ONE_MS
