@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 MODULES = (
     "updater_stats",
     "updater_stats.backends",
+    "updater_stats.backends.sqlite",
     "updater_stats.backends.postgres",
     "updater_stats.backends.clickhouse",
     "updater_stats.reports",

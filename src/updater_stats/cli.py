@@ -1065,10 +1065,13 @@ def report(
     max_failure_rate: float,
 ) -> None:
     """Per-version installs and failures, the update funnel, adoption, activity, download times."""
-    from .reports import ReportQuery  # noqa: PLC0415
-    from .reports._chart import daily_chart, require_matplotlib  # noqa: PLC0415
-    from .reports._render import print_summary  # noqa: PLC0415
-    from .reports._summary import summarize  # noqa: PLC0415
+    from .reports import (  # noqa: PLC0415
+        ReportQuery,
+        daily_chart,
+        print_summary,
+        require_matplotlib,
+        summarize,
+    )
 
     if chart is not None:
         # Checked before any query: a typo in the path must not cost a report's worth of work.
@@ -1176,8 +1179,7 @@ def gate(
 
     Needs only the server extra: the verdict is plain text.
     """
-    from .reports import HealthPolicy, ReportQuery, release_health  # noqa: PLC0415
-    from .reports._render import print_health  # noqa: PLC0415
+    from .reports import HealthPolicy, ReportQuery, print_health, release_health  # noqa: PLC0415
 
     try:
         policy = HealthPolicy(

@@ -19,9 +19,10 @@ from .._counts import (
 from .._query import ReportQuery
 from .._semantics import MAX_CLOCK_AHEAD, MAX_QUEUE_DELAY, counted_version
 from .._storage import ReportSource
-from ._chart import daily_chart
+from ._chart import daily_chart, require_matplotlib
 from ._health import HealthPolicy, HealthReport, Verdict, judge, release_health
 from ._hooks import HealthWatcher, HookError, VerdictChange, webhook
+from ._render import print_health, print_summary
 from ._reports import (
     AdoptionReport,
     FunnelReport,
@@ -64,8 +65,11 @@ __all__ = [
     "daily_chart",
     "judge",
     "open_reports",
+    "print_health",
+    "print_summary",
     "release_health",
     "reports_for",
+    "require_matplotlib",
     "summarize",
     "webhook",
     "wilson_interval",

@@ -196,7 +196,9 @@ def output_width(file: IO[str]) -> int:
 
 
 def print_summary(summary: Summary, file: IO[str] | None = None, width: int | None = None) -> None:
-    """Every table of *summary*, separated by blank lines."""
+    """Every table of *summary* as plain text, separated by blank lines, as
+    ``updater-stats report`` prints them: *width* columns (default: the terminal's, or 80
+    in a pipe), a table too wide stacking its rows instead of cutting cells."""
     out = file or sys.stdout
     width = width or output_width(out)
     blocks = ["\n".join(table.render(width)) for table in summary_tables(summary)]
@@ -211,4 +213,5 @@ def health_lines(report: HealthReport) -> list[str]:
 
 
 def print_health(report: HealthReport, file: IO[str] | None = None) -> None:
+    """The verdict of *report* and its reasons, as ``updater-stats gate`` prints them."""
     (file or sys.stdout).write("\n".join(health_lines(report)) + "\n")

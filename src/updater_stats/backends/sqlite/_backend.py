@@ -255,6 +255,7 @@ def _v5(conn: sqlite3.Connection) -> None:
 
 #: Migration n+1 brings a file from schema version n to n+1.
 _MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2, _v3, _v4, _v5)
+#: The schema version (`PRAGMA user_version`) this release migrates to; it refuses a newer one.
 SCHEMA_VERSION = len(_MIGRATIONS)
 
 
