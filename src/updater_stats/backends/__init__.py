@@ -23,7 +23,7 @@ from .._storage import (
     SupportsReportSource,
 )
 from .._transfer import CopyResult, copy_events
-from ._url import URL_SCHEMES_GROUP, backend_from_url
+from ._url import URL_SCHEMES_GROUP, backend_from_url, reader_from_url
 from .memory import MemoryBackend
 from .sqlite import SQLiteBackend
 
@@ -44,4 +44,5 @@ __all__ = [
     "SupportsReportSource",
     "backend_from_url",
     "copy_events",
+    "reader_from_url",
 ]

@@ -69,8 +69,10 @@ def backend_from_url(url: str) -> StorageBackend:
 
 
 def reader_from_url(url: str) -> ReportSource | None:
-    """A read side that opens the store a URL names without creating or writing anything,
-    for the schemes that have one (``sqlite:``); `None` for the others."""
+    """A `ReportSource` that opens the store a URL names without creating or writing
+    anything, for the schemes whose backend would create its store on opening (``sqlite:``);
+    `None` for the others, which `updater_stats.reports.open_reports` opens as backends and
+    asks for their read side."""
     scheme = _scheme(url)
     if scheme not in _READERS:
         return None

@@ -20,8 +20,7 @@ from .._counts import (
 from .._query import ReportQuery
 from .._storage import ReportSource, SupportsReportSource
 from .._versions import version_order_key
-from ..backends import backend_from_url
-from ..backends._url import reader_from_url
+from ..backends import backend_from_url, reader_from_url
 from ..exceptions import ConfigurationError
 from ._wilson import wilson_interval
 
