@@ -26,9 +26,9 @@ from updater_stats import (
 from updater_stats.exceptions import BackendError
 from updater_stats.testing import wire_event
 
+from .asgi_calls import call as asgi_call
 from .conftest import body
-from .test_asgi import call as asgi_call
-from .test_wsgi import call as wsgi_call
+from .wsgi_calls import call as wsgi_call
 
 OTHER_APP = "com.example.other"
 
