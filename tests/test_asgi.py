@@ -18,7 +18,7 @@ from updater_stats.asgi import StatsASGIApp, create_app, create_app_from_env
 
 from .asgi_calls import call
 from .conftest import VALID_EVENT, body, fixture_bytes, load_fixture
-from .test_wsgi import raw_exchange
+from .live_server import raw_exchange
 
 
 @pytest.fixture

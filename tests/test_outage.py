@@ -21,7 +21,9 @@ from updater_stats.backends.postgres import PostgresBackend
 
 from .backends import servers
 from .conftest import VALID_EVENT, body
-from .test_server import Server
+from .live_server import Server
+
+pytest.importorskip("uvicorn")
 
 
 @contextlib.contextmanager

@@ -5,7 +5,6 @@ from __future__ import annotations
 import gzip
 import http.client
 import json
-import socket
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -17,6 +16,7 @@ from updater_stats import Collector, MemoryBackend, Policy
 from updater_stats.wsgi import StatsWSGIApp, create_app, create_app_from_env
 
 from .conftest import VALID_EVENT, body, fixture_bytes, load_fixture
+from .live_server import raw_exchange
 from .wsgi_calls import call
 
 
@@ -165,17 +165,6 @@ def test_under_a_real_wsgi_server(server):
     stored = list(app.collector.backend.events())  # type: ignore[attr-defined]
     expected = [VALID_EVENT, *load_fixture("android_batch"), *load_fixture("ios_batch")]
     assert [e.event.to_wire() for e in stored] == expected
-
-
-def raw_exchange(host: str, port: int, request: bytes) -> tuple[int, bytes]:
-    """Send bytes as they are and read the answer: for requests no HTTP client would send."""
-    with socket.create_connection((host, port), timeout=10) as sock:
-        sock.sendall(request)
-        response = b""
-        while chunk := sock.recv(65536):
-            response += chunk
-    head, _, content = response.partition(b"\r\n\r\n")
-    return int(head.split()[1]), content
 
 
 def test_real_wsgi_server_refuses_a_declared_oversize_before_the_body(server):
