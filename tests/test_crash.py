@@ -18,8 +18,8 @@ from updater_stats.backends.postgres import PostgresBackend
 
 from .backends import servers
 from .conftest import VALID_EVENT, body
+from .helpers import stored_timestamps
 from .live_server import Server
-from .test_outage import stored_timestamps
 
 pytest.importorskip("uvicorn")
 

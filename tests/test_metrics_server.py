@@ -15,7 +15,7 @@ from updater_stats.testing import wire_event
 
 from .conftest import body
 from .live_server import HOST, Server
-from .test_metrics import samples
+from .prometheus_text import samples
 
 pytest.importorskip("uvicorn")
 
