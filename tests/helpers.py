@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from updater_stats import AppInfos
+from updater_stats import AppInfos, StorageBackend
 
 #: The scalar fields every schema before content keys stored, one column each, in order.
 V1_FIELDS = (
@@ -45,6 +45,15 @@ def legacy_key(event: AppInfos) -> str | None:
         str(event.timestamp),
     )
     return hashlib.blake2b("\x1f".join(parts).encode(), digest_size=16).hexdigest()
+
+
+def stored_timestamps(open_backend: Callable[[], StorageBackend]) -> list[int | None]:
+    """The timestamps of every stored event, read through a backend opened for the purpose."""
+    backend = open_backend()
+    try:
+        return [e.event.timestamp for e in backend.events()]  # type: ignore[attr-defined]
+    finally:
+        backend.close()
 
 
 class Timed(threading.Thread):

@@ -11,9 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from updater_stats import Collector, MemoryBackend, UpdaterStatsError
-from updater_stats._models import WIRE_KEYS
 
-from .test_wire import json_values, normalised, valid_wire_events
+from .wire_strategies import damaged_events, json_values, normalised, valid_wire_events
 
 
 def answer(collector: Collector, raw: bytes) -> dict[str, Any] | UpdaterStatsError:
@@ -41,18 +40,6 @@ def test_any_gzipped_bytes(raw):
 @given(json_values)
 def test_any_json(value):
     answer(Collector(MemoryBackend()), json.dumps(value).encode())
-
-
-@st.composite
-def damaged_events(draw: st.DrawFn) -> Any:
-    """Wire-shaped events with some fields replaced by anything JSON can hold."""
-    event = draw(valid_wire_events(canonical=False))
-    for key in draw(st.sets(st.sampled_from([*WIRE_KEYS.values()]), max_size=3)):
-        if draw(st.booleans()):
-            event[key] = draw(json_values)
-        else:
-            event.pop(key, None)
-    return event
 
 
 @given(st.lists(valid_wire_events(canonical=False) | damaged_events(), max_size=6))

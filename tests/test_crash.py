@@ -11,13 +11,17 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from updater_stats import SQLiteBackend, StorageBackend
 from updater_stats.backends.postgres import PostgresBackend
 
 from .backends import servers
 from .conftest import VALID_EVENT, body
-from .test_outage import stored_timestamps
-from .test_server import Server
+from .helpers import stored_timestamps
+from .live_server import Server
+
+pytest.importorskip("uvicorn")
 
 
 def test_kill_9_loses_no_acknowledged_event_and_retries_store_once(tmp_path: Path):

@@ -37,6 +37,7 @@ from updater_stats.testing import stored_event
 
 from .conftest import VALID_EVENT, body
 from .helpers import Timed
+from .live_server import Server
 
 DEADLINE = 1.0
 #: Late answers allowed past the deadline: scheduling on a shared 2-core machine, and HTTP.
@@ -210,7 +211,6 @@ def test_a_write_waits_for_the_lock_when_it_frees_in_time(tmp_path: Path):
 
 def test_a_locked_sqlite_file_is_503_within_the_deadline_over_http(tmp_path: Path):
     pytest.importorskip("uvicorn")
-    from .test_server import Server  # noqa: PLC0415 - needs the server extra
 
     path = sqlite_file(tmp_path)
     server = Server(tmp_path, "--deadline", str(DEADLINE), storage=f"sqlite:///{path}")
@@ -289,7 +289,6 @@ def test_a_locked_postgresql_table_is_503_within_the_deadline_over_http(tmp_path
     psycopg = pytest.importorskip("psycopg")
     pytest.importorskip("uvicorn")
     from .backends import servers  # noqa: PLC0415
-    from .test_server import Server  # noqa: PLC0415 - needs the server extra
 
     url = servers.postgres_url()
     schema = servers.unique_name("deadline")

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from updater_stats import InvalidBodyError, PayloadTooLargeError
 from updater_stats._decode import _stdlib_loads, decode_body, gunzip, parse_json
 
-from .test_wire import json_values
+from .wire_strategies import json_values
 
 orjson = pytest.importorskip("orjson")
 

@@ -15,19 +15,9 @@ from scripts.docs_docstrings import MODULES
 import updater_stats
 from updater_stats import Action
 
-ROOT = Path(__file__).parent.parent
+from .doc_blocks import ROOT, blocks
+
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
-FENCE = re.compile(r"^```(\w+)\n(.*?)^```$", re.MULTILINE | re.DOTALL)
-
-
-def blocks(page: Path, language: str) -> list[str]:
-    """The page's code blocks in *language*, padded so that line numbers match the page."""
-    text = page.read_text()
-    return [
-        "\n" * text.count("\n", 0, match.start(2)) + match.group(2)
-        for match in FENCE.finditer(text)
-        if match.group(1) == language
-    ]
 
 
 @pytest.mark.parametrize("page", [p for p in PAGES if blocks(p, "python")], ids=lambda p: p.name)

@@ -18,8 +18,7 @@ from scripts.fuzz_handle import acknowledged, normalised
 from updater_stats import MemoryBackend, parse_event
 from updater_stats.asgi import StatsASGIApp, create_app
 
-from .test_collector_properties import damaged_events
-from .test_wire import json_values, valid_wire_events
+from .wire_strategies import damaged_events, json_values, valid_wire_events
 
 uvicorn = pytest.importorskip("uvicorn")
 

@@ -12,7 +12,7 @@ from updater_stats import MemoryBackend, Policy
 from updater_stats.asgi import create_app as create_asgi_app
 from updater_stats.wsgi import create_app as create_wsgi_app
 
-from .test_asgi import call
+from .asgi_calls import call
 
 ALLOWED = {200, 400, 404, 405, 413, 415}
 

@@ -10,8 +10,8 @@ from updater_stats import Collector, MemoryBackend, asgi
 from updater_stats._logthrottle import LogThrottle
 from updater_stats.testing import wire_event
 
+from .asgi_calls import call as asgi_call
 from .conftest import body
-from .test_asgi import call as asgi_call
 
 
 class Clock:

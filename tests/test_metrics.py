@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from updater_stats import (
     Collector,
@@ -26,22 +25,12 @@ from updater_stats import (
 from updater_stats.exceptions import BackendError
 from updater_stats.testing import wire_event
 
+from .asgi_calls import call as asgi_call
 from .conftest import body
-from .test_asgi import call as asgi_call
-from .test_wsgi import call as wsgi_call
+from .prometheus_text import samples
+from .wsgi_calls import call as wsgi_call
 
 OTHER_APP = "com.example.other"
-
-
-def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    """Every sample of a Prometheus text page: (name, sorted labels) -> value. Fails if unparsable."""
-    found = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name.endswith("_created"):
-                continue
-            found[sample.name, tuple(sorted(sample.labels.items()))] = sample.value
-    return found
 
 
 def send_the_mix(handle: Any) -> None:

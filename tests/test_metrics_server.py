@@ -14,8 +14,10 @@ import pytest
 from updater_stats.testing import wire_event
 
 from .conftest import body
-from .test_metrics import samples
-from .test_server import HOST, Server
+from .live_server import HOST, Server
+from .prometheus_text import samples
+
+pytest.importorskip("uvicorn")
 
 ROUND = 30  # requests sent in one round
 THREADS = 6

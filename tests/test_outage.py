@@ -11,17 +11,20 @@ import os
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from updater_stats import SQLiteBackend, StorageBackend
+from updater_stats import SQLiteBackend
 from updater_stats.backends.postgres import PostgresBackend
 
 from .backends import servers
 from .conftest import VALID_EVENT, body
-from .test_server import Server
+from .helpers import stored_timestamps
+from .live_server import Server
+
+pytest.importorskip("uvicorn")
 
 
 @contextlib.contextmanager
@@ -104,14 +107,6 @@ class Load:
         self.stopping.set()
         for thread in self.threads:
             thread.join(30)
-
-
-def stored_timestamps(open_backend: Callable[[], StorageBackend]) -> list[int | None]:
-    backend = open_backend()
-    try:
-        return [e.event.timestamp for e in backend.events()]  # type: ignore[attr-defined]
-    finally:
-        backend.close()
 
 
 def test_a_full_disk_is_503_and_the_endpoint_recovers_by_itself(tmp_path: Path):

@@ -27,8 +27,8 @@ import pytest
 from updater_stats import StoredEvent
 from updater_stats.asgi import create_app
 
+from .asgi_calls import call
 from .conftest import fixture_bytes, load_fixture, make_backend, stored
-from .test_asgi import call
 
 ANDROID_HEADERS = {
     "content-type": "application/json; charset=utf-8",

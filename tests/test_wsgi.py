@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import gzip
 import http.client
-import io
 import json
-import socket
 import threading
 from collections.abc import Iterator
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
-from wsgiref.util import setup_testing_defaults
 
 import pytest
 
@@ -19,39 +16,8 @@ from updater_stats import Collector, MemoryBackend, Policy
 from updater_stats.wsgi import StatsWSGIApp, create_app, create_app_from_env
 
 from .conftest import VALID_EVENT, body, fixture_bytes, load_fixture
-
-
-class ReadCounter(io.BytesIO):
-    def __init__(self, data: bytes) -> None:
-        super().__init__(data)
-        self.bytes_read = 0
-
-    def read(self, size: int | None = -1) -> bytes:
-        chunk = super().read(size)
-        self.bytes_read += len(chunk)
-        return chunk
-
-
-def call(
-    app: StatsWSGIApp,
-    method: str = "POST",
-    path: str = "/stats",
-    data: bytes = b"",
-    environ: dict[str, Any] | None = None,
-) -> tuple[int, dict[str, str], bytes, ReadCounter]:
-    stream = ReadCounter(data)
-    env: dict[str, Any] = {
-        "REQUEST_METHOD": method,
-        "PATH_INFO": path,
-        "CONTENT_LENGTH": str(len(data)) if data else "",
-        "wsgi.input": stream,
-    }
-    env.update(environ or {})
-    setup_testing_defaults(env)
-    started: list[Any] = []
-    content = b"".join(app(env, lambda status, headers: started.append((status, headers))))
-    status, headers = started[0]
-    return int(status.split()[0]), dict(headers), content, stream
+from .live_server import raw_exchange
+from .wsgi_calls import call
 
 
 @pytest.fixture
@@ -199,17 +165,6 @@ def test_under_a_real_wsgi_server(server):
     stored = list(app.collector.backend.events())  # type: ignore[attr-defined]
     expected = [VALID_EVENT, *load_fixture("android_batch"), *load_fixture("ios_batch")]
     assert [e.event.to_wire() for e in stored] == expected
-
-
-def raw_exchange(host: str, port: int, request: bytes) -> tuple[int, bytes]:
-    """Send bytes as they are and read the answer: for requests no HTTP client would send."""
-    with socket.create_connection((host, port), timeout=10) as sock:
-        sock.sendall(request)
-        response = b""
-        while chunk := sock.recv(65536):
-            response += chunk
-    head, _, content = response.partition(b"\r\n\r\n")
-    return int(head.split()[1]), content
 
 
 def test_real_wsgi_server_refuses_a_declared_oversize_before_the_body(server):

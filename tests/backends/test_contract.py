@@ -14,7 +14,7 @@ import pytest
 
 from updater_stats.testing import BackendContract, ForgetContract, PurgeContract
 
-from ..test_docs import ROOT, blocks
+from ..doc_blocks import ROOT, blocks
 
 
 class TestEveryBuiltInBackend(BackendContract, ForgetContract, PurgeContract):

@@ -39,8 +39,8 @@ from updater_stats.backends.postgres import (
 from updater_stats.testing import assert_same_events, stored_event
 
 from ..conftest import VALID_EVENT, body
+from ..doc_blocks import ROOT, blocks
 from ..helpers import V1_FIELDS, legacy_key
-from ..test_docs import ROOT, blocks
 from . import servers
 
 

@@ -25,7 +25,7 @@ from ..backends.servers import clickhouse_backend, postgres_backend
 from . import recount
 from .build import event
 from .generate import generate, kept
-from .test_recount import QUERIES
+from .queries import QUERIES
 
 SEEDS = [11, 12]
 BACKENDS: dict[str, Callable[[Path], StorageBackend]] = {
@@ -66,11 +66,6 @@ def reports(
         assert type(opened.source).__name__ == READ_SIDES[request.param]
         yield opened
     backend.close()
-
-
-@pytest.fixture(params=list(QUERIES), ids=list(QUERIES))
-def query(request: pytest.FixtureRequest) -> ReportQuery:
-    return QUERIES[request.param]
 
 
 def test_every_report_equals_the_recount(reports, arrivals, query):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from collections import Counter
 from collections.abc import Iterator
@@ -11,23 +10,12 @@ import pytest
 
 from updater_stats import SQLiteBackend, StoredEvent
 from updater_stats.backends.sqlite import SQLiteReports
-from updater_stats.reports import ReportQuery, Reports
+from updater_stats.reports import Reports
 
 from . import recount
-from .generate import APP, T0, generate, kept
+from .generate import generate, kept
 
 SEEDS = [1, 2, 3, 4, 5, 6]
-QUERIES = {
-    "everything": ReportQuery(app_id=APP),
-    "window": ReportQuery(
-        app_id=APP, since=T0 + dt.timedelta(days=2), until=T0 + dt.timedelta(days=6)
-    ),
-    "since-only": ReportQuery(app_id=APP, since=T0 + dt.timedelta(days=3, hours=5)),
-    "all-devices": ReportQuery(app_id=APP, all_devices=True, until=T0 + dt.timedelta(days=8)),
-    "android": ReportQuery(app_id=APP, platform="android"),
-    "beta-channel": ReportQuery(app_id=APP, channel="beta", all_devices=True),
-    "empty-channel": ReportQuery(app_id=APP, channel=""),
-}
 
 
 @pytest.fixture(scope="module", params=SEEDS)
@@ -45,11 +33,6 @@ def dataset(
     reports = Reports(SQLiteReports(path))
     yield events, reports
     reports.close()
-
-
-@pytest.fixture(params=list(QUERIES), ids=list(QUERIES))
-def query(request: pytest.FixtureRequest) -> ReportQuery:
-    return QUERIES[request.param]
 
 
 def test_version_counts(dataset, query):
