@@ -33,10 +33,16 @@ from ._collector import (
     STORAGE_ENV_VAR,
     Collector,
 )
-from ._http import ALLOWED_APPS_ENV_VAR, METRICS_ENV_VAR
 from ._lifecycle import forget_events, purge_events
 from ._models import WIRE_KEYS, StoredEvent
 from ._prometheus import MULTIPROC_ENV_VAR
+from ._settings import (
+    ALLOWED_APPS_ENV_VAR,
+    BYTES_IN_FLIGHT_ENV_VAR,
+    DEFAULT_BYTES_IN_FLIGHT,
+    METRICS_ENV_VAR,
+    PATH_ENV_VAR,
+)
 from ._transfer import (
     DEFAULT_BATCH_SIZE,
     EXPORT_FIELDS,
@@ -47,7 +53,6 @@ from ._transfer import (
     import_json_lines,
     json_line,
 )
-from .asgi import BYTES_IN_FLIGHT_ENV_VAR, DEFAULT_BYTES_IN_FLIGHT, PATH_ENV_VAR
 from .backends import StorageBackend, backend_from_url
 from .exceptions import BackendError, ConfigurationError
 from .privacy import SECRET_ENV_VAR, Privacy, normalize_device_id
