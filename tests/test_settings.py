@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import io
 import json
 import math
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 from wsgiref.util import setup_testing_defaults
@@ -24,11 +26,17 @@ from updater_stats import (
     asgi,
     wsgi,
 )
-from updater_stats._settings import storage_from_env
+from updater_stats._settings import (
+    dashboard_from_env,
+    dashboard_token_from_env,
+    storage_from_env,
+    worker_environ,
+)
 
 from .conftest import VALID_EVENT, body
 
 SECRET = "s" * 32
+SRC = Path(updater_stats.__file__).parent
 
 
 # -- The values and their checks ------------------------------------------------------------
@@ -225,6 +233,60 @@ def test_a_path_that_clashes_with_metrics_names_the_path_variable():
     environ = {"UPDATER_STATS_PATH": "/metrics", "UPDATER_STATS_METRICS": "1"}
     with pytest.raises(ConfigurationError, match=r"^UPDATER_STATS_PATH='/metrics': metrics_path"):
         AppSettings.from_env(environ)
+
+
+def test_the_dashboard_variables():
+    assert dashboard_from_env({}) is False
+    assert dashboard_from_env({"UPDATER_STATS_DASHBOARD": "1"}) is True
+    with pytest.raises(ConfigurationError, match=r"^UPDATER_STATS_DASHBOARD must be 1 or 0"):
+        dashboard_from_env({"UPDATER_STATS_DASHBOARD": "please"})
+    assert dashboard_token_from_env({"UPDATER_STATS_DASHBOARD_TOKEN": "  t0ken  "}) == "t0ken"
+    assert dashboard_token_from_env({"UPDATER_STATS_DASHBOARD_TOKEN": "  "}) is None
+
+
+def test_what_serve_hands_its_workers_reads_back_as_the_same_settings():
+    settings = AppSettings(
+        storage="sqlite:///stats.sqlite3",
+        path="api/stats",
+        policy=Policy(allowed_app_ids={"com.example.beta", "com.example.app"}),
+        metrics=True,
+        max_bytes_in_flight=1_000_000,
+        deadline=2.5,
+    )
+
+    environ = worker_environ(settings)
+
+    assert environ["UPDATER_STATS_ALLOWED_APPS"] == "com.example.app,com.example.beta"
+    assert AppSettings.from_env(environ) == settings
+    off = AppSettings(storage="memory://", deadline=1 / 3)
+    assert AppSettings.from_env(worker_environ(off)) == off
+    with pytest.raises(ConfigurationError, match="only a storage URL"):
+        worker_environ(AppSettings(storage=MemoryBackend()))
+
+
+def test_only_the_settings_module_reads_the_environment():
+    """Every other reader goes through `_settings`, so that each variable means one thing."""
+    # Modules that touch os.environ for a reason of their own, and that reason.
+    allowed = {
+        "_settings.py": "the one reader of updater-stats' variables",
+        "privacy.py": "Privacy.from_env's default mapping, public since before AppSettings",
+        "cli.py": "serve writes its workers' environment (and prometheus-client's directory)",
+        "_prometheus.py": "PROMETHEUS_MULTIPROC_DIR is prometheus-client's variable",
+        "reports/_render.py": "COLUMNS, the terminal's width",
+    }
+    found = set()
+    for path in SRC.rglob("*.py"):
+        tree = ast.parse(path.read_text(), str(path))
+        for node in ast.walk(tree):
+            reads = (
+                isinstance(node, ast.Attribute)
+                and node.attr in {"environ", "getenv", "environb"}
+                and isinstance(node.value, ast.Name)
+                and node.value.id == "os"
+            ) or (isinstance(node, ast.ImportFrom) and node.module == "os")
+            if reads:
+                found.add(path.relative_to(SRC).as_posix())
+    assert found == set(allowed)
 
 
 # -- The apps built from them -----------------------------------------------------------------

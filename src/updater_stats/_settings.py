@@ -1,7 +1,7 @@
 """`AppSettings`, what the ASGI and WSGI apps are built from, and the one reader of the environment.
 
-Every ``UPDATER_STATS_*`` variable the apps take is read here: `AppSettings.from_env` for the
-apps, and the small readers below for the default collector. The two
+Every ``UPDATER_STATS_*`` variable is read here, and only here: `AppSettings.from_env` for the
+apps, and the small readers below for the default collector and the dashboard. The two
 pseudonymisation variables are parsed by `Privacy.from_env`, which `from_env` calls with the
 same mapping: `Privacy` sits below this module, so its parser stays with it.
 """
@@ -29,12 +29,14 @@ if TYPE_CHECKING:
 __all__ = [
     "ALLOWED_APPS_ENV_VAR",
     "BYTES_IN_FLIGHT_ENV_VAR",
+    "DASHBOARD_ENV_VAR",
     "DEADLINE_ENV_VAR",
     "DEFAULT_BYTES_IN_FLIGHT",
     "DEFAULT_STORAGE_URL",
     "METRICS_ENV_VAR",
     "PATH_ENV_VAR",
     "STORAGE_ENV_VAR",
+    "TOKEN_ENV_VAR",
     "AppSettings",
 ]
 
@@ -54,6 +56,10 @@ METRICS_ENV_VAR = "UPDATER_STATS_METRICS"
 BYTES_IN_FLIGHT_ENV_VAR = "UPDATER_STATS_MAX_BYTES_IN_FLIGHT"
 #: The request bytes the app holds at once unless told otherwise: 64 MiB.
 DEFAULT_BYTES_IN_FLIGHT = 64 * 1024 * 1024
+#: ``1``: `create_server_app_from_env` serves the dashboard too (set by ``serve --dashboard``).
+DASHBOARD_ENV_VAR = "UPDATER_STATS_DASHBOARD"
+#: The dashboard token, read by `create_dashboard` and ``serve --dashboard``.
+TOKEN_ENV_VAR = "UPDATER_STATS_DASHBOARD_TOKEN"  # noqa: S105 - a variable name, not a secret
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"", "0", "false", "no", "off"})
@@ -249,6 +255,30 @@ def merged(
     return attrs.evolve(settings, **changes) if changes else settings
 
 
+def worker_environ(settings: AppSettings) -> dict[str, str]:
+    """The variables `AppSettings.from_env` reads back as *settings*: how ``serve`` hands its
+    settings to worker processes.
+
+    Only what ``serve`` sets has a variable: the storage URL, the path, the policy's
+    allow-list, metrics, the body budget and the deadline. The privacy variables are
+    inherited as they are.
+
+    Raises:
+        ConfigurationError: the storage is an object, not a URL.
+    """
+    if not isinstance(settings.storage, (str, type(None))):
+        raise _bad("only a storage URL can be handed to another process, not an object")
+    allowed = settings.policy.allowed_app_ids
+    return {
+        STORAGE_ENV_VAR: settings.storage or "",
+        PATH_ENV_VAR: settings.path,
+        ALLOWED_APPS_ENV_VAR: ",".join(sorted(allowed or ())),
+        METRICS_ENV_VAR: "1" if settings.metrics else "",
+        BYTES_IN_FLIGHT_ENV_VAR: str(settings.max_bytes_in_flight),
+        DEADLINE_ENV_VAR: repr(settings.deadline),
+    }
+
+
 # -- One reader per variable: for `from_env`, and for those who need one setting alone ----------
 
 
@@ -280,6 +310,20 @@ def deadline_from_env(environ: Mapping[str, str] | None = None) -> float:
             code="bad_deadline",
         )
     return seconds
+
+
+def dashboard_from_env(environ: Mapping[str, str] | None = None) -> bool:
+    """Whether ``UPDATER_STATS_DASHBOARD`` asks for the dashboard.
+
+    Raises:
+        ConfigurationError: the value is not one of ``1``, ``0``, ``true``, ``false``, ...
+    """
+    return _flag(_env(environ), DASHBOARD_ENV_VAR)
+
+
+def dashboard_token_from_env(environ: Mapping[str, str] | None = None) -> str | None:
+    """``UPDATER_STATS_DASHBOARD_TOKEN`` without surrounding blanks; `None` when unset or blank."""
+    return _env(environ).get(TOKEN_ENV_VAR, "").strip() or None
 
 
 def _flag(environ: Mapping[str, str], name: str) -> bool:
