@@ -14,7 +14,14 @@ import pytest
 
 click_testing = pytest.importorskip("click.testing")
 
-from updater_stats import Collector, SQLiteBackend, StoredEvent, parse_event  # noqa: E402
+from updater_stats import (  # noqa: E402
+    AppSettings,
+    Collector,
+    Policy,
+    SQLiteBackend,
+    StoredEvent,
+    parse_event,
+)
 from updater_stats.cli import CSV_COLUMNS, cli  # noqa: E402
 
 from .conftest import VALID_EVENT, body, load_fixture  # noqa: E402
@@ -192,6 +199,45 @@ def test_serve_warns_when_storage_does_not_answer_yet(tmp_path: Path, monkeypatc
     assert os.environ["UPDATER_STATS_STORAGE"] == f"sqlite:///{missing}"
     assert os.environ["UPDATER_STATS_ALLOWED_APPS"] == "com.a.b,com.c.d"
     assert os.environ["UPDATER_STATS_MAX_BYTES_IN_FLIGHT"] == "1000000"
+
+
+def test_serve_hands_its_workers_the_settings_it_checked(tmp_path: Path, monkeypatch):
+    seen: list[AppSettings] = []
+    # What a worker process does first: read its settings back from the environment.
+    monkeypatch.setattr("uvicorn.run", lambda app, **options: seen.append(AppSettings.from_env()))
+    for name in ("STORAGE", "PATH", "ALLOWED_APPS", "METRICS", "MAX_BYTES_IN_FLIGHT", "DEADLINE"):
+        monkeypatch.setenv(f"UPDATER_STATS_{name}", "unset")  # so that monkeypatch restores them
+    monkeypatch.delenv("UPDATER_STATS_PSEUDONYM_SECRET", raising=False)
+    monkeypatch.delenv("UPDATER_STATS_CUSTOM_ID", raising=False)
+    storage = f"sqlite:///{tmp_path / 's.sqlite3'}"
+    args = ["--storage", storage, "--path", "api/stats/", "--allow-app", "com.a.b"]
+    args += ["--max-bytes-in-flight", "4096", "--deadline", "2.5"]
+
+    result = click_testing.CliRunner().invoke(cli, ["serve", *args])
+
+    assert result.exit_code == 0, result.output
+    assert seen == [
+        AppSettings(
+            storage=storage,
+            path="/api/stats",
+            policy=Policy(allowed_app_ids={"com.a.b"}),
+            max_bytes_in_flight=4096,
+            deadline=2.5,
+        )
+    ]
+
+
+def test_serve_refuses_settings_that_cannot_work_before_starting(monkeypatch):
+    started: list[str] = []
+    monkeypatch.setattr("uvicorn.run", lambda app, **options: started.append(app))
+
+    result = click_testing.CliRunner().invoke(
+        cli, ["serve", "--storage", "memory://", "--path", "/ready"]
+    )
+
+    assert result.exit_code == 1
+    assert "ready_path '/ready' is where devices POST" in result.output
+    assert started == []
 
 
 def test_command_line_without_click_names_the_extra(tmp_path: Path):

@@ -238,7 +238,7 @@ def test_metrics_are_off_unless_asked_for():
     app = asgi.create_app(MemoryBackend())
     assert asgi_call(app, method="GET", path="/metrics").status == 404
     app.close()
-    with pytest.raises(ValueError, match="where devices POST"):
+    with pytest.raises(ConfigurationError, match="metrics_path '/stats' is where devices POST"):
         asgi.create_app(MemoryBackend(), metrics=True, metrics_path="/stats")
 
 

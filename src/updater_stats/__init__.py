@@ -1,7 +1,8 @@
 """updater-stats: a self-hosted stats endpoint for Capacitor live updates.
 
 Call `handle` with a request body from your own route, or build a
-`Collector` over the `StorageBackend` of your choice.
+`Collector` over the `StorageBackend` of your choice; the standalone ASGI and
+WSGI apps are built from one `AppSettings`.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from ._collector import (
 from ._metrics import IntakeMetrics, IntakeSnapshot
 from ._models import AppInfos, Response, StoredEvent, WriteResult
 from ._policy import Policy
+from ._settings import AppSettings
 from ._wire import Validator, parse_event
 from .backends import (
     MemoryBackend,
@@ -60,6 +62,7 @@ __all__ = [
     "STORAGE_ENV_VAR",
     "Action",
     "AppInfos",
+    "AppSettings",
     "BackendError",
     "Batching",
     "Collector",

@@ -7,7 +7,6 @@ import atexit
 import datetime as dt
 import logging
 import math
-import os
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -24,6 +23,13 @@ from ._metrics import IntakeMetrics
 from ._models import Response, StoredEvent, WriteResult
 from ._policy import Policy
 from ._record import Recorder
+from ._settings import (
+    DEADLINE_ENV_VAR,
+    DEFAULT_STORAGE_URL,
+    STORAGE_ENV_VAR,
+    deadline_from_env,
+    storage_from_env,
+)
 from ._wire import Validator
 from ._writer import BatchWriter
 from .backends import (
@@ -35,7 +41,6 @@ from .backends import (
 )
 from .exceptions import (
     BackendError,
-    ConfigurationError,
     InvalidBodyError,
     InvalidEventError,
     PayloadTooLargeError,
@@ -58,13 +63,6 @@ __all__ = [
     "respond",
 ]
 
-#: Read by the default collector when `configure` was not called.
-STORAGE_ENV_VAR = "UPDATER_STATS_STORAGE"
-#: A SQLite file in the working directory.
-DEFAULT_STORAGE_URL = "sqlite:///updater_stats.sqlite3"
-#: Seconds from reading a body to answering it, for collectors built from the environment.
-DEADLINE_ENV_VAR = "UPDATER_STATS_DEADLINE"
-
 _OK: dict[str, Any] = {"status": "ok"}
 
 # `ahandle` decodes and validates plain bodies up to this size on the event loop (a 200-event
@@ -82,27 +80,6 @@ intake_log = logging.getLogger("updater_stats.intake")
 
 def _utc_now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
-
-
-def deadline_from_env() -> float:
-    """``UPDATER_STATS_DEADLINE`` in seconds, or `DEFAULT_DEADLINE` when unset.
-
-    Raises:
-        ConfigurationError: the value is not a positive number of seconds.
-    """
-    raw = os.environ.get(DEADLINE_ENV_VAR, "").strip()
-    if not raw:
-        return DEFAULT_DEADLINE
-    try:
-        seconds = float(raw)
-    except ValueError:
-        seconds = math.nan
-    if not (seconds > 0 and math.isfinite(seconds)):
-        raise ConfigurationError(
-            f"{DEADLINE_ENV_VAR} must be a positive number of seconds, not {raw!r}",
-            code="bad_deadline",
-        )
-    return seconds
 
 
 def _positive_seconds(_instance: object, attribute: attrs.Attribute[float], value: float) -> None:
@@ -456,7 +433,7 @@ def configure(
     """
     global _default
     if storage is None:
-        storage = os.environ.get(STORAGE_ENV_VAR) or DEFAULT_STORAGE_URL
+        storage = storage_from_env()
     if privacy is None:
         privacy = Privacy.from_env()
     if deadline is None:
@@ -476,9 +453,8 @@ def _default_collector() -> Collector:
     if collector is None:
         with _default_lock:
             if _default is None:
-                storage = os.environ.get(STORAGE_ENV_VAR) or DEFAULT_STORAGE_URL
                 _default = Collector.from_url(
-                    storage, privacy=Privacy.from_env(), deadline=deadline_from_env()
+                    storage_from_env(), privacy=Privacy.from_env(), deadline=deadline_from_env()
                 )
             collector = _default
     return collector

@@ -8,21 +8,18 @@ from __future__ import annotations
 
 import enum
 import logging
-import os
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 import attrs
 
-from ._batching import DEFAULT_DEADLINE
-from ._collector import DEFAULT_STORAGE_URL, STORAGE_ENV_VAR, Collector
+from ._collector import Collector
 from ._logthrottle import LogThrottle
 from ._models import Response
-from ._policy import Policy
 from ._prometheus import PrometheusExporter, exporter_for
+from ._settings import AppSettings, merged, storage_from_env
 from .backends import StorageBackend, backend_from_url
 from .exceptions import BackendError
-from .privacy import Privacy
 
 log = logging.getLogger("updater_stats")
 intake_log = logging.getLogger("updater_stats.intake")
@@ -41,32 +38,25 @@ class Route(enum.Enum):
     NOT_FOUND = "not_found"
 
 
-def _normal_path(path: str) -> str:
-    return "/" + path.strip("/")
-
-
 @attrs.frozen
-class HttpSettings:
-    """Where the apps listen inside a server.
+class Routes:
+    """Which route a request takes, from an app's `AppSettings` (whose paths are normalised).
 
     Attributes:
-        path: The stats path devices POST to (and operators GET). ``/`` is always served too.
-        ready_path: Answers 200 when storage answers, 503 otherwise (the reason is logged).
-        body_timeout: Seconds a client has to send its whole body; a slower one gets 408,
-            which devices retry, and its connection stops holding the server.
+        path: The stats path; ``/`` is always served too.
+        ready_path: The readiness check.
         metrics_path: Where the Prometheus text is served; `None`: nowhere.
     """
 
-    path: str = attrs.field(default="/stats", converter=_normal_path)
-    ready_path: str = attrs.field(default="/ready", converter=_normal_path)
-    body_timeout: float = 30.0
-    metrics_path: str | None = attrs.field(
-        default=None, converter=attrs.converters.optional(_normal_path)
-    )
+    path: str
+    ready_path: str
+    metrics_path: str | None
 
-    def __attrs_post_init__(self) -> None:
-        if self.metrics_path is not None and self.metrics_path in {self.path, "/"}:
-            raise ValueError(f"metrics_path {self.metrics_path!r} is where devices POST")
+    @classmethod
+    def of(cls, settings: AppSettings) -> Routes:
+        return cls(
+            settings.path, settings.ready_path, settings.metrics_path if settings.metrics else None
+        )
 
     def route(self, method: str, path: str) -> Route:
         if path != "/":
@@ -170,30 +160,28 @@ def json_headers(response: Response, payload: bytes) -> list[tuple[str, str]]:
 
 
 class StatsAppBase:
-    """What both apps hold, and the answers that need no body."""
+    """What both apps hold, and the answers that need no body.
 
-    def __init__(  # noqa: PLR0913 - keyword-only options, each with a default
+    Built from *settings* (default: `AppSettings()`), with *storage*, when given, and
+    each keyword in *options* replacing that field of it: see `asgi.create_app`.
+    """
+
+    def __init__(
         self,
         storage: str | StorageBackend | Collector | None = None,
         *,
-        path: str = "/stats",
-        ready_path: str = "/ready",
-        policy: Policy | None = None,
-        body_timeout: float = 30.0,
-        privacy: Privacy | None = None,
-        metrics: bool = False,
-        metrics_path: str = "/metrics",
-        deadline: float = DEFAULT_DEADLINE,
+        settings: AppSettings | None = None,
+        **options: Any,
     ) -> None:
-        self.settings = HttpSettings(
-            path, ready_path, body_timeout, metrics_path if metrics else None
-        )
-        self.collector = collector_for(storage, policy, privacy, deadline)
+        #: The settings the app was built from (``storage`` as given: `None` stays `None`).
+        self.settings = merged(settings, storage, options)
+        self.routes = Routes.of(self.settings)
+        self.collector = collector_for(self.settings)
         self._log_throttle = LogThrottle()
         # A collector handed in belongs to the caller, who closes it.
-        self._owns_collector = not isinstance(storage, Collector)
+        self._owns_collector = not isinstance(self.settings.storage, Collector)
         self.exporter: PrometheusExporter | None = None
-        if metrics:
+        if self.settings.metrics:
             try:
                 # Now, not at the first scrape: a missing extra is a start-up error.
                 self.exporter = exporter_for(self.collector.metrics)
@@ -203,7 +191,7 @@ class StatsAppBase:
 
     def metrics_page(self, method: str, path: str) -> tuple[bytes, str] | None:
         """The Prometheus text and its content type for a scrape; `None` for other requests."""
-        if self.exporter is None or self.settings.route(method, path) is not Route.METRICS:
+        if self.exporter is None or self.routes.route(method, path) is not Route.METRICS:
             return None
         return self.exporter.render(), self.exporter.content_type
 
@@ -222,7 +210,7 @@ class StatsAppBase:
 
     def answer_without_body(self, method: str, path: str) -> Response | None:
         """The answer for every request but a stats POST, which gets `None`."""
-        route = self.settings.route(method, path)
+        route = self.routes.route(method, path)
         if route is Route.STATS:
             return None
         if route is Route.HEALTH:
@@ -239,41 +227,21 @@ class StatsAppBase:
             self.collector.close()
 
 
-#: Comma-separated ``app_id`` values the apps built from the environment accept.
-ALLOWED_APPS_ENV_VAR = "UPDATER_STATS_ALLOWED_APPS"
-#: ``1``: the apps built from the environment serve ``/metrics`` (``serve --metrics`` sets it).
-METRICS_ENV_VAR = "UPDATER_STATS_METRICS"
-
-
-def metrics_from_env() -> bool:
-    """Whether ``UPDATER_STATS_METRICS`` asks for ``/metrics``."""
-    return os.environ.get(METRICS_ENV_VAR, "").strip().lower() in {"1", "true", "yes", "on"}
-
-
-def policy_from_env() -> Policy:
-    """The default `Policy`, with the allow-list from ``UPDATER_STATS_ALLOWED_APPS`` if set."""
-    raw = os.environ.get(ALLOWED_APPS_ENV_VAR, "")
-    allowed = {part.strip() for part in raw.split(",") if part.strip()}
-    return Policy(allowed_app_ids=allowed or None)
-
-
-def collector_for(
-    storage: str | StorageBackend | Collector | None,
-    policy: Policy | None,
-    privacy: Privacy | None = None,
-    deadline: float = DEFAULT_DEADLINE,
-) -> Collector:
+def collector_for(settings: AppSettings) -> Collector:
     """The collector an app uses: the one given, or a new one over a backend or storage URL.
 
     ``None`` means the ``UPDATER_STATS_STORAGE`` environment variable, then the default SQLite file.
     A collector given keeps its own policy, privacy and deadline.
     """
+    storage = settings.storage
     if isinstance(storage, Collector):
         return storage
     if storage is None:
-        storage = os.environ.get(STORAGE_ENV_VAR) or DEFAULT_STORAGE_URL
+        storage = storage_from_env()
     backend = backend_from_url(storage) if isinstance(storage, str) else storage
-    return Collector(backend, policy=policy or Policy(), privacy=privacy, deadline=deadline)
+    return Collector(
+        backend, policy=settings.policy, privacy=settings.privacy, deadline=settings.deadline
+    )
 
 
 # -- ASGI: what the stats app and the dashboard share ---------------------------------------

@@ -6,48 +6,40 @@ Run it with any ASGI server (``updater-stats serve`` uses uvicorn)::
 
 or mount it inside an ASGI framework (Starlette, FastAPI, Litestar).
 Storage never runs on the event loop: events are stored in a worker thread
-and the answer is sent once they are committed.
+and the answer is sent once they are committed. The app's options are the
+fields of `AppSettings`, which the WSGI app takes too.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import sys
 from collections.abc import Iterable
 from typing import Any
 
 from . import _http
 from ._budget import BodyBudget
-from ._collector import DEFAULT_DEADLINE, Collector, deadline_from_env
+from ._collector import Collector
 from ._http import Disconnected, Message, Receive, Scope, Send, read_chunks
 from ._models import Response
-from ._policy import Policy
+from ._settings import BYTES_IN_FLIGHT_ENV_VAR, DEFAULT_BYTES_IN_FLIGHT, PATH_ENV_VAR, AppSettings
 from .backends import StorageBackend
-from .privacy import Privacy
 
 __all__ = [
     "BYTES_IN_FLIGHT_ENV_VAR",
     "DEFAULT_BYTES_IN_FLIGHT",
     "PATH_ENV_VAR",
+    "AppSettings",
     "StatsASGIApp",
     "create_app",
     "create_app_from_env",
 ]
 
-#: The stats path `create_app_from_env` serves, for servers that import the app by name.
-PATH_ENV_VAR = "UPDATER_STATS_PATH"
-
-
 log = logging.getLogger("updater_stats")
 
 #: Bodies this small are not worth queueing: they take no share of the budget.
 _SMALL_BODY = 64 * 1024
-#: The request bytes the app holds at once unless told otherwise: 64 MiB.
-DEFAULT_BYTES_IN_FLIGHT = 64 * 1024 * 1024
-#: `create_app_from_env`'s `max_bytes_in_flight`, in bytes.
-BYTES_IN_FLIGHT_ENV_VAR = "UPDATER_STATS_MAX_BYTES_IN_FLIGHT"
 
 
 class _TooSlow(Exception):  # noqa: N818 - a signal, not an error for users.
@@ -67,18 +59,19 @@ class StatsASGIApp(_http.StatsAppBase):
       are answered; one that finds no room within ``body_timeout`` seconds gets 503 (devices
       retry). Memory then stays bounded under a flood of maximum-size bodies.
 
-    The lifespan shutdown closes the collector the app created (flushing storage).
+    Takes what `create_app` takes. The lifespan shutdown closes the collector the app
+    created (flushing storage).
     """
 
     def __init__(
         self,
         storage: str | StorageBackend | Collector | None = None,
         *,
-        max_bytes_in_flight: int = DEFAULT_BYTES_IN_FLIGHT,
+        settings: AppSettings | None = None,
         **options: Any,
     ) -> None:
-        super().__init__(storage, **options)
-        self.budget = BodyBudget(max_bytes_in_flight)
+        super().__init__(storage, settings=settings, **options)
+        self.budget = BodyBudget(self.settings.max_bytes_in_flight)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -246,56 +239,40 @@ async def _read_body(receive: Receive, limit: int, timeout: float) -> bytes | No
     return await read_chunks(receive_in_time, limit)
 
 
-def create_app(  # noqa: PLR0913 - keyword-only options, each with a default
+def create_app(
     storage: str | StorageBackend | Collector | None = None,
     *,
-    path: str = "/stats",
-    ready_path: str = "/ready",
-    policy: Policy | None = None,
-    body_timeout: float = 30.0,
-    privacy: Privacy | None = None,
-    metrics: bool = False,
-    metrics_path: str = "/metrics",
-    max_bytes_in_flight: int = DEFAULT_BYTES_IN_FLIGHT,
-    deadline: float = DEFAULT_DEADLINE,
+    settings: AppSettings | None = None,
+    **options: Any,
 ) -> StatsASGIApp:
-    """An ASGI app over *storage*: a storage URL, a backend, a `Collector`, or `None`.
+    """An ASGI app (`StatsASGIApp`) built from *settings*, or from *storage* and keywords.
 
-    ``None`` reads ``UPDATER_STATS_STORAGE`` and falls back to ``updater_stats.sqlite3``.
-    *privacy* pseudonymises ids (a `Collector` given keeps its own). ``metrics=True``
-    serves the intake counters as Prometheus text on *metrics_path* (the ``metrics``
-    extra); the path is public, like the stats path. *max_bytes_in_flight* bounds the
-    request bodies held at once (see `StatsASGIApp`). *deadline*: seconds from a body's
-    arrival to its answer, 200 or 503 (see `Collector`; a `Collector` given keeps its own).
+    Each keyword is a field of `AppSettings` (``path``, ``ready_path``, ``policy``,
+    ``body_timeout``, ``privacy``, ``metrics``, ``metrics_path``, ``max_bytes_in_flight``,
+    ``deadline``) and replaces that field of *settings* (default: ``AppSettings()``);
+    *storage*, when given, replaces ``settings.storage``. So ``create_app(url, metrics=True)``
+    and ``create_app(settings=AppSettings(storage=url, metrics=True))`` build the same app.
+
+    The keywords are the short form, kept from before `AppSettings`; an `AppSettings` is
+    the form to share with the WSGI app or between apps, and the one type checkers check
+    field by field (they see the keywords as ``Any``).
+
+    Args:
+        storage: A storage URL, a backend, a `Collector`, or `None` (see `AppSettings`).
+        settings: What the app is built from.
+        **options: Fields of `AppSettings`, each replacing the one in *settings*.
+
+    Raises:
+        ConfigurationError: a bad value, an unknown storage URL, a missing extra.
+        TypeError: a keyword that is no field of `AppSettings`.
     """
-    return StatsASGIApp(
-        storage,
-        path=path,
-        ready_path=ready_path,
-        policy=policy,
-        body_timeout=body_timeout,
-        privacy=privacy,
-        metrics=metrics,
-        metrics_path=metrics_path,
-        max_bytes_in_flight=max_bytes_in_flight,
-        deadline=deadline,
-    )
+    return StatsASGIApp(storage, settings=settings, **options)
 
 
 def create_app_from_env() -> StatsASGIApp:
-    """`create_app` configured by the environment, one app per worker process.
+    """`create_app` with `AppSettings.from_env`: one app per worker process (``serve`` runs it).
 
-    ``UPDATER_STATS_STORAGE`` (the storage URL), ``UPDATER_STATS_PATH`` (the stats path),
-    ``UPDATER_STATS_ALLOWED_APPS`` (comma-separated ``app_id`` values; unset accepts any),
-    ``UPDATER_STATS_PSEUDONYM_SECRET`` and ``UPDATER_STATS_CUSTOM_ID`` (see `Privacy.from_env`),
-    ``UPDATER_STATS_METRICS`` (``1``: serve ``/metrics``), ``UPDATER_STATS_MAX_BYTES_IN_FLIGHT``,
-    ``UPDATER_STATS_DEADLINE`` (seconds to answer a request in; 5 when unset).
+    Raises:
+        ConfigurationError: a variable holds a bad value; the message names it.
     """
-    return create_app(
-        path=os.environ.get(PATH_ENV_VAR) or "/stats",
-        policy=_http.policy_from_env(),
-        privacy=Privacy.from_env(),
-        metrics=_http.metrics_from_env(),
-        max_bytes_in_flight=int(os.environ.get(BYTES_IN_FLIGHT_ENV_VAR) or DEFAULT_BYTES_IN_FLIGHT),
-        deadline=deadline_from_env(),
-    )
+    return create_app(settings=AppSettings.from_env())

@@ -26,17 +26,21 @@ from typing import IO, TYPE_CHECKING, Any
 import attrs
 import click
 
-from ._collector import (
-    DEADLINE_ENV_VAR,
-    DEFAULT_DEADLINE,
-    DEFAULT_STORAGE_URL,
-    STORAGE_ENV_VAR,
-    Collector,
-)
-from ._http import ALLOWED_APPS_ENV_VAR, METRICS_ENV_VAR
+from ._collector import DEFAULT_DEADLINE, Collector
 from ._lifecycle import forget_events, purge_events
 from ._models import WIRE_KEYS, StoredEvent
+from ._policy import Policy
 from ._prometheus import MULTIPROC_ENV_VAR
+from ._settings import (
+    DASHBOARD_ENV_VAR,
+    DEADLINE_ENV_VAR,
+    DEFAULT_BYTES_IN_FLIGHT,
+    DEFAULT_STORAGE_URL,
+    STORAGE_ENV_VAR,
+    TOKEN_ENV_VAR,
+    AppSettings,
+    worker_environ,
+)
 from ._transfer import (
     DEFAULT_BATCH_SIZE,
     EXPORT_FIELDS,
@@ -46,7 +50,6 @@ from ._transfer import (
     import_json_lines,
     json_line,
 )
-from .asgi import BYTES_IN_FLIGHT_ENV_VAR, DEFAULT_BYTES_IN_FLIGHT, PATH_ENV_VAR
 from .backends import StorageBackend, SupportsEvents, backend_from_url
 from .exceptions import BackendError, ConfigurationError
 from .privacy import SECRET_ENV_VAR, Privacy, normalize_device_id
@@ -204,7 +207,16 @@ def serve(
             "--metrics needs prometheus-client: pip install 'updater-stats[metrics]'"
         )
     try:
-        Privacy.from_env()  # a bad secret stops the command here, not in every worker
+        # Checked here, so that a bad value (or secret) stops the command, not every worker.
+        settings = AppSettings(
+            storage=storage,
+            path=path,
+            policy=Policy(allowed_app_ids=allowed_apps or None),
+            privacy=Privacy.from_env(),
+            metrics=metrics,
+            max_bytes_in_flight=max_bytes_in_flight,
+            deadline=deadline,
+        )
     except ConfigurationError as error:
         raise click.ClickException(error.message) from None
     if workers > 1 and storage.lower().startswith("chdb:"):
@@ -216,13 +228,9 @@ def serve(
     factory = "updater_stats.asgi:create_app_from_env"
     if dashboard:
         factory = _dashboard_env(dashboard_token_file)
-    # Every worker process builds its app from these, through the factory below.
-    os.environ[STORAGE_ENV_VAR] = storage
-    os.environ[PATH_ENV_VAR] = path
-    os.environ[ALLOWED_APPS_ENV_VAR] = ",".join(allowed_apps)
-    os.environ[METRICS_ENV_VAR] = "1" if metrics else ""
-    os.environ[BYTES_IN_FLIGHT_ENV_VAR] = str(max_bytes_in_flight)
-    os.environ[DEADLINE_ENV_VAR] = repr(deadline)
+    # Every worker process builds its app from these, through the factory's
+    # `AppSettings.from_env`: the settings above, as it reads them back.
+    os.environ.update(worker_environ(settings))
     own_metrics_dir = None
     if metrics and workers > 1 and not os.environ.get(MULTIPROC_ENV_VAR):
         # prometheus-client's multiprocess mode: each worker writes its counters to files in
@@ -279,7 +287,7 @@ def _dashboard_env(token_file: str | None) -> str:
         raise click.ClickException(
             "--dashboard needs Jinja2: pip install 'updater-stats[dashboard]'"
         )
-    from .dashboard import DASHBOARD_ENV_VAR, TOKEN_ENV_VAR, read_token  # noqa: PLC0415
+    from .dashboard import read_token  # noqa: PLC0415
 
     try:
         token = read_token(token_file=token_file)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import hmac
 import os
 import re
+from collections.abc import Mapping
 from typing import Literal
 
 import attrs
@@ -98,12 +99,17 @@ class Privacy:
             )
 
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None) -> Privacy | None:
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Privacy | None:
         """The `Privacy` the environment asks for, or `None` when it asks for nothing.
 
         ``UPDATER_STATS_PSEUDONYM_SECRET`` set: ``device_id`` is hashed, and
         ``custom_id`` too unless ``UPDATER_STATS_CUSTOM_ID`` says ``keep`` or
         ``drop``. Without a secret, ``UPDATER_STATS_CUSTOM_ID=drop`` alone drops it.
+        `AppSettings.from_env` reads these two through here.
+
+        Raises:
+            ConfigurationError: a bad ``UPDATER_STATS_CUSTOM_ID``, or a secret that is too
+                short; the message names the variable.
         """
         env = os.environ if environ is None else environ
         secret = env.get(SECRET_ENV_VAR) or None
@@ -117,7 +123,13 @@ class Privacy:
             if custom in {"", "keep"}:
                 return None
             return cls(device_id="keep", custom_id=custom)  # type: ignore[arg-type]
-        return cls(secret=secret, custom_id=custom or "hash")  # type: ignore[arg-type]
+        try:
+            return cls(secret=secret, custom_id=custom or "hash")  # type: ignore[arg-type]
+        except ConfigurationError as error:
+            # The message never holds the secret; it says where the bad one came from.
+            raise ConfigurationError(
+                f"{SECRET_ENV_VAR}: {error.message}", code=error.code
+            ) from None
 
     @property
     def changes_events(self) -> bool:

@@ -3,23 +3,21 @@
 Run it with any WSGI server (gunicorn, uWSGI, waitress, the standard
 library's ``wsgiref``) or mount it inside Flask or Django with a WSGI
 dispatcher. Each request's events are committed before it is answered.
+The app's options are the fields of `AppSettings`, as for the ASGI app.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterable
 from typing import IO, Any
 
 from . import _http
-from ._collector import DEFAULT_DEADLINE, Collector, deadline_from_env
+from ._collector import Collector
 from ._models import Response
-from ._policy import Policy
-from .asgi import PATH_ENV_VAR
+from ._settings import AppSettings
 from .backends import StorageBackend
-from .privacy import Privacy
 
-__all__ = ["StatsWSGIApp", "create_app", "create_app_from_env"]
+__all__ = ["AppSettings", "StatsWSGIApp", "create_app", "create_app_from_env"]
 
 StartResponse = Callable[..., Any]
 
@@ -41,7 +39,8 @@ _REASONS = {
 class StatsWSGIApp(_http.StatsAppBase):
     """A WSGI application serving the stats endpoint; the same routes as `StatsASGIApp`.
 
-    Call `close` on shutdown to flush and close the storage it created.
+    Takes what `create_app` takes. Call `close` on shutdown to flush and close the
+    storage it created.
     """
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
@@ -108,40 +107,31 @@ def _read_upto(stream: IO[bytes], length: int | None, limit: int) -> bytes | Non
     return b"".join(chunks)
 
 
-def create_app(  # noqa: PLR0913 - keyword-only options, each with a default
+def create_app(
     storage: str | StorageBackend | Collector | None = None,
     *,
-    path: str = "/stats",
-    ready_path: str = "/ready",
-    policy: Policy | None = None,
-    privacy: Privacy | None = None,
-    metrics: bool = False,
-    metrics_path: str = "/metrics",
-    deadline: float = DEFAULT_DEADLINE,
+    settings: AppSettings | None = None,
+    **options: Any,
 ) -> StatsWSGIApp:
-    """A WSGI app over *storage*: a storage URL, a backend, a `Collector`, or `None`.
+    """A WSGI app (`StatsWSGIApp`) built from *settings*, or from *storage* and keywords.
 
-    ``None`` reads ``UPDATER_STATS_STORAGE`` and falls back to ``updater_stats.sqlite3``.
-    *privacy*, *metrics* and *deadline* as for `asgi.create_app`.
+    As `asgi.create_app`: each keyword is a field of `AppSettings` and replaces that
+    field of *settings* (default: ``AppSettings()``), and *storage*, when given, replaces
+    ``settings.storage``. The same settings build the same app under ASGI and WSGI;
+    ``body_timeout`` and ``max_bytes_in_flight`` are the ASGI app's alone (a WSGI
+    server reads bodies and times them out itself), and are accepted and unused here.
+
+    Raises:
+        ConfigurationError: a bad value, an unknown storage URL, a missing extra.
+        TypeError: a keyword that is no field of `AppSettings`.
     """
-    return StatsWSGIApp(
-        storage,
-        path=path,
-        ready_path=ready_path,
-        policy=policy,
-        privacy=privacy,
-        metrics=metrics,
-        metrics_path=metrics_path,
-        deadline=deadline,
-    )
+    return StatsWSGIApp(storage, settings=settings, **options)
 
 
 def create_app_from_env() -> StatsWSGIApp:
-    """`create_app` configured by the environment, as `asgi.create_app_from_env` is."""
-    return create_app(
-        path=os.environ.get(PATH_ENV_VAR) or "/stats",
-        policy=_http.policy_from_env(),
-        privacy=Privacy.from_env(),
-        metrics=_http.metrics_from_env(),
-        deadline=deadline_from_env(),
-    )
+    """`create_app` with `AppSettings.from_env`, as `asgi.create_app_from_env` is.
+
+    Raises:
+        ConfigurationError: a variable holds a bad value; the message names it.
+    """
+    return create_app(settings=AppSettings.from_env())

@@ -14,10 +14,17 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .._inventory import DashboardData
+from .._settings import (
+    DASHBOARD_ENV_VAR,
+    TOKEN_ENV_VAR,
+    AppSettings,
+    dashboard_from_env,
+    storage_from_env,
+)
 from ..privacy import Privacy
 from ..reports import HealthPolicy
 from ._app import CSP, DashboardApp
-from ._auth import TOKEN_ENV_VAR, read_token
+from ._auth import read_token
 
 if TYPE_CHECKING:
     from .._http import Receive, Scope, Send
@@ -32,9 +39,6 @@ __all__ = [
     "create_server_app_from_env",
     "read_token",
 ]
-
-#: ``1``: `create_server_app_from_env` serves the dashboard too (set by ``serve --dashboard``).
-DASHBOARD_ENV_VAR = "UPDATER_STATS_DASHBOARD"
 
 
 def create_dashboard(  # noqa: PLR0913 - keyword-only options, each with a default
@@ -66,9 +70,7 @@ def create_dashboard(  # noqa: PLR0913 - keyword-only options, each with a defau
     """
     secret = read_token(token, token_file)
     if storage is None:
-        from .._collector import DEFAULT_STORAGE_URL, STORAGE_ENV_VAR  # noqa: PLC0415
-
-        storage = os.environ.get(STORAGE_ENV_VAR) or DEFAULT_STORAGE_URL
+        storage = storage_from_env()
     if privacy is None:
         privacy = Privacy.from_env()
     target = storage
@@ -102,10 +104,20 @@ class _ServerApp:
 
 def create_server_app_from_env() -> Any:
     """What ``updater-stats serve`` runs: the stats endpoint, and the dashboard when
-    ``UPDATER_STATS_DASHBOARD`` is ``1`` (its token from ``UPDATER_STATS_DASHBOARD_TOKEN``)."""
-    from ..asgi import create_app_from_env  # noqa: PLC0415 - keeps the import graph one-way
+    ``UPDATER_STATS_DASHBOARD`` is ``1`` (its token from ``UPDATER_STATS_DASHBOARD_TOKEN``).
 
-    stats = create_app_from_env()
-    if os.environ.get(DASHBOARD_ENV_VAR) != "1":
+    Both read the storage and the privacy of one `AppSettings.from_env`.
+    """
+    from ..asgi import create_app  # noqa: PLC0415 - keeps the import graph one-way
+
+    settings = AppSettings.from_env()
+    wanted = dashboard_from_env()
+    stats = create_app(settings=settings)
+    if not wanted:
         return stats
-    return _ServerApp(stats, create_dashboard())
+    try:
+        dashboard = create_dashboard(settings.storage, privacy=settings.privacy)
+    except BaseException:
+        stats.close()  # no server will run its lifespan now
+        raise
+    return _ServerApp(stats, dashboard)

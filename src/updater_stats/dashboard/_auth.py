@@ -8,10 +8,9 @@ import os
 import time
 from pathlib import Path
 
+from .._settings import dashboard_token_from_env
 from ..exceptions import ConfigurationError
 
-#: The dashboard token, read by `create_dashboard` and ``serve --dashboard``.
-TOKEN_ENV_VAR = "UPDATER_STATS_DASHBOARD_TOKEN"  # noqa: S105 - a variable name, not a secret
 #: The session cookie's name.
 COOKIE = "updater_stats_dashboard"
 #: How long a login lasts.
@@ -34,7 +33,7 @@ def read_token(token: str | None = None, token_file: str | os.PathLike[str] | No
                 f"cannot read the dashboard token file: {error.strerror}", code="no_token"
             ) from None
     if token is None:
-        token = os.environ.get(TOKEN_ENV_VAR, "").strip() or None
+        token = dashboard_token_from_env()
     if not token:
         raise ConfigurationError(
             "the dashboard needs a token: set UPDATER_STATS_DASHBOARD_TOKEN or pass "
