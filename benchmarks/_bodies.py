@@ -150,15 +150,26 @@ def rate(count: float, seconds: float) -> str:
     return f"{count / seconds:,.0f}/s".replace(",", " ")
 
 
-def info_line(name: str, value: float, *, times: bool = False) -> str:
+def ratio(part: float, whole: float) -> float | None:
+    """*part* / *whole*, or `None` when *whole* is zero: a side that answered nothing in a
+    run (an overloaded machine) makes the ratio unknown, not the script crash."""
+    return part / whole if whole else None
+
+
+def _shown(value: float | None, *, times: bool) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:.1f}x" if times else f"{value:.0%}"
+
+
+def info_line(name: str, value: float | None, *, times: bool = False) -> str:
     """A ratio the issue sets no target for, in the same shape as `ratio_line`."""
-    shown = f"{value:.1f}x" if times else f"{value:.0%}"
-    return f"ratio  {name:<50} {shown:>8}"
+    return f"ratio  {name:<50} {_shown(value, times=times):>8}"
 
 
-def ratio_line(name: str, value: float, target: float, *, times: bool = False) -> str:
-    """One ratio, its target and whether this run met it, in one greppable line."""
-    shown = f"{value:.1f}x" if times else f"{value:.0%}"
+def ratio_line(name: str, value: float | None, target: float, *, times: bool = False) -> str:
+    """One ratio, its target and whether this run met it, in one greppable line (an unknown
+    ratio, `None`, is not met)."""
     wanted = f"{target:g}x" if times else f"{target:.0%}"
-    verdict = "met" if value >= target else "MISSED"
-    return f"ratio  {name:<50} {shown:>8}  target >= {wanted:<6} {verdict}"
+    verdict = "met" if value is not None and value >= target else "MISSED"
+    return f"ratio  {name:<50} {_shown(value, times=times):>8}  target >= {wanted:<6} {verdict}"

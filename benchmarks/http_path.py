@@ -47,7 +47,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from _bodies import DEVICE_PREFIX, batch_template, device_fields, encode, info_line, ratio_line
+from _bodies import (
+    DEVICE_PREFIX,
+    batch_template,
+    device_fields,
+    encode,
+    info_line,
+    ratio,
+    ratio_line,
+)
 
 BATCH_SIZE = 200
 # Twelve hex digits that every request replaces with its own: the end of the device id.
@@ -479,9 +487,8 @@ def report(results: dict[tuple[str, str, str], dict[str, Any]], placements: list
     for placement in placements:
         lib = results["library", "single", placement]
         noop = results["noop", "single", placement]
-        print(
-            ratio_line(f"single, {placement}: serve / no-op req/s", lib["rps"] / noop["rps"], 0.6)
-        )
+        name = f"single, {placement}: serve / no-op req/s"
+        print(ratio_line(name, ratio(lib["rps"], noop["rps"]), 0.6))
         print(
             f"target single, {placement}: p99 {lib['p99'] * 1e3:.1f} ms (<= 20 ms: "
             f"{'met' if lib['p99'] <= 0.020 else 'MISSED'}); peak RSS "
@@ -492,7 +499,7 @@ def report(results: dict[tuple[str, str, str], dict[str, Any]], placements: list
         node = results.get(("node", "single", placement))
         if node is not None:
             name = f"single, {placement}: serve / Node baseline req/s"
-            value = lib["rps"] / node["rps"]
+            value = ratio(lib["rps"], node["rps"])
             print(
                 ratio_line(name, value, 3, times=True)
                 if placement == "pinned"
@@ -503,7 +510,7 @@ def report(results: dict[tuple[str, str, str], dict[str, Any]], placements: list
         print(
             info_line(
                 f"{batch}, {placement}: serve / no-op events/s",
-                lib_batch["eps"] / noop_batch["eps"],
+                ratio(lib_batch["eps"], noop_batch["eps"]),
             )
         )
         node_batch = results.get(("node", batch, placement))
@@ -511,7 +518,7 @@ def report(results: dict[tuple[str, str, str], dict[str, Any]], placements: list
             print(
                 info_line(
                     f"{batch}, {placement}: serve / Node baseline events/s",
-                    lib_batch["eps"] / node_batch["eps"],
+                    ratio(lib_batch["eps"], node_batch["eps"]),
                     times=True,
                 )
             )
