@@ -76,15 +76,23 @@ DEFAULT_BATCH_SIZE = 5000
 
 @runtime_checkable
 class SupportsEvents(Protocol):
-    """**Protocol:** a backend that streams every event it holds.
+    """**Protocol:** a backend that streams the events it holds: the read protocol.
 
     Every built-in backend implements it. ``events()`` yields `StoredEvent`
     values in storage order, reading in chunks (never the whole store at
-    once); with *app_id*, only that app's events.
+    once); with *app_id*, only that app's events; with *since*, only the
+    events received (the server clock, `StoredEvent.received_at`) at or after
+    it. Exports and copies read through it, and so do the reports of a
+    backend that computes none itself.
     """
 
-    def events(self, *, app_id: str | None = None) -> Iterator[StoredEvent]:
-        """Every stored event (of *app_id* only, when given) in storage order."""
+    def events(
+        self, *, app_id: str | None = None, since: dt.datetime | None = None
+    ) -> Iterator[StoredEvent]:
+        """Every stored event in storage order: of *app_id* only, and received at or after
+        *since* (an aware datetime; the bound is inclusive) only, when given. Callers pass
+        *since* only when they bound the time, so a backend written before it existed
+        still serves the others."""
         ...
 
 

@@ -1,6 +1,7 @@
 """Storage: the `StorageBackend` protocol, the built-in backends, and URLs that name them.
 
-`copy_events` copies every event of one backend into another.
+A backend that streams what it holds implements the read protocol, `SupportsEvents`;
+`copy_events` copies every event of one backend into another through it.
 `PostgresBackend` and `ClickHouseBackend` need their drivers (the ``postgres``
 and ``clickhouse`` extras): import them from `updater_stats.backends.postgres`
 and `updater_stats.backends.clickhouse`, or name them with a URL. A package of
@@ -10,7 +11,7 @@ entry-point group.
 
 from __future__ import annotations
 
-from .._transfer import CopyResult, copy_events
+from .._transfer import CopyResult, SupportsEvents, copy_events
 from .._writer import Batching
 from ._protocol import StorageBackend, SupportsDeadline, SupportsForget, SupportsPurge
 from ._url import URL_SCHEMES_GROUP, backend_from_url
@@ -25,6 +26,7 @@ __all__ = [
     "SQLiteBackend",
     "StorageBackend",
     "SupportsDeadline",
+    "SupportsEvents",
     "SupportsForget",
     "SupportsPurge",
     "backend_from_url",

@@ -750,12 +750,26 @@ class PostgresBackend:
         except psycopg.Error as exc:
             raise BackendError(f"PostgreSQL does not answer: {exc}") from exc
 
-    def events(self, *, app_id: str | None = None, chunk_size: int = 1000) -> Iterator[StoredEvent]:
-        """Every stored event in storage order, read in chunks (never all at once)."""
+    def events(
+        self,
+        *,
+        app_id: str | None = None,
+        since: dt.datetime | None = None,
+        chunk_size: int = 1000,
+    ) -> Iterator[StoredEvent]:
+        """Every stored event in storage order, read in chunks (never all at once), of
+        *app_id* only and received at or after *since* only, when given."""
         self._prepare()
-        where = sql.SQL("WHERE id > %s AND app_id = %s" if app_id else "WHERE id > %s")
+        conditions = ["id > %s"]
+        extra: list[Any] = []
+        if app_id:
+            conditions.append("app_id = %s")
+            extra.append(escape(app_id))
+        if since is not None:
+            conditions.append("received_at >= %s")
+            extra.append(since)
+        where = sql.SQL("WHERE " + " AND ".join(conditions))
         query = sql.SQL("{} {} ORDER BY id LIMIT %s").format(self._select, where)
-        extra = [escape(app_id)] if app_id else []
         last_id = 0
         while True:
             try:

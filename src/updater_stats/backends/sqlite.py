@@ -653,11 +653,24 @@ class SQLiteBackend:
             except sqlite3.Error as exc:
                 raise BackendError(f"SQLite does not answer: {exc}") from exc
 
-    def events(self, *, app_id: str | None = None, chunk_size: int = 1000) -> Iterator[StoredEvent]:
-        """Every stored event in storage order, read in chunks (never all at once)."""
-        where, params = (
-            ("WHERE id > ? AND app_id = ?", [app_id]) if app_id else ("WHERE id > ?", [])
-        )
+    def events(
+        self,
+        *,
+        app_id: str | None = None,
+        since: dt.datetime | None = None,
+        chunk_size: int = 1000,
+    ) -> Iterator[StoredEvent]:
+        """Every stored event in storage order, read in chunks (never all at once), of
+        *app_id* only and received at or after *since* only, when given."""
+        where = "WHERE id > ?"
+        params: list[Any] = []
+        if app_id:
+            where += " AND app_id = ?"
+            params.append(app_id)
+        if since is not None:
+            # Receive times are stored in whole milliseconds: the first one at or after since.
+            where += " AND received_at >= ?"
+            params.append(-((_EPOCH - since) // _ONE_MS))
         last_id = 0
         while True:
             with self._lock:
