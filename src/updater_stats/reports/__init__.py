@@ -1,8 +1,11 @@
-"""Reports and release health over stored events, computed by the database.
+"""Reports and release health over stored events.
 
 `open_reports` (or `reports_for`) gives a `Reports` over a storage backend; each
-method takes a `ReportQuery`. A backend is reported on when it implements the
-read-side protocol `ReportSource`; SQLite does (`SQLiteReports`).
+method takes a `ReportQuery`. A backend that implements the read-side protocol
+`ReportSource` computes the figures itself, as the SQL backends do in their
+databases (`SQLiteReports`, ...); any other backend that streams its events
+(`SupportsEvents`) gets them from the reference implementation,
+`EventReportSource`, which counts them in Python.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from ._records import (
     RunningGroup,
     VersionCounts,
 )
+from ._reference import EventReportSource
 from ._reports import (
     AdoptionReport,
     FunnelReport,
@@ -50,6 +54,7 @@ __all__ = [
     "ClickHouseReports",
     "DailyVersionCounts",
     "DayCount",
+    "EventReportSource",
     "FunnelCounts",
     "FunnelReport",
     "FunnelStep",

@@ -10,7 +10,7 @@ import attrs
 from typing_extensions import Self
 
 from .._versions import version_order_key
-from ..backends import SQLiteBackend, backend_from_url
+from ..backends import SQLiteBackend, SupportsEvents, backend_from_url
 from ..backends._url import url_path
 from ..exceptions import ConfigurationError
 from . import _semantics as sem
@@ -23,6 +23,7 @@ from ._records import (
     RunningGroup,
     VersionCounts,
 )
+from ._reference import EventReportSource
 from ._wilson import wilson_interval
 
 
@@ -263,21 +264,27 @@ def _read_side(backend: object) -> ReportSource | None:
 
 
 def reports_for(backend: object) -> Reports:
-    """`Reports` over a storage backend: a built-in one, or any that implements `ReportSource`.
+    """`Reports` over a storage backend: a built-in one, or any that reads or reports.
 
-    The built-in backends (SQLite, PostgreSQL, ClickHouse) get a read side of their own,
-    on a separate connection; the backend keeps writing undisturbed.
+    The built-in SQL backends (SQLite, PostgreSQL, ClickHouse) get a read side of their
+    own, on a separate connection; the backend keeps writing undisturbed. A backend that
+    implements `ReportSource` computes the reports itself; any other backend with the read
+    protocol (`SupportsEvents`, such as `MemoryBackend`) gets them from
+    `EventReportSource`, which counts its events in Python.
 
     Raises:
-        ConfigurationError: the backend has no read side.
+        ConfigurationError: the backend neither reports nor reads.
     """
     source = _read_side(backend)
     if source is not None:
         return Reports(source)
     if isinstance(backend, ReportSource):
         return Reports(backend)
+    if isinstance(backend, SupportsEvents):
+        return Reports(EventReportSource(backend))
     raise ConfigurationError(
-        f"{type(backend).__name__} cannot be reported on: it does not implement ReportSource",
+        f"{type(backend).__name__} cannot be reported on: it implements neither ReportSource "
+        "nor the read protocol (events())",
         code="no_read_side",
     )
 
