@@ -1,4 +1,4 @@
-"""Helpers for tests, yours included: the in-memory backend and the backend contract suite.
+"""Helpers for tests, yours included: the in-memory backend and the contract suites.
 
 `BackendContract` holds every promise of `StorageBackend` as pytest tests.
 Subclass it in your own test module and give it a ``backend`` fixture that
@@ -18,10 +18,13 @@ The suite reads events back with the backend's ``events()`` method (every
 stored event in storage order, as `StoredEvent` values: the read protocol,
 `SupportsEvents`, with its ``app_id`` and ``since`` bounds); override
 `BackendContract.read_back` if yours reads another way. Importing this module
-needs pytest.
+needs pytest: ``pip install 'updater-stats[testing]'``.
 
 A backend that erases (`SupportsForget`) or purges (`SupportsPurge`) adds
-`ForgetContract` and `PurgeContract` to its test class's bases.
+`ForgetContract` and `PurgeContract` to its test class's bases, and one that is
+reported on (every backend with ``events()``, or one implementing `ReportSource`)
+adds `ReportsContract`: every report figure, on a fixed data set, checked against
+the reference implementation.
 """
 
 # This module is test code, for pytest: plain `assert` is how its checks speak.
@@ -41,6 +44,7 @@ import pytest
 
 from ._collector import Collector
 from ._models import AppInfos, StoredEvent, WriteResult
+from ._reports_contract import ReportsContract
 from ._wire import parse_event
 from ._writer import Batching
 from .backends import MemoryBackend, StorageBackend
@@ -51,6 +55,7 @@ __all__ = [
     "ForgetContract",
     "MemoryBackend",
     "PurgeContract",
+    "ReportsContract",
     "assert_same_events",
     "stored_event",
     "wire_event",
