@@ -626,12 +626,13 @@ class ReportsContract:
 
     Subclass it in a test module and provide a ``backend`` fixture yielding a fresh, empty
     backend (and closing it afterwards), as for `BackendContract`. Each test writes one
-    fixed data set through ``backend.write()``: three apps (one without events), versions
-    in version order and not, per-file names, pre-releases and free text, every platform,
-    channels, emulators and development builds, re-sent batches and repeats inside one,
-    keyless events sent twice, events queued for days, device clocks far behind, ahead and
-    in 1970, `download_fail` from old, current and unreadable plugin versions, a failure of
-    every kind, rollbacks of every form and download durations good and bad. Then it
+    fixed data set through ``backend.write()``: two apps (a third is queried, without
+    events), versions in version order and not, per-file names, pre-releases and free
+    text, every platform, channels, emulators and development builds, re-sent batches and
+    repeats inside one, keyless events sent twice, events queued for days, device clocks
+    far behind, ahead and in 1970, `download_fail` from old, current and unreadable plugin
+    versions, a failure of every kind, rollbacks of every form and download durations good
+    and bad. Then it
     compares every figure of one report, under every query of `queries`, with
     `EventReportSource` over the same batches in a `MemoryBackend`.
 
@@ -663,8 +664,11 @@ class ReportsContract:
         results = []
         for batch in self.batches():
             result = backend.write(batch)
-            assert isinstance(result, WriteResult), f"write returned {result!r}"
-            assert result.inserted + result.duplicates == len(batch), result
+            assert isinstance(result, WriteResult), f"write returned {result!r}, not a WriteResult"
+            assert result.inserted + result.duplicates == len(batch), (
+                f"a write of {len(batch)} events returned {result!r}: inserted and duplicates "
+                "must add up to the events written"
+            )
             results.append(result)
         return results
 
