@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-__all__ = ["EPOCH", "ONE_MS", "epoch_ms", "from_epoch_ms"]
+__all__ = ["EPOCH", "ONE_MS", "epoch_ms", "first_ms_from", "from_epoch_ms"]
 
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 ONE_MS = dt.timedelta(milliseconds=1)
@@ -18,3 +18,12 @@ def epoch_ms(moment: dt.datetime) -> int:
 def from_epoch_ms(ms: int) -> dt.datetime:
     """The UTC datetime *ms* epoch milliseconds name."""
     return EPOCH + ms * ONE_MS
+
+
+def first_ms_from(moment: dt.datetime) -> int:
+    """The first whole epoch millisecond at or after *moment*.
+
+    Stored times are whole milliseconds, so ``t >= moment`` is ``t >= first_ms_from(moment)``
+    and ``t < moment`` is ``t < first_ms_from(moment)``, even for a bound between two.
+    """
+    return -((EPOCH - moment) // ONE_MS)

@@ -23,6 +23,7 @@ import attrs
 
 from . import _semantics as sem
 from .backends._sql import SQLReportSource, day_of
+from .exceptions import ConfigurationError
 from .privacy import Privacy, normalize_device_id
 from .reports import (
     ActiveDevices,
@@ -143,7 +144,13 @@ class DashboardData:
     def __init__(self, reports: Reports, *, privacy: Privacy | None = None) -> None:
         source = reports.source
         if not isinstance(source, SQLReportSource):
-            raise TypeError(f"the dashboard reads SQL storage, not {type(source).__name__}")
+            # The reports of other backends (the reference implementation's among them) have
+            # no SQL to run the inventory's queries on, yet.
+            reports.close()
+            raise ConfigurationError(
+                f"the dashboard reads SQL storage, not {type(source).__name__}",
+                code="no_read_side",
+            )
         self.reports = reports
         self.privacy = privacy
         self._source = source

@@ -6,7 +6,7 @@ import datetime as dt
 
 import attrs
 
-from ._epoch import EPOCH, ONE_MS
+from ._epoch import first_ms_from
 
 
 def _utc(moment: dt.datetime | None) -> dt.datetime | None:
@@ -15,15 +15,6 @@ def _utc(moment: dt.datetime | None) -> dt.datetime | None:
     if moment.tzinfo is None:
         raise ValueError(f"{moment!r} has no time zone: pass an aware datetime (UTC)")
     return moment.astimezone(dt.timezone.utc)
-
-
-def _first_ms_from(moment: dt.datetime) -> int:
-    """The first whole epoch millisecond at or after *moment*.
-
-    Event times are whole milliseconds, so ``t >= moment`` is ``t >= _first_ms_from(moment)``
-    and ``t < moment`` is ``t < _first_ms_from(moment)``, even for a bound between two.
-    """
-    return -((EPOCH - moment) // ONE_MS)
 
 
 @attrs.frozen(kw_only=True)
@@ -64,10 +55,10 @@ class ReportQuery:
     def since_ms(self) -> int | None:
         """The first epoch millisecond at or after `since` (event times are whole
         milliseconds, as backends store them), or `None`."""
-        return None if self.since is None else _first_ms_from(self.since)
+        return None if self.since is None else first_ms_from(self.since)
 
     @property
     def until_ms(self) -> int | None:
         """The first epoch millisecond at or after `until`, which no event counted is at
         or after, or `None`."""
-        return None if self.until is None else _first_ms_from(self.until)
+        return None if self.until is None else first_ms_from(self.until)

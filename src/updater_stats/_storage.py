@@ -159,7 +159,10 @@ class SupportsEvents(Protocol):
     def events(
         self, *, app_id: str | None = None, since: dt.datetime | None = None
     ) -> Iterator[StoredEvent]:
-        """The stored events (of *app_id*, received at or after *since*) in storage order."""
+        """Every stored event in storage order: of *app_id* only, and received at or after
+        *since* (an aware datetime; the bound is inclusive) only, when given. Callers pass
+        *since* only when they bound the time, so a backend written before it existed
+        still serves the others."""
         ...
 
 

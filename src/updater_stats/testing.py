@@ -1,4 +1,4 @@
-"""Helpers for tests, yours included: the in-memory backend and the backend contract suite.
+"""Helpers for tests, yours included: the in-memory backend and the contract suites.
 
 `BackendContract` holds every promise of `StorageBackend` as pytest tests.
 Subclass it in your own test module and give it a ``backend`` fixture that
@@ -15,12 +15,16 @@ yields a fresh, empty backend:
             backend.close()
 
 The suite reads events back with the backend's ``events()`` method (every
-stored event in storage order, as `StoredEvent` values); override
+stored event in storage order, as `StoredEvent` values: the read protocol,
+`SupportsEvents`, with its ``app_id`` and ``since`` bounds); override
 `BackendContract.read_back` if yours reads another way. Importing this module
-needs pytest.
+needs pytest: ``pip install 'updater-stats[testing]'``.
 
 A backend that erases (`SupportsForget`) or purges (`SupportsPurge`) adds
-`ForgetContract` and `PurgeContract` to its test class's bases.
+`ForgetContract` and `PurgeContract` to its test class's bases, and one that is
+reported on (every backend with ``events()``, or one implementing `ReportSource`)
+adds `ReportsContract`: every report figure, on a fixed data set, checked against
+the reference implementation.
 """
 
 # This module is test code, for pytest: plain `assert` is how its checks speak.
@@ -41,6 +45,7 @@ import pytest
 from ._batching import Batching
 from ._collector import Collector
 from ._models import AppInfos, StoredEvent, WriteResult
+from ._reports_contract import ReportsContract
 from ._wire import parse_event
 from .backends import MemoryBackend, StorageBackend, SupportsPing
 from .exceptions import BackendError
@@ -50,6 +55,7 @@ __all__ = [
     "ForgetContract",
     "MemoryBackend",
     "PurgeContract",
+    "ReportsContract",
     "assert_same_events",
     "stored_event",
     "wire_event",
@@ -189,10 +195,14 @@ ODD_STRINGS: tuple[str, ...] = (
 class _ContractBase:
     """What every contract suite uses: reading back and checked writes."""
 
-    def read_back(self, backend: Any, app_id: str | None = None) -> list[StoredEvent]:
-        """Every event *backend* holds, in storage order; override for another read path."""
-        events = backend.events() if app_id is None else backend.events(app_id=app_id)
-        return list(events)
+    def read_back(
+        self, backend: Any, app_id: str | None = None, since: dt.datetime | None = None
+    ) -> list[StoredEvent]:
+        """Every event *backend* holds, in storage order (of *app_id* only, received at or
+        after *since* only, when given); override for another read path."""
+        # Only the bounds given are passed, as the library's own callers do.
+        bounds = {"app_id": app_id, "since": since}
+        return list(backend.events(**{k: v for k, v in bounds.items() if v is not None}))
 
     def write(self, backend: StorageBackend, events: Sequence[StoredEvent]) -> WriteResult:
         """``backend.write(events)``, its `WriteResult` checked to account for every event."""
@@ -233,7 +243,7 @@ class BackendContract(_ContractBase):
 
     Reading back: the default `read_back` calls ``backend.events()``, which
     must yield every stored event in storage order (write order for writes
-    from one thread), optionally filtered by ``app_id``.
+    from one thread), optionally filtered by ``app_id`` and ``since``.
     """
 
     #: Threads used by the concurrency tests.
@@ -555,6 +565,33 @@ class BackendContract(_ContractBase):
             expected = [e for e in events if e.event.app_id == app]
             assert_same_events(self.read_back(backend, app_id=app), expected)
         assert self.read_back(backend, app_id="com.app.none") == []
+
+    def test_reading_since(self, backend: StorageBackend) -> None:
+        bound = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.timezone.utc)
+        offsets = [-40 * 86_400_000, -1, 0, 1, 60_000, 40 * 86_400_000]  # milliseconds
+        events = [
+            stored_event(
+                timestamp=index,
+                app_id=f"com.app.n{index % 2}",
+                received_at=bound + dt.timedelta(milliseconds=offset),
+            )
+            for index, offset in enumerate(offsets + offsets[::-1])
+        ]
+        self.write(backend, events)
+
+        for since in (
+            bound,  # inclusive: the event received at the bound itself is read
+            bound - dt.timedelta(milliseconds=1),
+            bound + dt.timedelta(microseconds=500),  # between two stored milliseconds
+            bound.astimezone(dt.timezone(dt.timedelta(hours=-5))),  # the same instant
+            bound - dt.timedelta(days=400),
+        ):
+            expected = [e for e in events if e.received_at >= since]
+            assert_same_events(self.read_back(backend, since=since), expected)
+        app = "com.app.n1"
+        expected = [e for e in events if e.received_at >= bound and e.event.app_id == app]
+        assert_same_events(self.read_back(backend, app_id=app, since=bound), expected)
+        assert self.read_back(backend, since=bound + dt.timedelta(days=41)) == []
 
     # -- threads and the collector ---------------------------------------------------------
 

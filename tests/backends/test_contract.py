@@ -1,6 +1,7 @@
-"""The public contract suite, run unchanged against every built-in backend and the docs' example.
+"""The public contract suites, run unchanged against every built-in backend and the docs' example.
 
-The `backend` fixture of tests/conftest.py is parametrized over all built-in backends.
+The `backend` fixture of tests/conftest.py is parametrized over all built-in backends; the
+reports contract runs on those that can be reported on.
 """
 
 from __future__ import annotations
@@ -12,13 +13,26 @@ from typing import Any
 
 import pytest
 
-from updater_stats.testing import BackendContract, ForgetContract, PurgeContract
+from updater_stats import StorageBackend
+from updater_stats.testing import BackendContract, ForgetContract, PurgeContract, ReportsContract
 
+from ..conftest import BACKENDS, make_backend
 from ..doc_blocks import ROOT, blocks
 
 
 class TestEveryBuiltInBackend(BackendContract, ForgetContract, PurgeContract):
     pass
+
+
+class TestEveryBuiltInBackendsReports(ReportsContract):
+    """The SQL backends' own read sides, and `MemoryBackend` through the reference."""
+
+    # An in-memory SQLite database cannot be opened a second time, for its read side.
+    @pytest.fixture(params=[name for name in BACKENDS if name != "sqlite-memory"])
+    def backend(self, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StorageBackend]:
+        backend = make_backend(request.param, tmp_path)
+        yield backend
+        backend.close()
 
 
 @pytest.fixture(scope="module")
@@ -35,10 +49,11 @@ def docs_backend_class(tmp_path_factory: pytest.TempPathFactory) -> Any:
         os.chdir(here)
     # The page's own test class is the one this file runs.
     assert issubclass(namespace["TestJsonLinesBackend"], BackendContract)
+    assert issubclass(namespace["TestJsonLinesBackend"], ReportsContract)
     return namespace["JsonLinesBackend"]
 
 
-class TestTheDocsExampleBackend(BackendContract):
+class TestTheDocsExampleBackend(BackendContract, ReportsContract):
     @pytest.fixture
     def backend(self, docs_backend_class: Any, tmp_path: Path) -> Iterator[Any]:
         backend = docs_backend_class(tmp_path / "events.jsonl")

@@ -1,4 +1,5 @@
-"""SQLite, PostgreSQL and ClickHouse report the same figures for the same events, all exact.
+"""SQLite, PostgreSQL, ClickHouse and the reference implementation (over `MemoryBackend`) report
+the same figures for the same events, all exact.
 
 The servers come from the backend tests' fixtures: a throwaway PostgreSQL cluster and the
 in-process ClickHouse engine (chdb). Each backend stores the same arrivals, re-sends included,
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from updater_stats import SQLiteBackend, StorageBackend, StoredEvent
+from updater_stats import MemoryBackend, SQLiteBackend, StorageBackend, StoredEvent
 from updater_stats.reports import (
     ReportQuery,
     Reports,
@@ -32,12 +33,14 @@ BACKENDS: dict[str, Callable[[Path], StorageBackend]] = {
     "sqlite": lambda tmp: SQLiteBackend(tmp / "stats.sqlite3"),
     "postgres": lambda _tmp: postgres_backend(),
     "clickhouse": lambda _tmp: clickhouse_backend(),
+    "memory": lambda _tmp: MemoryBackend(),
 }
-# Each backend hands out its own SQL read side (the push-down), not the reference.
+# Each SQL backend hands out its own read side (the push-down); memory gets the reference.
 READ_SIDES = {
     "sqlite": "SQLiteReports",
     "postgres": "PostgresReports",
     "clickhouse": "ClickHouseReports",
+    "memory": "EventReportSource",
 }
 
 
@@ -97,6 +100,7 @@ def test_summaries_are_identical_across_backends(tmp_path):
         backend.close()
     assert summaries["postgres"] == summaries["sqlite"]
     assert summaries["clickhouse"] == summaries["sqlite"]
+    assert summaries["memory"] == summaries["sqlite"]
     assert any(version["failures"] for version in summaries["sqlite"][0]["versions"])
 
 
@@ -118,8 +122,8 @@ def test_absent_optional_fields_are_reported_alike(tmp_path):
     query = ReportQuery(app_id=events[0].event.app_id)
     blank = {"os_version": "", "plugin_version": "", "native_version": ""}
     summaries = []
-    for name in ("sqlite", "postgres", "clickhouse"):
-        backend = BACKENDS[name](tmp_path)
+    for make in BACKENDS.values():
+        backend = make(tmp_path)
         assert backend.write(events).inserted == len(events)
         with reports_for(backend) as reports:
             (counts,) = reports.source.version_counts(query)
@@ -135,4 +139,4 @@ def test_absent_optional_fields_are_reported_alike(tmp_path):
             ]
             summaries.append(summarize(reports, query).to_json())
         backend.close()
-    assert summaries[0] == summaries[1] == summaries[2]
+    assert all(summary == summaries[0] for summary in summaries)

@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from updater_stats import SQLiteBackend, StorageBackend, StoredEvent, parse_event
+from updater_stats import MemoryBackend, SQLiteBackend, StorageBackend, StoredEvent, parse_event
 from updater_stats.cli import cli
 from updater_stats.reports import (
     HealthPolicy,
@@ -591,7 +591,11 @@ BACKENDS: dict[str, Callable[[Path], StorageBackend]] = {
     "sqlite": lambda tmp: SQLiteBackend(tmp / "stats.sqlite3"),
     "postgres": lambda _tmp: postgres_backend(),
     "clickhouse": lambda _tmp: clickhouse_backend(),
+    # The reference implementation, which reports on any backend that reads.
+    "memory": lambda _tmp: MemoryBackend(),
 }
+#: The backends the command line reaches by URL (a process's memory it cannot).
+BY_URL = [name for name in BACKENDS if name != "memory"]
 
 
 @pytest.fixture(scope="module")
@@ -665,6 +669,7 @@ def _storage_url(backend: StorageBackend) -> str:
     return f"chdb://?database={backend.database}"  # type: ignore[attr-defined]
 
 
+@pytest.mark.parametrize("stored", BY_URL, indirect=True)
 def test_report_json_from_the_cli_equals_the_recount(stored, events):
     backend, _reports = stored
     since, until = "2026-11-10", "2026-11-24T06:30:00Z"
@@ -739,6 +744,7 @@ def _csv_expected(figures: dict[str, Any]) -> list[dict[str, str]]:
     return rows
 
 
+@pytest.mark.parametrize("stored", BY_URL, indirect=True)
 def test_report_csv_from_the_cli_equals_the_recount(stored, events):
     backend, _reports = stored
     q = ReportQuery(app_id=APPS[1], since=NOW - dt.timedelta(days=9), until=NOW)
@@ -832,6 +838,7 @@ def _gate_exit_codes() -> dict[str, int]:
     return codes
 
 
+@pytest.mark.parametrize("stored", BY_URL, indirect=True)
 def test_gate_exit_codes_and_json_follow_the_docs(stored, events):
     backend, _reports = stored
     verdict_keys, missing_keys = _documented_gate_keys()

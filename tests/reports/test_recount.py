@@ -1,4 +1,5 @@
-"""Every figure the SQLite read side reports equals a plain recount of the same events."""
+"""Every figure the SQLite read side and the reference implementation report equals a plain
+recount of the same events."""
 
 from __future__ import annotations
 
@@ -8,9 +9,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from updater_stats import SQLiteBackend, StoredEvent
+from updater_stats import MemoryBackend, SQLiteBackend, StoredEvent
 from updater_stats.backends.sqlite import SQLiteReports
-from updater_stats.reports import Reports
+from updater_stats.reports import EventReportSource, Reports
 
 from . import recount
 from .generate import generate, kept
@@ -18,19 +19,30 @@ from .generate import generate, kept
 SEEDS = [1, 2, 3, 4, 5, 6]
 
 
+@pytest.fixture(scope="module", params=["sqlite", "reference"])
+def source(request: pytest.FixtureRequest) -> str:
+    """The SQL read side (SQLite's), or the reference implementation over `MemoryBackend`."""
+    return str(request.param)
+
+
 @pytest.fixture(scope="module", params=SEEDS)
 def dataset(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+    request: pytest.FixtureRequest, source: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[list[StoredEvent], Reports]]:
     arrivals = generate(request.param)
-    path = tmp_path_factory.mktemp("reports") / "stats.sqlite3"
-    backend = SQLiteBackend(path)
-    result = backend.write(arrivals)
-    backend.close()
     events = kept(arrivals)
+    if source == "sqlite":
+        path = tmp_path_factory.mktemp("reports") / "stats.sqlite3"
+        backend = SQLiteBackend(path)
+        result = backend.write(arrivals)
+        backend.close()
+        reports = Reports(SQLiteReports(path))
+    else:
+        memory = MemoryBackend()
+        result = memory.write(arrivals)
+        reports = Reports(EventReportSource(memory))
     # The generator's idea of what is kept is the backend's: duplicates really were sent.
     assert result.inserted == len(events) < len(arrivals)
-    reports = Reports(SQLiteReports(path))
     yield events, reports
     reports.close()
 

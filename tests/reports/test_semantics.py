@@ -13,6 +13,7 @@ from updater_stats.reports import (
     MAX_CLOCK_AHEAD,
     MAX_QUEUE_DELAY,
     ActiveDevices,
+    EventReportSource,
     ReportQuery,
     Reports,
     ReportSource,
@@ -275,9 +276,25 @@ def test_open_reports_by_url_and_backend(tmp_path, monkeypatch):
     backend.close()
 
 
+def test_backends_that_only_read_get_the_reference_implementation():
+    backend = MemoryBackend()
+    backend.write([event("set", "1.0.0")])
+    with reports_for(backend) as reports:
+        assert isinstance(reports.source, EventReportSource)
+        assert reports.active_devices(ReportQuery(app_id=APP)).total == 1
+    backend.write([event("set", "1.0.0", dev=2)])  # closing the reports left the backend open
+
+
 def test_backends_without_a_read_side_are_refused(tmp_path):
+    class WriteOnly:
+        def write(self, events):
+            raise AssertionError
+
+        def close(self):
+            pass
+
     with pytest.raises(ConfigurationError, match="cannot be reported on"):
-        reports_for(MemoryBackend())
+        reports_for(WriteOnly())
     with pytest.raises(ConfigurationError, match="in-memory"):
         open_reports("sqlite://:memory:")
     with pytest.raises(ConfigurationError, match="no SQLite database"):

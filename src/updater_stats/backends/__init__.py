@@ -5,7 +5,8 @@ Each built-in backend is one package holding its write side, its read side and i
 `updater_stats.backends.sqlite`, `updater_stats.backends.postgres` (the ``postgres``
 extra) and `updater_stats.backends.clickhouse` (the ``clickhouse`` extra); name the server
 ones with a URL, or import them from their package. A package of your own registers a URL
-scheme for its backend in the `URL_SCHEMES_GROUP` entry-point group.
+scheme for its backend in the `URL_SCHEMES_GROUP` entry-point group. A backend that streams
+what it holds implements the read protocol, `SupportsEvents`, and gets every report through it.
 """
 
 from __future__ import annotations

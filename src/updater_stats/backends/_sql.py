@@ -76,6 +76,7 @@ class Dialect:
         split_version: SQL for the part of a text expression before the first colon.
         duration: SQL for a trusted ``metadata.duration_ms`` as an integer, NULL otherwise.
         int_div: SQL for integer division of two integer expressions.
+        mod: SQL for the remainder of that division (its sign the dividend's).
         encode: How a text parameter is stored (PostgreSQL escapes NUL, for one).
         decode: A text value from a result row as Python text.
         text_order: Appended to text in ORDER BY, so every database sorts by code point.
@@ -87,6 +88,7 @@ class Dialect:
     received_ms: str = "received_at"
     received_bound: Callable[[str], str] = _same
     int_div: Callable[[str, str], str] = lambda a, b: f"({a}) / ({b})"
+    mod: Callable[[str, str], str] = lambda a, b: f"(({a}) % ({b}))"
     encode: Callable[[str], str] = _same
     decode: Callable[[Any], str] = _decoded
     text_order: str = ""
@@ -270,9 +272,17 @@ class QueryBuilder:
         params: list[Any] = []
         return self._window(query, params) + "SELECT COUNT(DISTINCT device_id) FROM w", params
 
+    def _utc_day(self, ms: str) -> str:
+        """The UTC day number of epoch milliseconds *ms*, rounded down: SQL's integer
+        division truncates towards zero, which would count a day before 1970 as 1970-01-01,
+        so the remainder is taken off first (it truncates too, hence ``+ day`` and again)."""
+        day = str(sem.DAY_MS)
+        below = self._d.mod(f"{self._d.mod(ms, day)} + {day}", day)
+        return self._d.int_div(f"({ms}) - {below}", day)
+
     def active_by_day(self, query: ReportQuery) -> Statement:
         params: list[Any] = []
-        day = self._d.int_div("t", str(sem.DAY_MS))
+        day = self._utc_day("t")
         sql = self._window(query, params)
         sql += f"SELECT {day} AS day, COUNT(DISTINCT device_id) FROM w GROUP BY day"
         return sql, params
@@ -305,7 +315,7 @@ class QueryBuilder:
     def daily(self, query: ReportQuery, failing_plugins: Sequence[str]) -> Statement:
         params: list[Any] = []
         sql = self._window(query, params)
-        day = self._d.int_div("t", str(sem.DAY_MS))
+        day = self._utc_day("t")
         running = _actions(sem.RUNNING)
         # Positional markers: each use of the failure test gets its own parameters, in order.
         sql += (

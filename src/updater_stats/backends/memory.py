@@ -93,11 +93,19 @@ class MemoryBackend:
         if self._closed:
             raise BackendError("the memory backend is closed")
 
-    def events(self, *, app_id: str | None = None) -> Iterator[StoredEvent]:
-        """Every stored event in storage order (a snapshot taken now)."""
+    def events(
+        self, *, app_id: str | None = None, since: dt.datetime | None = None
+    ) -> Iterator[StoredEvent]:
+        """Every stored event in storage order (a snapshot taken now), of *app_id* only and
+        received at or after *since* only, when given."""
         with self._lock:
             snapshot = list(self._events)
-        return (stored for stored in snapshot if app_id is None or stored.event.app_id == app_id)
+        return (
+            stored
+            for stored in snapshot
+            if (app_id is None or stored.event.app_id == app_id)
+            and (since is None or stored.received_at >= since)
+        )
 
     def __len__(self) -> int:
         return len(self._events)

@@ -2,7 +2,9 @@
 
 `open_reports` (or `reports_for`) gives a `Reports` over a storage backend; each
 method takes a `ReportQuery`. The counts come from the backend's read side: its own
-`ReportSource` when it pushes the work down (the built-in SQL backends do, in SQL).
+`ReportSource` when it pushes the work down (the built-in SQL backends do, in their
+databases); any other backend that streams its events (`SupportsEvents`) gets them from
+the reference implementation, `EventReportSource`, which counts them in Python.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from .._storage import ReportSource
 from ._chart import daily_chart, require_matplotlib
 from ._health import HealthPolicy, HealthReport, Verdict, judge, release_health
 from ._hooks import HealthWatcher, HookError, VerdictChange, webhook
+from ._reference import EventReportSource
 from ._render import print_health, print_summary
 from ._reports import (
     AdoptionReport,
@@ -43,6 +46,7 @@ __all__ = [
     "AdoptionReport",
     "DailyVersionCounts",
     "DayCount",
+    "EventReportSource",
     "FunnelCounts",
     "FunnelReport",
     "FunnelStep",

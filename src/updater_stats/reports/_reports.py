@@ -18,10 +18,11 @@ from .._counts import (
     VersionCounts,
 )
 from .._query import ReportQuery
-from .._storage import ReportSource, SupportsReportSource
+from .._storage import ReportSource, StorageBackend, SupportsEvents, SupportsReportSource
 from .._versions import version_order_key
 from ..backends import backend_from_url, reader_from_url
 from ..exceptions import ConfigurationError
+from ._reference import EventReportSource
 from ._wilson import wilson_interval
 
 
@@ -167,10 +168,16 @@ class Reports:
 
     Every figure is computed from the stored events when asked; nothing is cached or
     pre-aggregated. Use it as a context manager, or call `close`.
+
+    Args:
+        source: Where the counts come from.
+        backend: A backend the reports own (`open_reports` opened it for them): closed
+            with them.
     """
 
-    def __init__(self, source: ReportSource) -> None:
+    def __init__(self, source: ReportSource, *, backend: StorageBackend | None = None) -> None:
         self._source = source
+        self._backend = backend
 
     @property
     def source(self) -> ReportSource:
@@ -228,8 +235,12 @@ class Reports:
         )
 
     def close(self) -> None:
-        """Close the source's connections."""
-        self._source.close()
+        """Close the source's connections, and the backend the reports were given to own."""
+        try:
+            self._source.close()
+        finally:
+            if self._backend is not None:
+                self._backend.close()
 
     def __enter__(self) -> Self:
         return self
@@ -243,46 +254,58 @@ class Reports:
         self.close()
 
 
-def _read_side(backend: object) -> ReportSource | None:
-    """The backend's own read side (a new one when it hands them out), or `None`."""
+def _read_side(backend: object) -> ReportSource:
+    """The backend's read side: its own `ReportSource` (a new one when it hands them out),
+    or the reference implementation over its events."""
     if isinstance(backend, SupportsReportSource):
         return backend.report_source()
     if isinstance(backend, ReportSource):
         return backend
-    return None
-
-
-def reports_for(backend: object) -> Reports:
-    """`Reports` over a storage backend that has a read side.
-
-    A backend that hands out its own `ReportSource` (`SupportsReportSource`: the built-in
-    SQL backends, on a connection of their own, so the backend keeps writing undisturbed)
-    gets its counts computed there; so does a backend that is a `ReportSource` itself.
-
-    Raises:
-        ConfigurationError: the backend has no read side.
-    """
-    source = _read_side(backend)
-    if source is not None:
-        return Reports(source)
+    if isinstance(backend, SupportsEvents):
+        return EventReportSource(backend)
     raise ConfigurationError(
-        f"{type(backend).__name__} cannot be reported on: it does not implement ReportSource",
+        f"{type(backend).__name__} cannot be reported on: it implements neither ReportSource "
+        "nor the read protocol (events())",
         code="no_read_side",
     )
 
 
-def open_reports(url: str) -> Reports:
-    """`Reports` over the storage a URL names (``sqlite:///stats.sqlite3``, ``postgresql://``...).
+def reports_for(backend: object) -> Reports:
+    """`Reports` over a storage backend that pushes the counting down or streams its events.
 
-    Only reads: no database, schema or table is created.
+    A backend that hands out its own `ReportSource` (`SupportsReportSource`: the built-in
+    SQL backends, on a connection of their own, so the backend keeps writing undisturbed)
+    gets its counts computed there; so does a backend that is a `ReportSource` itself. Any
+    other backend with the read protocol (`SupportsEvents`, such as `MemoryBackend`) gets
+    them from `EventReportSource`, which counts its events in Python. The backend stays
+    yours: closing the reports leaves it open.
+
+    Raises:
+        ConfigurationError: the backend neither reports nor reads.
+    """
+    return Reports(_read_side(backend))
+
+
+def open_reports(url: str) -> Reports:
+    """`Reports` over the storage a URL names (``sqlite:///stats.sqlite3``, ``postgresql://``,
+    or a scheme an installed package registers).
+
+    Only reads: no database, schema or table is created by the built-in backends. Closing
+    the reports closes what they opened.
     """
     source = reader_from_url(url)
     if source is not None:
         return Reports(source)
-    # Server backends connect lazily: building one from the URL only parses it, and its
-    # read side opens connections of its own.
+    # Server backends connect lazily: building one from the URL only parses it.
     backend = backend_from_url(url)
     try:
-        return reports_for(backend)
-    finally:
+        source = _read_side(backend)
+    except BaseException:
         backend.close()
+        raise
+    if isinstance(source, EventReportSource):
+        # The reference reads through the backend: it stays open as long as the reports.
+        return Reports(source, backend=backend)
+    if isinstance(backend, SupportsReportSource):
+        backend.close()  # its read side holds connections of its own
+    return Reports(source)

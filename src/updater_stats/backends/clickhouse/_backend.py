@@ -29,7 +29,7 @@ from clickhouse_connect.driver.httpclient import HttpClient
 from urllib3 import Timeout
 
 from ..._batching import Batching
-from ..._epoch import EPOCH, ONE_MS, epoch_ms
+from ..._epoch import EPOCH, ONE_MS, epoch_ms, first_ms_from
 from ..._models import (
     BOOLEAN_FIELDS,
     REQUIRED_FIELDS,
@@ -827,9 +827,22 @@ class ClickHouseBackend:
             except _DRIVER_ERRORS as exc:
                 raise BackendError(f"ClickHouse does not answer: {exc}") from exc
 
-    def events(self, *, app_id: str | None = None, chunk_size: int = 1000) -> Iterator[StoredEvent]:
-        """Every stored event in storage order (``FINAL``: each key once), read in chunks."""
+    def events(
+        self,
+        *,
+        app_id: str | None = None,
+        since: dt.datetime | None = None,
+        chunk_size: int = 1000,
+    ) -> Iterator[StoredEvent]:
+        """Every stored event in storage order (``FINAL``: each key once), read in chunks, of
+        *app_id* only and received at or after *since* only, when given."""
         where = "seq > {last:UInt64}" + (" AND app_id = {app:String}" if app_id else "")
+        parameters: dict[str, Any] = {"app": app_id or ""}
+        if since is not None:
+            # Receive times are whole milliseconds: the first one at or after since, compared
+            # with the column itself so that the months before it are skipped whole.
+            where += " AND received_at >= fromUnixTimestamp64Milli({since:Int64}, 'UTC')"
+            parameters["since"] = first_ms_from(since)
         query = (
             f"SELECT seq, {_SELECT_COLUMNS} FROM {self._qualified} FINAL "  # noqa: S608
             f"WHERE {where} ORDER BY seq LIMIT {int(chunk_size)}"
@@ -841,7 +854,7 @@ class ClickHouseBackend:
                 try:
                     rows = client.query(
                         query,
-                        parameters={"last": last, "app": app_id or ""},
+                        parameters={**parameters, "last": last},
                         query_formats={"String": "bytes"},
                     ).result_rows
                 except _DRIVER_ERRORS as exc:

@@ -262,18 +262,40 @@ def _insert_statement(table: sql.Composable) -> sql.Composed:
     ).format(table=table, columns=sql.SQL(", ").join(map(sql.Identifier, _COLUMNS)), values=values)
 
 
+# Connections whose server said farewell (an error while idle: a restart, a terminated
+# backend). libpq hands such an error to the notice handlers, not to a query, once it parses
+# its input.
+_FAREWELLS: weakref.WeakSet[psycopg.Connection[Any]] = weakref.WeakSet()
+
+
+def _watch_for_farewell(conn: psycopg.Connection[Any]) -> None:
+    """The pool's set-up of a new connection: note the server's farewell when it comes."""
+    ref = weakref.ref(conn)
+
+    def farewell(diagnostic: psycopg.errors.Diagnostic) -> None:
+        if diagnostic.severity_nonlocalized in {"FATAL", "PANIC"} and (held := ref()):
+            _FAREWELLS.add(held)
+
+    conn.add_notice_handler(farewell)
+
+
 def _check_connection(conn: psycopg.Connection[Any]) -> None:
     """The pool's check before it hands a connection out, without a round trip.
 
     An idle connection receives nothing unless the server is closing it (a restart, a
-    terminated backend): then its farewell and the end of the stream wait on the socket. The
-    first read takes the farewell, the second meets the end and raises, and the pool
-    replaces the connection. Both reads return at once without giving up the interpreter
-    lock, where a round trip (psycopg's own check) made the writer thread queue to get it
-    back behind the request threads, each batch.
+    terminated backend): then its farewell and the end of the stream wait on the socket.
+    Reading takes the farewell (noted by `_watch_for_farewell`) and, once it has arrived,
+    meets the end and raises; either way the pool replaces the connection. The end may
+    reach the socket a moment after the farewell, so the farewell alone is enough. The
+    reads return at once without giving up the interpreter lock, where a round trip
+    (psycopg's own check) made the writer thread queue to get it back behind the request
+    threads, each batch.
     """
     conn.pgconn.consume_input()
     conn.pgconn.consume_input()
+    conn.pgconn.is_busy()  # libpq parses what it read here, and hands a farewell on
+    if conn in _FAREWELLS:
+        raise psycopg.OperationalError("the server closed this connection")
 
 
 def _unbounded(conn: psycopg.Connection[Any]) -> None:
@@ -379,6 +401,7 @@ class PostgresBackend:
             timeout=pool_timeout,
             # Detect connections broken by a server restart before a write uses them.
             check=_check_connection,
+            configure=_watch_for_farewell,
             # Give up reconnecting quickly: the next request starts a fresh attempt at once,
             # so a database that comes back is used within seconds, not after a long backoff.
             reconnect_timeout=max(2.0, 2 * pool_timeout),
@@ -620,12 +643,26 @@ class PostgresBackend:
         except psycopg.Error as exc:
             raise BackendError(f"PostgreSQL does not answer: {exc}") from exc
 
-    def events(self, *, app_id: str | None = None, chunk_size: int = 1000) -> Iterator[StoredEvent]:
-        """Every stored event in storage order, read in chunks (never all at once)."""
+    def events(
+        self,
+        *,
+        app_id: str | None = None,
+        since: dt.datetime | None = None,
+        chunk_size: int = 1000,
+    ) -> Iterator[StoredEvent]:
+        """Every stored event in storage order, read in chunks (never all at once), of
+        *app_id* only and received at or after *since* only, when given."""
         self._prepare()
-        where = sql.SQL("WHERE id > %s AND app_id = %s" if app_id else "WHERE id > %s")
+        conditions = ["id > %s"]
+        extra: list[Any] = []
+        if app_id:
+            conditions.append("app_id = %s")
+            extra.append(escape(app_id))
+        if since is not None:
+            conditions.append("received_at >= %s")
+            extra.append(since)
+        where = sql.SQL("WHERE " + " AND ".join(conditions))
         query = sql.SQL("{} {} ORDER BY id LIMIT %s").format(self._select, where)
-        extra = [escape(app_id)] if app_id else []
         last_id = 0
         while True:
             try:

@@ -45,6 +45,8 @@ POSTGRES = Dialect(
     encode=escape,
     decode=_decode,
     text_order=' COLLATE "C"',
+    # `%` marks a parameter for psycopg: the function instead.
+    mod=lambda a, b: f"mod({a}, {b})",
 )
 
 

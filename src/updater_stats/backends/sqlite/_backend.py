@@ -19,7 +19,7 @@ from collections.abc import Callable, Collection, Iterator, Sequence
 from typing import Any
 
 from ..._batching import DEFAULT_DEADLINE
-from ..._epoch import EPOCH, ONE_MS, epoch_ms
+from ..._epoch import EPOCH, ONE_MS, epoch_ms, first_ms_from
 from ..._models import BOOLEAN_FIELDS, SCALAR_FIELDS, AppInfos, StoredEvent, WriteResult
 from ...exceptions import BackendError, ConfigurationError
 from .._rows import per_request
@@ -643,11 +643,24 @@ class SQLiteBackend:
             except sqlite3.Error as exc:
                 raise BackendError(f"SQLite does not answer: {exc}") from exc
 
-    def events(self, *, app_id: str | None = None, chunk_size: int = 1000) -> Iterator[StoredEvent]:
-        """Every stored event in storage order, read in chunks (never all at once)."""
-        where, params = (
-            ("WHERE id > ? AND app_id = ?", [app_id]) if app_id else ("WHERE id > ?", [])
-        )
+    def events(
+        self,
+        *,
+        app_id: str | None = None,
+        since: dt.datetime | None = None,
+        chunk_size: int = 1000,
+    ) -> Iterator[StoredEvent]:
+        """Every stored event in storage order, read in chunks (never all at once), of
+        *app_id* only and received at or after *since* only, when given."""
+        where = "WHERE id > ?"
+        params: list[Any] = []
+        if app_id:
+            where += " AND app_id = ?"
+            params.append(app_id)
+        if since is not None:
+            # Receive times are stored in whole milliseconds: the first one at or after since.
+            where += " AND received_at >= ?"
+            params.append(first_ms_from(since))
         last_id = 0
         while True:
             with self._lock:
