@@ -39,6 +39,7 @@ from ..._models import (
     WriteResult,
 )
 from ...exceptions import BackendError, ConfigurationError
+from .._paging import paged
 from .._rows import per_request
 from .._url import split_parameters
 from ._reports import ClickHouseReports
@@ -847,22 +848,21 @@ class ClickHouseBackend:
             f"SELECT seq, {_SELECT_COLUMNS} FROM {self._qualified} FINAL "  # noqa: S608
             f"WHERE {where} ORDER BY seq LIMIT {int(chunk_size)}"
         )
-        last = 0
-        while True:
+
+        def page(after: int) -> Sequence[Sequence[Any]]:
             with self._lock:
                 client = self._connect()
                 try:
-                    rows = client.query(
+                    rows: Sequence[Sequence[Any]] = client.query(
                         query,
-                        parameters={**parameters, "last": last},
+                        parameters={**parameters, "last": after},
                         query_formats={"String": "bytes"},
                     ).result_rows
                 except _DRIVER_ERRORS as exc:
                     raise BackendError(f"ClickHouse read failed: {exc}") from exc
-            if not rows:
-                return
-            last = rows[-1][0]
-            yield from (_stored(row[1:]) for row in rows)
+            return rows
+
+        return paged(page, lambda row: _stored(row[1:]))
 
     def close(self) -> None:
         """Close the client; later calls raise `BackendError`. Closing again does nothing."""

@@ -22,6 +22,7 @@ from psycopg_pool import ConnectionPool
 
 from ..._models import BOOLEAN_FIELDS, SCALAR_FIELDS, AppInfos, StoredEvent, WriteResult
 from ...exceptions import BackendError, ConfigurationError
+from .._paging import paged
 from .._rows import per_request
 from .._url import split_parameters
 from ._escape import escape, escape_or_none, from_jsonb, to_jsonb, unescape
@@ -663,17 +664,15 @@ class PostgresBackend:
             extra.append(since)
         where = sql.SQL("WHERE " + " AND ".join(conditions))
         query = sql.SQL("{} {} ORDER BY id LIMIT %s").format(self._select, where)
-        last_id = 0
-        while True:
+
+        def page(after: int) -> list[tuple[Any, ...]]:
             try:
                 with self._pool.connection() as conn:
-                    rows = conn.execute(query, [last_id, *extra, chunk_size]).fetchall()
+                    return conn.execute(query, [after, *extra, chunk_size]).fetchall()
             except psycopg.Error as exc:
                 raise BackendError(f"PostgreSQL read failed: {exc}") from exc
-            if not rows:
-                return
-            last_id = rows[-1][0]
-            yield from (_stored(row[1:]) for row in rows)
+
+        return paged(page, lambda row: _stored(row[1:]))
 
     def close(self) -> None:
         """Close the pool; later calls raise `BackendError`. Closing again does nothing."""
