@@ -3,6 +3,10 @@
 `open_reports` (or `reports_for`) gives a `Reports` over a storage backend; each
 method takes a `ReportQuery`. The counts come from the backend's read side: its own
 `ReportSource` when it pushes the work down (the built-in SQL backends do, in SQL).
+
+The device inventory the dashboard and ``updater-stats devices`` show (devices, their
+timelines, the daily failure rates and failing devices of a version) comes the same way:
+from the read side's `InventorySource` (the built-in SQL backends', in SQL).
 """
 
 from __future__ import annotations
@@ -16,9 +20,10 @@ from .._counts import (
     RunningGroup,
     VersionCounts,
 )
+from .._devices import DayRate, DeviceEvent, DeviceRow, DeviceSummary, FailingDevice
 from .._query import ReportQuery
 from .._semantics import MAX_CLOCK_AHEAD, MAX_QUEUE_DELAY, counted_version
-from .._storage import ReportSource
+from .._storage import InventorySource, ReportSource
 from ._chart import daily_chart
 from ._health import HealthPolicy, HealthReport, Verdict, judge, release_health
 from ._hooks import HealthWatcher, HookError, VerdictChange, webhook
@@ -42,6 +47,11 @@ __all__ = [
     "AdoptionReport",
     "DailyVersionCounts",
     "DayCount",
+    "DayRate",
+    "DeviceEvent",
+    "DeviceRow",
+    "DeviceSummary",
+    "FailingDevice",
     "FunnelCounts",
     "FunnelReport",
     "FunnelStep",
@@ -49,6 +59,7 @@ __all__ = [
     "HealthReport",
     "HealthWatcher",
     "HookError",
+    "InventorySource",
     "LatencyCounts",
     "ReportQuery",
     "ReportSource",

@@ -45,6 +45,7 @@ POSTGRES = Dialect(
     encode=escape,
     decode=_decode,
     text_order=' COLLATE "C"',
+    nulls_last=" NULLS LAST",
 )
 
 
