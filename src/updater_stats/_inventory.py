@@ -3,8 +3,9 @@ dashboard's own dependencies.
 
 Per-version figures come from `updater_stats.reports` (`Reports`), so a page shows what
 ``updater-stats report`` prints. The device inventory and the failing devices of a version
-come from an `InventorySource`: the read side's own (the built-in SQL backends answer in
-SQL, on the reports' connection) or the backend's. Nothing here knows how a store is read.
+come from an `InventorySource`: the read side's own when it has one (the built-in SQL
+backends answer in SQL, on the reports' connection), else `EventInventory` over the
+backend's events. Nothing here knows how a store is read.
 """
 
 from __future__ import annotations
@@ -13,13 +14,14 @@ from collections.abc import Iterable
 
 from ._counts import DailyVersionCounts
 from ._devices import DayRate, DeviceEvent, DeviceRow, DeviceSummary, FailingDevice
-from ._storage import InventorySource, StorageBackend
+from ._storage import InventorySource, StorageBackend, SupportsEvents
 from .backends import backend_from_url
 from .exceptions import ConfigurationError
 from .privacy import Privacy, normalize_device_id
 from .reports import (
     ActiveDevices,
     AdoptionReport,
+    EventInventory,
     FunnelReport,
     LatencyCounts,
     ReportQuery,
@@ -43,13 +45,16 @@ def day_rates(daily: Iterable[DailyVersionCounts]) -> list[DayRate]:
 
 
 def _inventory_of(reports: Reports, backend: object) -> InventorySource:
-    """The read side's own inventory, or the backend's."""
+    """The read side's own inventory, the backend's, or the reference over its events."""
     if isinstance(reports.source, InventorySource):
         return reports.source
     if isinstance(backend, InventorySource):
         return backend
+    if isinstance(backend, SupportsEvents):
+        return EventInventory(backend)
     raise ConfigurationError(
-        f"{type(backend).__name__} has no device inventory: it does not implement InventorySource",
+        f"{type(backend).__name__} has no device inventory: it implements neither "
+        "InventorySource nor the read protocol (events())",
         code="no_read_side",
     )
 
@@ -61,7 +66,7 @@ class DashboardData:
         reports: The `Reports` to read through (`open_reports`/`reports_for` make one).
         inventory: Where the device inventory comes from; default: the reports' own
             `ReportSource`, which must then be an `InventorySource` (the built-in SQL
-            backends' is).
+            backends' is). `open` picks `EventInventory` for a backend without one.
         privacy: How the intake stores ids: a search hashes what is typed the same way.
 
     Raises:

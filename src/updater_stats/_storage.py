@@ -149,8 +149,9 @@ class SupportsEvents(Protocol):
 
     Every built-in backend implements it, and any backend that does gets every
     report, ``gate``, ``export``, ``copy``, ``devices`` and the dashboard (computed
-    in Python by `updater_stats.reports.EventReportSource` unless the backend
-    pushes the work down, see `ReportSource`).
+    in Python by `updater_stats.reports.EventReportSource` and
+    `updater_stats.reports.EventInventory` unless the backend pushes the work down,
+    see `ReportSource` and `InventorySource`).
 
     ``events()`` yields `StoredEvent` values in storage order, reading in
     chunks, never the whole store at once. With *app_id*, only that app's
@@ -228,14 +229,16 @@ class InventorySource(Protocol):
     and version pages and of ``updater-stats devices`` that are not report figures, answered
     where the events are.
 
-    The built-in SQL backends' `ReportSource` implements these seven questions, in SQL.
-    Ids are compared as stored (pseudonyms when the intake pseudonymises) and text is
-    ordered by code point; a page is at most *limit* rows after the first *offset*. Times
-    are whole milliseconds.
+    Optional, like `ReportSource`: a backend with the read protocol (`SupportsEvents`) gets
+    the inventory already, from `updater_stats.reports.EventInventory` in Python. A read
+    side that answers faster implements these seven questions (the built-in SQL backends'
+    `ReportSource` does, in SQL) and must give the reference's answers. Ids are compared
+    as stored (pseudonyms when the intake pseudonymises) and text is ordered by code point;
+    a page is at most *limit* rows after the first *offset*. Times are whole milliseconds.
     """
 
     def apps(self) -> Sequence[str]:
-        """Every ``app_id`` with stored events, in order: the first 500 at most."""
+        """Every ``app_id`` with stored events but ``""``, in order: the first 500 at most."""
         ...
 
     def daily_rates(self, query: ReportQuery) -> Sequence[DayRate]:

@@ -79,16 +79,16 @@ class SQLInventory(abc.ABC):
     def apps(self) -> list[str]:
         """Every app with stored events, by name: one index probe per app."""
         found: list[str] = []
-        last: str | None = None
+        # From "" on: an app_id "" has no page, and ClickHouse's MIN of no rows is "".
+        last = ""
         while len(found) < MAX_APPS:
             params: list[Any] = []
-            where = f"WHERE app_id > {self._param(params, last)}" if last is not None else ""
+            where = f"WHERE app_id > {self._param(params, last)}"
             rows = self._fetch((f"SELECT MIN(app_id) FROM {self._sql.table} {where}", params))
-            if not rows or rows[0][0] is None:
+            last = (self._decoded(rows[0][0]) or "") if rows else ""
+            if not last:
                 break
-            last = self._decoded(rows[0][0]) or ""
-            if last:
-                found.append(last)
+            found.append(last)
         # Code point order on every database, whatever a PostgreSQL database's collation.
         return sorted(found)
 

@@ -6,7 +6,8 @@ method takes a `ReportQuery`. The counts come from the backend's read side: its 
 
 The device inventory the dashboard and ``updater-stats devices`` show (devices, their
 timelines, the daily failure rates and failing devices of a version) comes the same way:
-from the read side's `InventorySource` (the built-in SQL backends', in SQL).
+from the read side's own `InventorySource` when it has one, else from `EventInventory`,
+which computes it from any backend's events.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from .._query import ReportQuery
 from .._semantics import MAX_CLOCK_AHEAD, MAX_QUEUE_DELAY, counted_version
 from .._storage import InventorySource, ReportSource
 from ._chart import daily_chart
+from ._event_inventory import EventInventory
 from ._health import HealthPolicy, HealthReport, Verdict, judge, release_health
 from ._hooks import HealthWatcher, HookError, VerdictChange, webhook
 from ._reports import (
@@ -51,6 +53,7 @@ __all__ = [
     "DeviceEvent",
     "DeviceRow",
     "DeviceSummary",
+    "EventInventory",
     "FailingDevice",
     "FunnelCounts",
     "FunnelReport",
