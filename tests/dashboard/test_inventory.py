@@ -24,6 +24,7 @@ from .conftest import (
     HOSTILE,
     OTHER_APPS,
     SAME_MOMENT_DEVICE,
+    fill,
     inventory_events,
 )
 
@@ -55,11 +56,7 @@ def sides(
 ) -> Iterator[tuple[InventorySource, EventInventory]]:
     """The SQL read side's inventory and the reference, over the same stored events."""
     backend: StorageBackend = BACKENDS[request.param](tmp_path_factory.mktemp(request.param))
-    for n in range(0, len(events), 1000):
-        backend.write(events[n : n + 1000])
-    flush = getattr(backend, "flush", None)
-    if flush is not None:
-        flush()
+    fill(backend, events)
     assert isinstance(backend, SupportsReportSource)
     source = backend.report_source()
     assert isinstance(source, InventorySource)
