@@ -129,8 +129,9 @@ class EventInventory:
 
     def _events(self, app_id: str, since: dt.datetime | None = None) -> Iterator[StoredEvent]:
         """*app_id*'s stored events, those received at or after *since* when given."""
-        # Filtered here rather than passed on as events(since=...): not every backend takes
-        # `since` yet. Checked again whatever is passed: a backend may read more than asked.
+        # MERGE(issue 14): pass since=since once every built-in backend's events() takes it
+        # (the read protocol has it); until then it is filtered here. Checked here either
+        # way: a backend may read more than it was asked for.
         for stored in self._backend.events(app_id=app_id):
             if stored.event.app_id == app_id and (since is None or stored.received_at >= since):
                 yield stored
