@@ -25,9 +25,9 @@ from updater_stats import (
     WriteResult,
     backend_from_url,
 )
-from updater_stats.backends.sqlite import _backend as sqlite_module
 from updater_stats.backends.clickhouse import ClickHouseBackend, create_statements, ttl_expression
 from updater_stats.backends.postgres import PostgresBackend
+from updater_stats.backends.sqlite import _backend as sqlite_module
 from updater_stats.testing import stored_event, wire_event
 
 from ..conftest import body, stored

@@ -23,7 +23,9 @@ def test_a_missing_driver_names_the_extra(monkeypatch, url, module, extra):
     # As if the driver were not installed: importing it fails.
     monkeypatch.setitem(sys.modules, module, None)
     for name in list(sys.modules):
-        if name.startswith(("updater_stats.backends.postgres", "updater_stats.backends.clickhouse")):
+        if name.startswith(
+            ("updater_stats.backends.postgres", "updater_stats.backends.clickhouse")
+        ):
             monkeypatch.delitem(sys.modules, name)
 
     with pytest.raises(ConfigurationError) as info:

@@ -21,9 +21,9 @@ from updater_stats import (
     WriteResult,
     parse_event,
 )
-from updater_stats.backends.sqlite import _backend as sqlite_backend
 from updater_stats.backends._sql import QueryBuilder
 from updater_stats.backends.sqlite import SCHEMA_VERSION
+from updater_stats.backends.sqlite import _backend as sqlite_backend
 from updater_stats.backends.sqlite._reports import SQLITE
 from updater_stats.reports import ReportQuery
 
