@@ -2,10 +2,10 @@
 dashboard's own dependencies.
 
 Per-version figures come from `updater_stats.reports` (`Reports`), so a page shows what
-``updater-stats report`` prints. The device inventory and the failing devices of a version
-come from an `InventorySource`: the read side's own when it has one (the built-in SQL
-backends answer in SQL, on the reports' connection), else `EventInventory` over the
-backend's events. Nothing here knows how a store is read.
+``updater-stats report`` prints. The device inventory, and the daily failure rates and
+failing devices of a version, come from an `InventorySource`: the read side's own when it
+has one (the built-in SQL backends answer in SQL, on the reports' connection), else
+`EventInventory` over the backend's events. Nothing here knows how a store is read.
 """
 
 from __future__ import annotations
