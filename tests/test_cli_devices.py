@@ -1,4 +1,5 @@
-"""``updater-stats devices`` and the device, version and time filters of ``export``."""
+"""``updater-stats devices`` and the device, version and time filters of ``export``, on SQLite
+and on a backend without SQL (the docs' JSON-lines example, on a URL scheme of its own)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from updater_stats.cli import DEVICE_COLUMNS, cli  # noqa: E402
 from updater_stats.privacy import SECRET_ENV_VAR  # noqa: E402
 
 from .conftest import VALID_EVENT, body  # noqa: E402
+from .docs_backend import install_jsonl_scheme  # noqa: E402
 
 APP = "com.example.app"
 DAY1 = dt.datetime(2026, 11, 1, 12, 0, tzinfo=dt.timezone.utc)
@@ -34,16 +36,29 @@ def events(device: str, version: str, **fields: object) -> list[dict[str, object
     ]
 
 
+@pytest.fixture(params=["sqlite", "jsonl"])
+def kind(request: pytest.FixtureRequest) -> str:
+    """SQLite (its inventory in SQL), or the docs' JSON-lines example backend, which only
+    streams its events, on a URL scheme of its own."""
+    return str(request.param)
+
+
 @pytest.fixture(params=["plain", "pseudonymised"])
-def storage(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch) -> str:
+def storage(request: pytest.FixtureRequest, kind: str, tmp_path: Path, monkeypatch) -> str:
     privacy = None
     if request.param == "pseudonymised":
         privacy = Privacy(secret=SECRET)
         monkeypatch.setenv(SECRET_ENV_VAR, SECRET)
     else:
         monkeypatch.delenv(SECRET_ENV_VAR, raising=False)
-    path = tmp_path / "devices.sqlite3"
-    backend = SQLiteBackend(path)
+    if kind == "sqlite":
+        path = tmp_path / "devices.sqlite3"
+        backend = SQLiteBackend(path)
+        url = f"sqlite:///{path}"
+    else:
+        path = tmp_path / "devices.jsonl"
+        backend = install_jsonl_scheme(tmp_path, monkeypatch)(path)
+        url = f"jsonl://{path}"
     Collector(backend, clock=lambda: DAY1, privacy=privacy).handle(
         body(events(PHONE, "1.4.0", custom_id="user-42") + events(TABLET, "1.4.0:main.js"))
     )
@@ -51,7 +66,7 @@ def storage(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch) -> str:
         body(events(PHONE.upper(), "1.5.0", custom_id="user-42", channel="beta\u202e"))
     )
     backend.close()
-    return f"sqlite:///{path}"
+    return url
 
 
 def run(*args: str) -> click_testing.Result:
@@ -141,3 +156,14 @@ def test_export_rejects_an_unreadable_until(storage: str):
     )
     assert result.exit_code == 2
     assert "--until" in result.output
+
+
+def test_devices_and_export_on_memory_storage():
+    # memory:// is a new, empty store each time: nothing to list, and no error saying so.
+    listed = run("devices", "--storage", "memory://", "--app", APP, "--format", "csv")
+    exported = run("export", "--storage", "memory://")
+
+    assert listed.exit_code == 0, listed.output
+    assert listed.output.splitlines() == [",".join(DEVICE_COLUMNS)]
+    assert exported.exit_code == 0, exported.output
+    assert exported.output == ""

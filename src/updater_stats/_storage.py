@@ -1,7 +1,7 @@
 """The storage protocols: `StorageBackend` (writing, all a backend needs), and the optional
-abilities a backend may add: reading back, report push-down, deadlines, erasure, retention,
-readiness and batching preferences. Each is a `runtime_checkable` Protocol, and callers find
-an ability one way only: ``isinstance(backend, SupportsX)``."""
+abilities a backend may add: reading back, report and inventory push-down, deadlines,
+erasure, retention, readiness and batching preferences. Each is a `runtime_checkable`
+Protocol, and callers find an ability one way only: ``isinstance(backend, SupportsX)``."""
 
 from __future__ import annotations
 
@@ -19,10 +19,12 @@ if TYPE_CHECKING:
         RunningGroup,
         VersionCounts,
     )
+    from ._devices import DayRate, DeviceEvent, DeviceRow, DeviceSummary, FailingDevice
     from ._models import StoredEvent, WriteResult
     from ._query import ReportQuery
 
 __all__ = [
+    "InventorySource",
     "ReportSource",
     "StorageBackend",
     "SupportsBatching",
@@ -147,8 +149,9 @@ class SupportsEvents(Protocol):
 
     Every built-in backend implements it, and any backend that does gets every
     report, ``gate``, ``export``, ``copy``, ``devices`` and the dashboard (computed
-    in Python by `updater_stats.reports.EventReportSource` unless the backend
-    pushes the work down, see `ReportSource`).
+    in Python by `updater_stats.reports.EventReportSource` and
+    `updater_stats.reports.EventInventory` unless the backend pushes the work down,
+    see `ReportSource` and `InventorySource`).
 
     ``events()`` yields `StoredEvent` values in storage order, reading in
     chunks, never the whole store at once. With *app_id*, only that app's
@@ -220,4 +223,71 @@ class SupportsReportSource(Protocol):
 
     def report_source(self) -> ReportSource:
         """A new `ReportSource` over this backend's events; the caller closes it."""
+        ...
+
+
+@runtime_checkable
+class InventorySource(Protocol):
+    """**Protocol:** the device inventory's push-down: the questions of the dashboard's device
+    and version pages and of ``updater-stats devices`` that are not report figures, answered
+    where the events are.
+
+    Optional, like `ReportSource`: a backend with the read protocol (`SupportsEvents`) gets
+    the inventory already, from `updater_stats.reports.EventInventory` in Python. A read
+    side that answers faster implements these seven questions (the built-in SQL backends'
+    `ReportSource` does, in SQL) and must give the reference's answers. Ids are compared
+    as stored (pseudonyms when the intake pseudonymises) and text is ordered by code point;
+    a page is at most *limit* rows after the first *offset*. Times are whole milliseconds.
+    """
+
+    def apps(self) -> Sequence[str]:
+        """Every ``app_id`` with stored events but ``""``, in order: the first 500 at most."""
+        ...
+
+    def daily_rates(self, query: ReportQuery) -> Sequence[DayRate]:
+        """Per UTC day (of event time) and version, among *query*'s events: devices and
+        failed devices, as `ReportSource.version_counts` counts them for that day alone. Rows
+        may come in any order."""
+        ...
+
+    def failing_devices(
+        self, query: ReportQuery, version: str, *, limit: int, offset: int = 0
+    ) -> Sequence[FailingDevice]:
+        """One page of the devices `VersionCounts.failed_devices` counts for *version* among
+        *query*'s events: each with its failure events and the event time of the latest;
+        latest failure first, then by ``device_id``."""
+        ...
+
+    def list_devices(
+        self, app_id: str, *, after: str | None = None, limit: int
+    ) -> Sequence[DeviceRow]:
+        """The first *limit* devices of *app_id* by ``device_id``, those after *after* when
+        given; each with its first and last receive time and its events, of all time."""
+        ...
+
+    def find_devices(
+        self,
+        app_id: str,
+        *,
+        device_ids: Collection[str],
+        custom_ids: Collection[str],
+        limit: int,
+    ) -> Sequence[DeviceRow]:
+        """The devices of *app_id* whose ``device_id`` is one of *device_ids*, or that sent
+        a (non-empty) ``custom_id`` among *custom_ids*, as `list_devices` gives them."""
+        ...
+
+    def device(self, app_id: str, device_id: str) -> DeviceSummary | None:
+        """What *device_id* of *app_id* runs now and when it was seen; `None` without events.
+
+        Its latest event is the last by receive time, then device time; events alike in
+        both are equally latest, and any of them may be the one.
+        """
+        ...
+
+    def timeline(
+        self, app_id: str, device_id: str, *, limit: int, offset: int = 0
+    ) -> Sequence[DeviceEvent]:
+        """One page of *device_id*'s events, newest first: by receive time, then device time,
+        events without one after those with one; events alike in both in any order."""
         ...

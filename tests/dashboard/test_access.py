@@ -201,7 +201,11 @@ def test_the_server_app_keeps_the_stats_route_write_only(
     assert "&lt;script&gt;9.9.9" in page.text
 
 
-@pytest.mark.parametrize("storage", ["memory://", "sqlite:///{tmp}/missing.sqlite3"])
+# (memory:// is readable now: its pages are computed in Python, see test_pages.py.)
+@pytest.mark.parametrize(
+    "storage",
+    ["sqlite:///{tmp}/missing.sqlite3", "postgresql://127.0.0.1:9/nothing?pool_timeout=1"],
+)
 def test_storage_it_cannot_read_is_a_503_without_detail(
     tmp_path: Path, storage: str, caplog: pytest.LogCaptureFixture
 ):

@@ -1,5 +1,6 @@
-"""Every page and filter through the ASGI interface, on SQLite, PostgreSQL and ClickHouse:
-the figures on the pages are the report API's on the same data."""
+"""Every page and filter through the ASGI interface, on SQLite, PostgreSQL, ClickHouse and
+memory (its inventory computed in Python): the figures on the pages are the report API's on
+the same data, and the devices and timelines the stored events'."""
 
 from __future__ import annotations
 

@@ -22,13 +22,14 @@ def plans(path: Path) -> dict[str, str]:
     backend.write([event("set", "1.0.0", dev=1, custom_id="user-1"), event("app_crash", "1.0.0")])
     data = DashboardData(reports_for(backend))
     captured: dict[str, tuple[str, list[object]]] = {}
-    fetch = data._fetch
+    source = data.inventory
+    fetch = source._fetch  # type: ignore[attr-defined]
 
-    def spy(sql: str, params: list[object]) -> object:
-        captured.setdefault(name, (sql, params))
-        return fetch(sql, params)
+    def spy(statement: tuple[str, list[object]]) -> object:
+        captured.setdefault(name, statement)
+        return fetch(statement)
 
-    data._fetch = spy  # type: ignore[method-assign]
+    source._fetch = spy  # type: ignore[attr-defined]
     calls = {
         "search": lambda: data.search_devices(APP, "user-1"),
         "device": lambda: data.device(APP, device(1)),

@@ -1,15 +1,24 @@
-"""``updater-stats serve --dashboard`` refuses to start without a token, before binding a port.
+"""``updater-stats serve --dashboard`` refuses to start without a token, before binding a port,
+and serves a backend without SQL (the docs' JSON-lines example) through the app it runs.
 
-That it serves the dashboard next to the stats path is the browser test's job: it runs it."""
+That it serves the dashboard next to the stats path on SQLite is the browser test's job: it
+runs it."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 from pathlib import Path
 
+import httpx
 import pytest
 
 from updater_stats.cli import cli
-from updater_stats.dashboard import TOKEN_ENV_VAR
+from updater_stats.dashboard import DASHBOARD_ENV_VAR, TOKEN_ENV_VAR, create_server_app_from_env
+
+from ..conftest import VALID_EVENT
+from ..docs_backend import install_jsonl_scheme
+from .helpers import AUTH, TOKEN, fields, table_cells
 
 click_testing = pytest.importorskip("click.testing")
 
@@ -52,3 +61,45 @@ def test_a_bad_token_file_is_an_error(tmp_path: Path, monkeypatch, content, mess
 def test_an_empty_environment_token_is_no_token(tmp_path: Path, monkeypatch):
     monkeypatch.setenv(TOKEN_ENV_VAR, "   ")
     assert "needs a token" in serve(tmp_path, "--dashboard").output
+
+
+def test_the_served_app_shows_a_backend_without_sql(tmp_path: Path, monkeypatch):
+    # What `serve --dashboard --storage jsonl://...` runs in each worker: a device posts to
+    # /stats, and the dashboard's device pages show it, read back through events() alone.
+    install_jsonl_scheme(tmp_path, monkeypatch)
+    monkeypatch.setenv("UPDATER_STATS_STORAGE", f"jsonl://{tmp_path / 'events.jsonl'}")
+    monkeypatch.setenv(DASHBOARD_ENV_VAR, "1")
+    monkeypatch.setenv(TOKEN_ENV_VAR, TOKEN)
+    app_id, device_id = VALID_EVENT["app_id"], VALID_EVENT["device_id"]
+    urls = [
+        f"/dashboard/devices?app={app_id}",
+        f"/dashboard/devices?app={app_id}&q={device_id}",
+        f"/dashboard/device?app={app_id}&id={device_id}",
+        "/dashboard/",
+        f"/dashboard/app?app={app_id}",
+        f"/dashboard/version?app={app_id}&version={VALID_EVENT['version_name']}",
+    ]
+
+    crash = {**VALID_EVENT, "action": "app_crash"}
+
+    async def run() -> tuple[httpx.Response, list[httpx.Response]]:
+        app = create_server_app_from_env()
+        transport = httpx.ASGITransport(app=app)
+        try:
+            async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+                posted = await client.post("/stats", content=json.dumps([VALID_EVENT, crash]))
+                return posted, [await client.get(url, headers=AUTH) for url in urls]
+        finally:  # what the server's shutdown does
+            app.dashboard.close()
+            app.stats.collector.close()
+
+    posted, pages = asyncio.run(run())
+
+    assert posted.status_code == 200, posted.text
+    assert [page.status_code for page in pages] == [200] * len(urls)
+    listed, searched, device = (page.text for page in pages[:3])
+    assert [row[0] for row in table_cells(listed, "devices")] == [device_id]
+    assert table_cells(searched, "devices") == table_cells(listed, "devices")
+    assert fields(device)["events"] == "2"
+    assert fields(device)["bundle"] == VALID_EVENT["version_name"]
+    assert len(table_cells(device, "timeline")) == 2

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from .._batching import Batching
 from .._storage import (
+    InventorySource,
     ReportSource,
     StorageBackend,
     SupportsBatching,
@@ -32,6 +33,7 @@ __all__ = [
     "URL_SCHEMES_GROUP",
     "Batching",
     "CopyResult",
+    "InventorySource",
     "MemoryBackend",
     "ReportSource",
     "SQLiteBackend",

@@ -34,6 +34,7 @@ from .._counts import (
 from .._epoch import EPOCH, epoch_ms
 from .._query import ReportQuery
 from .._versions import version_order_key
+from ._sql_inventory import SQLInventory
 
 Rows = Sequence[Sequence[Any]]
 Statement = tuple[str, list[Any]]
@@ -80,6 +81,8 @@ class Dialect:
         encode: How a text parameter is stored (PostgreSQL escapes NUL, for one).
         decode: A text value from a result row as Python text.
         text_order: Appended to text in ORDER BY, so every database sorts by code point.
+        nulls_last: Appended to a descending ORDER BY term, so NULL comes last on every
+            database (SQLite's and ClickHouse's default, not PostgreSQL's).
     """
 
     placeholder: Callable[[int, Any], str]
@@ -92,6 +95,7 @@ class Dialect:
     encode: Callable[[str], str] = _same
     decode: Callable[[Any], str] = _decoded
     text_order: str = ""
+    nulls_last: str = ""
 
 
 def day_of(day_number: int) -> dt.date:
@@ -108,6 +112,11 @@ class QueryBuilder:
     @property
     def dialect(self) -> Dialect:
         return self._d
+
+    @property
+    def table(self) -> str:
+        """The events table, as the queries name it."""
+        return self._table
 
     def _param(self, params: list[Any], value: Any) -> str:
         params.append(value)
@@ -126,7 +135,7 @@ class QueryBuilder:
             params,
         )
 
-    def _window(self, query: ReportQuery, params: list[Any]) -> str:
+    def window(self, query: ReportQuery, params: list[Any]) -> str:
         """A CTE ``w``: the query's events with ``t`` (event time) and counted versions."""
         d = self._d
 
@@ -175,7 +184,7 @@ class QueryBuilder:
         outer = f"SELECT * FROM ({inner}) e" + (f" WHERE {' AND '.join(bounds)}" if bounds else "")
         return f"WITH w AS ({outer}) "
 
-    def _failure(self, failing_plugins: Sequence[str], params: list[Any]) -> str:
+    def failure(self, failing_plugins: Sequence[str], params: list[Any]) -> str:
         """SQL for "this row is a failure": `download_fail` only from *failing_plugins*."""
         condition = f"action IN {_actions(sem.FAILURES)} AND (action <> 'download_fail'"
         if failing_plugins:
@@ -185,8 +194,8 @@ class QueryBuilder:
 
     def versions(self, query: ReportQuery, failing_plugins: Sequence[str]) -> Statement:
         params: list[Any] = []
-        sql = self._window(query, params)
-        fail = self._failure(failing_plugins, params)
+        sql = self.window(query, params)
+        fail = self.failure(failing_plugins, params)
         sql += (
             "SELECT version, COUNT(DISTINCT device_id), "
             "SUM(CASE WHEN action = 'set' THEN 1 ELSE 0 END), "
@@ -197,14 +206,14 @@ class QueryBuilder:
 
     def failures(self, query: ReportQuery, failing_plugins: Sequence[str]) -> Statement:
         params: list[Any] = []
-        sql = self._window(query, params)
-        fail = self._failure(failing_plugins, params)
+        sql = self.window(query, params)
+        fail = self.failure(failing_plugins, params)
         sql += f"SELECT version, action, COUNT(*) FROM w WHERE {fail} GROUP BY version, action"
         return sql, params
 
     def rollbacks(self, query: ReportQuery) -> Statement:
         params: list[Any] = []
-        sql = self._window(query, params)
+        sql = self.window(query, params)
         # `reset` names the bundle it left in old_version_name when the plugin sends it, else
         # in version_name. A reset never leaves `builtin`, where every reset lands: one that
         # names no other bundle (a reset on a device already back on builtin) is no rollback.
@@ -219,7 +228,7 @@ class QueryBuilder:
 
     def replacements(self, query: ReportQuery) -> Statement:
         params: list[Any] = []
-        sql = self._window(query, params)
+        sql = self.window(query, params)
         sql += (
             "SELECT old_version, version, COUNT(*) FROM w "
             "WHERE action = 'set' AND old_version <> '' GROUP BY old_version, version"
@@ -228,7 +237,7 @@ class QueryBuilder:
 
     def funnel(self, query: ReportQuery) -> Statement:
         params: list[Any] = []
-        sql = self._window(query, params)
+        sql = self.window(query, params)
         steps = {
             "s1": _actions(sem.DOWNLOAD_STARTS),
             "s2": _actions([sem.DOWNLOAD_DONE]),
@@ -256,7 +265,7 @@ class QueryBuilder:
         pick from by `sem.running_tie_key` (version precedence, which SQL cannot order by).
         """
         params: list[Any] = []
-        sql = self._window(query, params)
+        sql = self.window(query, params)
         columns = "version, platform, version_os, plugin_version, version_build"
         sql += (
             f"SELECT CASE WHEN n = 1 THEN NULL ELSE device_id END AS tied, {columns}, COUNT(*) "
@@ -270,9 +279,9 @@ class QueryBuilder:
 
     def active_total(self, query: ReportQuery) -> Statement:
         params: list[Any] = []
-        return self._window(query, params) + "SELECT COUNT(DISTINCT device_id) FROM w", params
+        return self.window(query, params) + "SELECT COUNT(DISTINCT device_id) FROM w", params
 
-    def _utc_day(self, ms: str) -> str:
+    def utc_day(self, ms: str) -> str:
         """The UTC day number of epoch milliseconds *ms*, rounded down: SQL's integer
         division truncates towards zero, which would count a day before 1970 as 1970-01-01,
         so the remainder is taken off first (it truncates too, hence ``+ day`` and again)."""
@@ -282,14 +291,14 @@ class QueryBuilder:
 
     def active_by_day(self, query: ReportQuery) -> Statement:
         params: list[Any] = []
-        day = self._utc_day("t")
-        sql = self._window(query, params)
+        day = self.utc_day("t")
+        sql = self.window(query, params)
         sql += f"SELECT {day} AS day, COUNT(DISTINCT device_id) FROM w GROUP BY day"
         return sql, params
 
     def latency(self, query: ReportQuery) -> Statement:
         params: list[Any] = []
-        sql = self._window(query, params)
+        sql = self.window(query, params)
         starts = _actions(sem.DOWNLOAD_STARTS)
         done = f"'{sem.DOWNLOAD_DONE.value}'"
         reported = self._d.duration("metadata")
@@ -314,24 +323,25 @@ class QueryBuilder:
 
     def daily(self, query: ReportQuery, failing_plugins: Sequence[str]) -> Statement:
         params: list[Any] = []
-        sql = self._window(query, params)
-        day = self._utc_day("t")
+        sql = self.window(query, params)
+        day = self.utc_day("t")
         running = _actions(sem.RUNNING)
         # Positional markers: each use of the failure test gets its own parameters, in order.
         sql += (
             f"SELECT {day} AS day, version, "
             "SUM(CASE WHEN action = 'set' THEN 1 ELSE 0 END), "
-            f"SUM(CASE WHEN {self._failure(failing_plugins, params)} THEN 1 ELSE 0 END), "
+            f"SUM(CASE WHEN {self.failure(failing_plugins, params)} THEN 1 ELSE 0 END), "
             f"COUNT(DISTINCT CASE WHEN action IN {running} THEN device_id END), "
             "COUNT(DISTINCT device_id), "
-            f"COUNT(DISTINCT CASE WHEN {self._failure(failing_plugins, params)} "
+            f"COUNT(DISTINCT CASE WHEN {self.failure(failing_plugins, params)} "
             "THEN device_id END) FROM w GROUP BY day, version"
         )
         return sql, params
 
 
-class SQLReportSource(abc.ABC):
-    """A `ReportSource` over any database: subclasses only say how to run one statement."""
+class SQLReportSource(SQLInventory, abc.ABC):
+    """A `ReportSource` over any database, and an `InventorySource`: subclasses only say how
+    to run one statement."""
 
     def __init__(self, builder: QueryBuilder) -> None:
         self._sql = builder

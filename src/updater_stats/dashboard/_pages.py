@@ -15,7 +15,7 @@ import attrs
 import jinja2
 from markupsafe import Markup
 
-from .._inventory import DashboardData
+from .._inventory import DashboardData, day_rates
 from .._semantics import FAILURES
 from .._versions import version_order_key
 from ..reports import HealthPolicy, ReportQuery, VersionReport, judge
@@ -200,7 +200,9 @@ class Pages:
         query = window.query
         versions = self.data.versions(query)
         daily = self.data.daily(query)
-        rates = self.data.daily_rates(query)
+        # The daily rows hold the daily failure rates too (as `report --chart` draws them):
+        # no second query over the window.
+        rates = day_rates(daily)
         adoption = self.data.adoption(query)
         funnels = {f.version: f for f in self.data.funnel(query)}
         latency = {c.version: c for c in self.data.latency(query)}

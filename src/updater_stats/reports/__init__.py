@@ -5,6 +5,11 @@ method takes a `ReportQuery`. The counts come from the backend's read side: its 
 `ReportSource` when it pushes the work down (the built-in SQL backends do, in their
 databases); any other backend that streams its events (`SupportsEvents`) gets them from
 the reference implementation, `EventReportSource`, which counts them in Python.
+
+The device inventory the dashboard and ``updater-stats devices`` show (devices, their
+timelines, the daily failure rates and failing devices of a version) comes the same way:
+from the read side's own `InventorySource` when it has one, else from `EventInventory`,
+which computes it from any backend's events.
 """
 
 from __future__ import annotations
@@ -18,10 +23,12 @@ from .._counts import (
     RunningGroup,
     VersionCounts,
 )
+from .._devices import DayRate, DeviceEvent, DeviceRow, DeviceSummary, FailingDevice
 from .._query import ReportQuery
 from .._semantics import MAX_CLOCK_AHEAD, MAX_QUEUE_DELAY, counted_version
-from .._storage import ReportSource
+from .._storage import InventorySource, ReportSource
 from ._chart import daily_chart, require_matplotlib
+from ._event_inventory import EventInventory
 from ._health import HealthPolicy, HealthReport, Verdict, judge, release_health
 from ._hooks import HealthWatcher, HookError, VerdictChange, webhook
 from ._reference import EventReportSource
@@ -46,7 +53,13 @@ __all__ = [
     "AdoptionReport",
     "DailyVersionCounts",
     "DayCount",
+    "DayRate",
+    "DeviceEvent",
+    "DeviceRow",
+    "DeviceSummary",
+    "EventInventory",
     "EventReportSource",
+    "FailingDevice",
     "FunnelCounts",
     "FunnelReport",
     "FunnelStep",
@@ -54,6 +67,7 @@ __all__ = [
     "HealthReport",
     "HealthWatcher",
     "HookError",
+    "InventorySource",
     "LatencyCounts",
     "ReportQuery",
     "ReportSource",

@@ -47,6 +47,7 @@ POSTGRES = Dialect(
     text_order=' COLLATE "C"',
     # `%` marks a parameter for psycopg: the function instead.
     mod=lambda a, b: f"mod({a}, {b})",
+    nulls_last=" NULLS LAST",
 )
 
 
