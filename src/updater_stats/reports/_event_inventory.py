@@ -31,6 +31,7 @@ from .._devices import (
 )
 from .._epoch import epoch_ms
 from .._query import ReportQuery
+from ._window import app_events, window
 
 if TYPE_CHECKING:
     from .._models import StoredEvent
@@ -38,11 +39,7 @@ if TYPE_CHECKING:
 
 __all__ = ["EventInventory"]
 
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
-_EPOCH_DAY = _EPOCH.date()
-_ONE_MS = dt.timedelta(milliseconds=1)
-_AHEAD_MS = sem.MAX_CLOCK_AHEAD // _ONE_MS
-_DELAY_MS = sem.MAX_QUEUE_DELAY // _ONE_MS
+_EPOCH_DAY = dt.date(1970, 1, 1)
 _RUNNING = frozenset(action.value for action in sem.RUNNING)
 
 # Newest first: by receive time, then device time, an event without one below any with one.
@@ -58,13 +55,6 @@ def _newest_first(item: tuple[int, StoredEvent]) -> tuple[_Order, int]:
     # Events alike in both: the one stored later first, as SQLite's index gives them.
     position, stored = item
     return _order(stored), position
-
-
-def _event_time(received_ms: int, device_ts: int | None) -> int:
-    """The device clock when it is plausible against the receive time, else the receive time."""
-    if device_ts is not None and received_ms - _DELAY_MS <= device_ts <= received_ms + _AHEAD_MS:
-        return device_ts
-    return received_ms
 
 
 def _device_event(stored: StoredEvent) -> DeviceEvent:
@@ -128,13 +118,8 @@ class EventInventory:
     def __repr__(self) -> str:
         return f"EventInventory({self._backend!r})"
 
-    def _events(self, app_id: str, since: dt.datetime | None = None) -> Iterator[StoredEvent]:
-        """*app_id*'s stored events, those received at or after *since* when given."""
-        # Checked again: a backend may read more than it was asked for.
-        bounds = {} if since is None else {"since": since}
-        for stored in self._backend.events(app_id=app_id, **bounds):
-            if stored.event.app_id == app_id and (since is None or stored.received_at >= since):
-                yield stored
+    def _events(self, app_id: str) -> Iterator[StoredEvent]:
+        return app_events(self._backend, app_id)
 
     def apps(self) -> list[str]:
         """Every app with stored events, in order: the first `MAX_APPS` at most."""
@@ -143,22 +128,7 @@ class EventInventory:
 
     def _window(self, query: ReportQuery) -> Iterator[tuple[int, StoredEvent]]:
         """*query*'s events (as the reports select them), each with its event time."""
-        since_ms, until_ms = query.since_ms, query.until_ms
-        # An event time is at most MAX_CLOCK_AHEAD after its receive time: nothing received
-        # before this can be in the window.
-        since = None if since_ms is None else _EPOCH + (since_ms - _AHEAD_MS) * _ONE_MS
-        for stored in self._events(query.app_id, since):
-            event = stored.event
-            if not query.all_devices and (not event.is_prod or event.is_emulator):
-                continue
-            if query.platform is not None and event.platform != query.platform:
-                continue
-            channel = event.channel if event.channel is not None else event.default_channel
-            if query.channel is not None and channel != query.channel:
-                continue
-            t = _event_time(epoch_ms(stored.received_at), event.timestamp)
-            if (since_ms is not None and t < since_ms) or (until_ms is not None and t >= until_ms):
-                continue
+        for t, _received, stored in window(self._backend, query):
             yield t, stored
 
     def daily_rates(self, query: ReportQuery) -> list[DayRate]:

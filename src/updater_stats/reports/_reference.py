@@ -18,7 +18,6 @@ import functools
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any
 
 from .. import _semantics as sem
 from .._actions import Action, download_fail_counts
@@ -31,19 +30,15 @@ from .._counts import (
     RunningGroup,
     VersionCounts,
 )
-from .._epoch import epoch_ms
 from .._models import AppInfos
 from .._query import ReportQuery
 from .._storage import SupportsEvents
 from .._versions import version_order_key
+from ._window import window
 
 __all__ = ["EventReportSource"]
 
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
-_EPOCH_DAY = _EPOCH.date()
-_ONE_MS = dt.timedelta(milliseconds=1)
-_AHEAD_MS = sem.MAX_CLOCK_AHEAD // _ONE_MS
-_DELAY_MS = sem.MAX_QUEUE_DELAY // _ONE_MS
+_EPOCH_DAY = dt.date(1970, 1, 1)
 
 
 def _values(actions: Iterable[Action]) -> frozenset[str]:
@@ -83,13 +78,6 @@ def _is_failure(event: AppInfos) -> bool:
     )
 
 
-def _event_time(received_ms: int, device_ts: int | None) -> int:
-    """The device clock when it is plausible against the receive time, else the receive time."""
-    if device_ts is not None and received_ms - _DELAY_MS <= device_ts <= received_ms + _AHEAD_MS:
-        return device_ts
-    return received_ms
-
-
 def _reported_duration(metadata: Mapping[str, str] | None) -> int | None:
     """A download's own ``duration_ms``, when it is 1 to 12 ASCII digits."""
     value = None if metadata is None else metadata.get(sem.DURATION_KEY)
@@ -125,34 +113,8 @@ class EventReportSource:
 
     def _window(self, query: ReportQuery) -> Iterator[tuple[int, int, AppInfos]]:
         """The query's events, each with its event time and receive time (epoch ms)."""
-        since_ms, until_ms = query.since_ms, query.until_ms
-        bounds: dict[str, Any] = {"app_id": query.app_id}
-        if since_ms is not None:
-            # An event time is at most MAX_CLOCK_AHEAD after its receive time: nothing
-            # received before this can be in the window. There is no such upper bound to
-            # pass, so events received after `until` are read and left out here.
-            bounds["since"] = _EPOCH + (since_ms - _AHEAD_MS) * _ONE_MS
-        all_devices, platform, channel = query.all_devices, query.platform, query.channel
-        for stored in self._backend.events(**bounds):
-            event = stored.event
-            # Checked again: a backend may read more than it was asked for.
-            if event.app_id != query.app_id:
-                continue
-            if not all_devices and (not event.is_prod or event.is_emulator):
-                continue
-            if platform is not None and event.platform != platform:
-                continue
-            if (
-                channel is not None
-                and (event.channel if event.channel is not None else event.default_channel)
-                != channel
-            ):
-                continue
-            received_ms = epoch_ms(stored.received_at)
-            t = _event_time(received_ms, event.timestamp)
-            if (since_ms is not None and t < since_ms) or (until_ms is not None and t >= until_ms):
-                continue
-            yield t, received_ms, event
+        for t, received_ms, stored in window(self._backend, query):
+            yield t, received_ms, stored.event
 
     def version_counts(self, query: ReportQuery) -> list[VersionCounts]:
         """One row per version with any event, or named as a replaced or rolled-back version."""
