@@ -167,9 +167,12 @@ def unique_name(prefix: str) -> str:
 _schemas: list[str] = []
 
 
-def postgres_backend(**options: object) -> PostgresBackend:
-    """A `PostgresBackend` in a schema of its own on the shared server."""
+def postgres_backend(*, application_name: str | None = None, **options: object) -> PostgresBackend:
+    """A `PostgresBackend` in a schema of its own on the shared server; with
+    *application_name*, its sessions go by that name (others are ``updater-stats``)."""
     url = postgres_url()
+    if application_name is not None:
+        url += f"{'&' if '?' in url else '?'}application_name={application_name}"
     schema = unique_name("test")
     if os.environ.get(POSTGRES_URL_VAR):
         # A throwaway cluster goes away whole; a server of the environment is cleaned up.

@@ -61,22 +61,30 @@ def test_lone_surrogates_from_outside_the_collector_are_stored_escaped(backend: 
     assert_same_events(backend.events(), [plain, odd])
 
 
-def test_a_connection_the_server_closed_in_the_pool_costs_no_write(backend: PostgresBackend):
-    backend.write([stored_event(timestamp=1)])
-    with psycopg.connect(servers.postgres_url(), autocommit=True) as admin:
-        admin.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-            "WHERE application_name = 'updater-stats' AND pid <> pg_backend_pid()"
-        )
-        # Terminating only signals the session: wait until it is gone, as after a restart.
-        deadline = time.monotonic() + 10
-        while admin.execute(
-            "SELECT 1 FROM pg_stat_activity WHERE application_name = 'updater-stats'"
-        ).fetchone():
-            assert time.monotonic() < deadline
-            time.sleep(0.01)
+def test_a_connection_the_server_closed_in_the_pool_costs_no_write():
+    # Sessions of a name of their own: other backends of the run reconnect their pools as
+    # `updater-stats`, and must neither be terminated nor waited for here.
+    name = servers.unique_name("pool")
+    backend = servers.postgres_backend(application_name=name)
+    try:
+        backend.write([stored_event(timestamp=1)])
+        with psycopg.connect(servers.postgres_url(), autocommit=True) as admin:
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE application_name = %s",
+                [name],
+            )
+            # Terminating only signals the session: wait until it is gone, as after a restart.
+            deadline = time.monotonic() + 10
+            while admin.execute(
+                "SELECT 1 FROM pg_stat_activity WHERE application_name = %s", [name]
+            ).fetchone():
+                assert time.monotonic() < deadline
+                time.sleep(0.01)
 
-    result = backend.write([stored_event(timestamp=2)])  # the pool's check replaces it first
+        result = backend.write([stored_event(timestamp=2)])  # the pool's check replaces it
 
-    assert result.inserted == 1
-    assert [e.event.timestamp for e in backend.events()] == [1, 2]
+        assert result.inserted == 1
+        assert [e.event.timestamp for e in backend.events()] == [1, 2]
+    finally:
+        backend.close()
