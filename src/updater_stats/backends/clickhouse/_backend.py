@@ -75,7 +75,10 @@ def _field_type(field: str) -> str:
     return text if field in _HIGH_CARDINALITY else f"LowCardinality({text})"
 
 
-# (column, type). Strings that repeat (apps, versions, actions) are LowCardinality.
+# (column, type), in table order. The event's own fields are `SCALAR_FIELDS`, the one list of
+# stored fields every backend takes its columns from; the others are this table's: its row id
+# and storage order, the times, and the event's metadata, unknown fields and fields cut.
+# Strings that repeat (apps, versions, actions) are LowCardinality.
 _COLUMNS: tuple[tuple[str, str], ...] = (
     ("row_id", "UUID"),  # from the event key; random for events without one
     ("event_key", "Nullable(String)"),
@@ -90,8 +93,9 @@ _COLUMNS: tuple[tuple[str, str], ...] = (
     ("extras", "String"),  # JSON object of unknown fields, '' when none
     ("truncated", "Array(String)"),  # the fields stored cut at a cap, [] when none
 )
-_COLUMN_NAMES = [name for name, _ in _COLUMNS]
+_COLUMN_NAMES = tuple(name for name, _ in _COLUMNS)
 _COLUMN_TYPES = dict(_COLUMNS)
+_TEXT_FIELDS = tuple(field for field in SCALAR_FIELDS if field not in BOOLEAN_FIELDS)
 
 #: The columns version 1 made plain strings for fields an event may lack (protocol,
 #: section 3): version 2 makes them nullable.
@@ -251,8 +255,12 @@ def _random_row_ids(count: int) -> Iterator[int]:
         yield int.from_bytes(data[start : start + 16], "big") & ~_UUID4_MASK | _UUID4_BITS
 
 
-_EVENT_VALUES = operator.attrgetter(*SCALAR_FIELDS)  # the columns app_id ... key_id, in order
-_TEXT_POSITIONS = [i for i, field in enumerate(SCALAR_FIELDS) if field not in BOOLEAN_FIELDS]
+_EVENT_VALUES = operator.attrgetter(*SCALAR_FIELDS)
+
+
+def _in_table_order(values: Mapping[str, Any]) -> list[Any]:
+    """*values*, one per column name, as the driver takes them: in `_COLUMNS` order."""
+    return [values[name] for name in _COLUMN_NAMES]
 
 
 def _row(stored: StoredEvent, row_id: uuid.UUID, seq: int) -> list[Any]:
@@ -264,23 +272,26 @@ def _row(stored: StoredEvent, row_id: uuid.UUID, seq: int) -> list[Any]:
     event = stored.event
     received_ms = epoch_ms(stored.received_at)
     event_ms = received_ms if event.timestamp is None else event.timestamp
-    return [
-        row_id,
-        _bytes(stored.key),
-        seq,
-        EPOCH + received_ms * ONE_MS,
-        EPOCH + min(max(event_ms, _MIN_MS), _MAX_MS) * ONE_MS,
-        event.timestamp,
-        event.action_known,
-        *(
-            value if field in BOOLEAN_FIELDS else _bytes(value)
-            for field, value in zip(SCALAR_FIELDS, _EVENT_VALUES(event), strict=True)
-        ),
-        event.metadata is not None,
-        {_bytes(k): _bytes(v) for k, v in (event.metadata or {}).items()},
-        _bytes(json.dumps(event.extras, ensure_ascii=False)) if event.extras else b"",
-        [_bytes(path) for path in stored.truncated],
-    ]
+    scalars = zip(SCALAR_FIELDS, _EVENT_VALUES(event), strict=True)
+    return _in_table_order(
+        {
+            "row_id": row_id,
+            "event_key": _bytes(stored.key),
+            "seq": seq,
+            "received_at": EPOCH + received_ms * ONE_MS,
+            "event_time": EPOCH + min(max(event_ms, _MIN_MS), _MAX_MS) * ONE_MS,
+            "device_ts": event.timestamp,
+            "action_known": event.action_known,
+            **{
+                field: value if field in BOOLEAN_FIELDS else _bytes(value)
+                for field, value in scalars
+            },
+            "has_metadata": event.metadata is not None,
+            "metadata": {_bytes(k): _bytes(v) for k, v in (event.metadata or {}).items()},
+            "extras": _bytes(json.dumps(event.extras, ensure_ascii=False)) if event.extras else b"",
+            "truncated": [_bytes(path) for path in stored.truncated],
+        }
+    )
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -313,31 +324,39 @@ def _columns(events: Sequence[StoredEvent], row_ids: Sequence[int], seq: int) ->
         metadata.append(dict(event.metadata or {}))
         extras.append(json.dumps(event.extras, ensure_ascii=False) if event.extras else "")
         truncated.append(stored.truncated)
-    values = list(zip(*(_EVENT_VALUES(stored.event) for stored in events), strict=True))
+    fields = dict(
+        zip(
+            SCALAR_FIELDS,
+            zip(*(_EVENT_VALUES(stored.event) for stored in events), strict=True),
+            strict=True,
+        )
+    )
     keys = [stored.key for stored in events]
     strings = itertools.chain(
         keys,
-        *(values[i] for i in _TEXT_POSITIONS),
+        *(fields[field] for field in _TEXT_FIELDS),
         itertools.chain.from_iterable(item for mapping in metadata for item in mapping.items()),
         extras,
         itertools.chain.from_iterable(truncated),
     )
     if not _encodable(strings):
         return None
-    return [
-        row_ids,
-        keys,
-        list(range(seq, seq + len(events))),
-        received_at,
-        event_time,
-        device_ts,
-        action_known,
-        *values,
-        has_metadata,
-        metadata,
-        extras,
-        truncated,
-    ]
+    return _in_table_order(
+        {
+            "row_id": row_ids,
+            "event_key": keys,
+            "seq": list(range(seq, seq + len(events))),
+            "received_at": received_at,
+            "event_time": event_time,
+            "device_ts": device_ts,
+            "action_known": action_known,
+            **fields,
+            "has_metadata": has_metadata,
+            "metadata": metadata,
+            "extras": extras,
+            "truncated": truncated,
+        }
+    )
 
 
 def _encodable(strings: Iterable[str | None]) -> bool:
@@ -349,33 +368,44 @@ def _encodable(strings: Iterable[str | None]) -> bool:
     return text.isascii() or _SURROGATE.search(text) is None
 
 
-_SELECT_COLUMNS = ", ".join(
-    "toUnixTimestamp64Milli(received_at)" if name == "received_at" else _quote(name)
-    for name in _COLUMN_NAMES
-    if name not in {"row_id", "seq", "event_time"}
-)
+# What `events` reads: every column but the table's own bookkeeping (row id, storage order, the
+# clamped event time), each as it is but for the receive time, read in epoch milliseconds.
+_READ_COLUMNS = tuple(name for name in _COLUMN_NAMES if name not in {"row_id", "seq", "event_time"})
+_READ_AS = {"received_at": "toUnixTimestamp64Milli(received_at)"}
+_SELECT_COLUMNS = ", ".join(_READ_AS.get(name, _quote(name)) for name in _READ_COLUMNS)
+
+# Where `_stored` finds each column in a row of `_SELECT_COLUMNS`: looked up by name once, here,
+# not in every row (the driver's rows are plain sequences). Decoding 100 000 rows takes 5.5 to
+# 6.9 µs an event like this, against 7.8 to 8.4 with the positions unpacked by hand and every
+# empty `extras` parsed (three paired runs).
+_AT = {name: index for index, name in enumerate(_READ_COLUMNS)}
+_FIELDS_AT = tuple((field, _AT[field], field in BOOLEAN_FIELDS) for field in SCALAR_FIELDS)
+_KEY, _RECEIVED, _DEVICE_TS = _AT["event_key"], _AT["received_at"], _AT["device_ts"]
+_HAS_METADATA, _METADATA = _AT["has_metadata"], _AT["metadata"]
+_EXTRAS, _TRUNCATED = _AT["extras"], _AT["truncated"]
 
 
 def _stored(row: Sequence[Any]) -> StoredEvent:
-    key, received_ms, device_ts, _known, *rest = row
+    """The event in one row of `_SELECT_COLUMNS`, its strings read as bytes."""
     fields: dict[str, Any] = {
-        field: bool(value) if field in BOOLEAN_FIELDS else _text(value)
-        for field, value in zip(SCALAR_FIELDS, rest[: len(SCALAR_FIELDS)], strict=True)
+        field: bool(row[index]) if boolean else _text(row[index])
+        for field, index, boolean in _FIELDS_AT
     }
-    has_metadata, metadata, extras, truncated = rest[len(SCALAR_FIELDS) :]
+    extras = row[_EXTRAS]
+    truncated = row[_TRUNCATED]
     event = AppInfos(
         **fields,
-        timestamp=device_ts,
-        metadata={_text(k) or "": _text(v) or "" for k, v in metadata.items()}
-        if has_metadata
+        timestamp=row[_DEVICE_TS],
+        metadata={_text(k) or "": _text(v) or "" for k, v in row[_METADATA].items()}
+        if row[_HAS_METADATA]
         else None,
-        extras=json.loads(_text(extras) or "{}"),
+        extras=json.loads(_text(extras) or "{}") if extras else {},
     )
     return StoredEvent(
         event=event,
-        received_at=EPOCH + received_ms * ONE_MS,
-        key=_text(key),
-        truncated=tuple(_text(path) or "" for path in truncated),
+        received_at=EPOCH + row[_RECEIVED] * ONE_MS,
+        key=_text(row[_KEY]),
+        truncated=tuple(_text(path) or "" for path in truncated) if truncated else (),
     )
 
 
