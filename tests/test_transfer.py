@@ -7,6 +7,7 @@ server and the in-process ClickHouse engine (chdb).
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import io
 import itertools
 import json
@@ -247,6 +248,7 @@ def test_a_failing_write_stops_the_copy_and_stops_the_reader():
 
     with pytest.raises(Exception, match="closed"):
         copy_events(source, target, batch_size=5)
+    assert gc.isenabled()
     # The reader thread let go of the source: it can be read and closed at once.
     assert len(list(source.events())) == 50
     source.close()
@@ -276,6 +278,43 @@ def test_the_source_is_read_in_batches_not_all_at_once():
     assert [size for _, size in written] == [10] * 10
     # The reader runs at most a few batches ahead of the writes: memory stays bounded.
     assert all(seen <= (index + 4) * 10 for index, (seen, _) in enumerate(written))
+
+
+def test_a_copy_collects_garbage_after_each_batch_and_turns_the_collector_back_on():
+    source = MemoryBackend()
+    source.write([stored_event(timestamp=index) for index in range(30)])
+    automatic: list[bool] = []
+    passes: list[int] = []
+
+    class Watching(MemoryBackend):
+        def write(self, events: Any) -> WriteResult:
+            automatic.append(gc.isenabled())
+            return super().write(events)
+
+    def watch(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            passes.append(info["generation"])
+
+    gc.callbacks.append(watch)
+    try:
+        copy_events(source, Watching(), batch_size=10)
+    finally:
+        gc.callbacks.remove(watch)
+
+    assert automatic == [False, False, False]
+    assert passes.count(1) >= 3  # one pass over the young generations after each batch
+    assert gc.isenabled()
+
+
+def test_a_copy_leaves_a_collector_the_caller_turned_off_off():
+    source = MemoryBackend()
+    source.write([stored_event(timestamp=index) for index in range(30)])
+    gc.disable()
+    try:
+        assert copy_events(source, MemoryBackend(), batch_size=10) == CopyResult(30, 0)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
 
 
 # -- a server writing to the target meanwhile ------------------------------------------------

@@ -35,7 +35,9 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import gc
 import hashlib
+import itertools
 import json
 import queue
 import sqlite3
@@ -407,6 +409,37 @@ class _ReadAhead:
             yield item
 
 
+# A batch's events outlive many of the garbage collector's automatic passes (the youngest
+# generation is collected every 700 allocations), so each was walked on its way to the oldest
+# generation and again by the full passes their numbers set off. With the automatic passes
+# off, one pass over the young generations after each batch walks each event about once;
+# `updater-stats copy` of 100 100 events from SQLite into chdb took 2.5 to 2.6 s instead of
+# 2.9 to 3.1 (three runs each). A full pass every so many batches still frees cyclic garbage
+# (a driver's, say), so memory stays bounded.
+_FULL_PASS_EVERY = 20
+
+
+@contextlib.contextmanager
+def _collect_per_batch() -> Iterator[Callable[[], None]]:
+    """Automatic garbage collection off for a copy; the callable collects after a batch.
+
+    A caller who turned it off already keeps it so, and no pass runs.
+    """
+    if not gc.isenabled():
+        yield lambda: None
+        return
+    batches = itertools.count(1)
+
+    def collect() -> None:
+        gc.collect(2 if next(batches) % _FULL_PASS_EVERY == 0 else 1)
+
+    gc.disable()
+    try:
+        yield collect
+    finally:
+        gc.enable()
+
+
 def store_events(  # noqa: PLR0913 - keyword-only options, each with a default
     events: Iterable[StoredEvent],
     target: StorageBackend,
@@ -421,6 +454,10 @@ def store_events(  # noqa: PLR0913 - keyword-only options, each with a default
     *app_id* and *since* narrow the events read from the target to find the
     keyless events it holds; events before *since* are left out. *progress*
     is called after every batch with the number of events done.
+
+    While it runs, the process's automatic garbage collection is off and a
+    collection follows each batch instead; it is back on when this returns
+    (unless the caller had turned it off).
 
     Raises:
         TypeError: *target* cannot list its events (`SupportsEvents`), so keyless
@@ -437,6 +474,7 @@ def store_events(  # noqa: PLR0913 - keyword-only options, each with a default
     copied = present = 0
     with (
         contextlib.closing(_tally_target(target, app_id, since)) as tally,
+        _collect_per_batch() as collect,
         _ReadAhead(_batches(events, since, batch_size)) as batches,
     ):
         for batch in batches:
@@ -452,6 +490,7 @@ def store_events(  # noqa: PLR0913 - keyword-only options, each with a default
                 result = target.write(fresh)
                 copied += result.inserted
                 present += result.duplicates
+            collect()
             if progress is not None:
                 progress(copied + present)
     return CopyResult(copied=copied, present=present)
@@ -478,7 +517,10 @@ def copy_events(  # noqa: PLR0913 - keyword-only options, each with a default
     keys the target holds are duplicates, and keyless events are matched by
     their whole stored record (see "Moving to a server backend" in the storage
     docs for the rule and its limits). Memory stays bounded; the target's
-    keyless events are counted in a scratch file.
+    keyless events are counted in a scratch file. While it runs, the process's
+    automatic garbage collection is off and a collection follows each batch
+    instead; it is back on when this returns (unless the caller had turned it
+    off).
 
     Args:
         source: Where the events are; any backend with ``events()``.
