@@ -48,7 +48,7 @@ sys.path.insert(0, str(ROOT))
 from updater_stats import SQLiteBackend, parse_event  # noqa: E402
 from updater_stats._decode import decode_body  # noqa: E402
 from updater_stats._models import StoredEvent  # noqa: E402
-from updater_stats._transfer import DEFAULT_BATCH_SIZE  # noqa: E402
+from updater_stats._transfer import write_size  # noqa: E402
 from updater_stats.backends import copy_events  # noqa: E402
 
 TARGET = 0.30
@@ -99,7 +99,7 @@ def compare(
     return bulk_seconds / copy_seconds
 
 
-BATCH_SIZE = DEFAULT_BATCH_SIZE
+BATCH_SIZE: int | None = None  # as updater-stats copy: `write_size` of the target
 
 
 def timed_copy(source: SQLiteBackend, target: Any, events: int) -> tuple[float, float]:
@@ -128,7 +128,7 @@ def postgres(source: SQLiteBackend, events: list[StoredEvent], url: str | None) 
         bulk = bulk_copy(server_url, events)
         target = pg.PostgresBackend(server_url, schema=f"bench_copy_{uuid.uuid4().hex[:8]}")
         return compare(
-            "PostgreSQL",
+            f"PostgreSQL, {BATCH_SIZE or write_size(target)} events a write",
             lambda: timed_copy(source, target, len(events)),
             bulk,
             len(events),
@@ -148,7 +148,7 @@ def clickhouse(source: SQLiteBackend, events: list[StoredEvent]) -> float | None
             "chdb://memory", database=f"bench_copy_{uuid.uuid4().hex[:8]}"
         )
         return compare(
-            "ClickHouse (chdb, in-process)",
+            f"ClickHouse (chdb, in-process), {BATCH_SIZE or write_size(target)} events a write",
             lambda: timed_copy(source, target, len(events)),
             bulk,
             len(events),
@@ -160,7 +160,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="about 2 000 events: for CI")
     parser.add_argument("--batches", type=int, default=455, help="200-event bodies (+10 %% single)")
     parser.add_argument(
-        "--batch-size", type=int, default=DEFAULT_BATCH_SIZE, help="events per write"
+        "--batch-size", type=int, help="events per write (default: as updater-stats copy)"
     )
     parser.add_argument("--postgres-url", help="a server of your own (default: a throwaway one)")
     parser.add_argument("--skip", choices=["postgres", "clickhouse"], action="append", default=[])
@@ -171,10 +171,7 @@ def main() -> None:
     BATCH_SIZE = args.batch_size
     events = stored_events(args.batches)
     keyless = sum(stored.key is None for stored in events)
-    print(
-        f"Python {sys.version.split()[0]}, {len(events)} events, {keyless} without a key, "
-        f"{BATCH_SIZE} events per write"
-    )
+    print(f"Python {sys.version.split()[0]}, {len(events)} events, {keyless} without a key")
     ratios: dict[str, float | None] = {}
     with tempfile.TemporaryDirectory(prefix="updater-stats-bench-") as folder:
         source = source_file(events, Path(folder))

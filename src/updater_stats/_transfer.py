@@ -53,7 +53,7 @@ from ._decode import parse_json
 from ._epoch import epoch_ms
 from ._models import StoredEvent, content_key
 from ._policy import Policy
-from ._storage import StorageBackend, SupportsEvents
+from ._storage import StorageBackend, SupportsBatching, SupportsEvents
 from ._wire import Validator
 from .exceptions import InvalidBodyError, InvalidEventError
 
@@ -67,11 +67,16 @@ __all__ = [
     "json_line",
     "read_json_lines",
     "store_events",
+    "write_size",
 ]
 
-#: Events per `StorageBackend.write` call: large enough for one round trip to carry many
-#: (ClickHouse wants large inserts), small enough to bound memory (a few batches in flight).
+#: Events per `StorageBackend.write` call unless the target asks for larger writes (see
+#: `write_size`): large enough for one round trip to carry many, small enough to bound memory
+#: (a few batches in flight).
 DEFAULT_BATCH_SIZE = 5000
+# The largest write a target's own batching can ask a copy for: memory stays bounded whatever
+# a target declares.
+_LARGEST_BATCH_SIZE = 20_000
 
 
 @attrs.frozen
@@ -440,19 +445,32 @@ def _collect_per_batch() -> Iterator[Callable[[], None]]:
         gc.enable()
 
 
+def write_size(target: StorageBackend) -> int:
+    """Events per write into *target* when the caller names no size.
+
+    `DEFAULT_BATCH_SIZE`, or the target's own batch size (`SupportsBatching`) when it asks
+    for larger writes, up to 20 000: ClickHouse, which makes a part per insert, takes 10 000
+    events a write.
+    """
+    if isinstance(target, SupportsBatching):
+        return max(DEFAULT_BATCH_SIZE, min(target.batching.max_events, _LARGEST_BATCH_SIZE))
+    return DEFAULT_BATCH_SIZE
+
+
 def store_events(  # noqa: PLR0913 - keyword-only options, each with a default
     events: Iterable[StoredEvent],
     target: StorageBackend,
     *,
     since: dt.datetime | None = None,
     app_id: str | None = None,
-    batch_size: int = DEFAULT_BATCH_SIZE,
+    batch_size: int | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> CopyResult:
     """Store *events* (in order) into *target* through its ``write``, each event once.
 
     *app_id* and *since* narrow the events read from the target to find the
-    keyless events it holds; events before *since* are left out. *progress*
+    keyless events it holds; events before *since* are left out. Writes hold
+    *batch_size* events, `write_size` of the target by default. *progress*
     is called after every batch with the number of events done.
 
     While it runs, the process's automatic garbage collection is off and a
@@ -464,6 +482,8 @@ def store_events(  # noqa: PLR0913 - keyword-only options, each with a default
             events could not be stored once.
         BackendError: from the target's write or either side's read.
     """
+    if batch_size is None:
+        batch_size = write_size(target)
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     if not isinstance(target, SupportsEvents):
@@ -502,7 +522,7 @@ def copy_events(  # noqa: PLR0913 - keyword-only options, each with a default
     *,
     app_id: str | None = None,
     since: dt.datetime | None = None,
-    batch_size: int = DEFAULT_BATCH_SIZE,
+    batch_size: int | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> CopyResult:
     """Copy every event *source* holds into *target*, exactly, each event once.
@@ -527,7 +547,8 @@ def copy_events(  # noqa: PLR0913 - keyword-only options, each with a default
         target: Where they go; it must have ``events()`` too.
         app_id: Only this app's events.
         since: Only events received at or after this moment.
-        batch_size: Events per ``write`` call.
+        batch_size: Events per ``write`` call; by default 5 000, or the target's own
+            batch size when it declares a larger one (ClickHouse: 10 000), up to 20 000.
         progress: Called after each batch with the number of events done so far.
 
     Returns:
@@ -551,10 +572,13 @@ def import_json_lines(
     stream: IO[bytes],
     target: StorageBackend,
     *,
-    batch_size: int = DEFAULT_BATCH_SIZE,
+    batch_size: int | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> CopyResult:
-    """Store the events of an ``export --format jsonl`` stream into *target*, each once."""
+    """Store the events of an ``export --format jsonl`` stream into *target*, each once.
+
+    Writes hold *batch_size* events, by default as many as for `copy_events`.
+    """
     return store_events(
         read_json_lines(_lines(stream)), target, batch_size=batch_size, progress=progress
     )
