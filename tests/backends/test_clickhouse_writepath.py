@@ -90,7 +90,7 @@ def test_keys_are_looked_up_in_as_many_statements_as_the_query_size_needs(
     assert_same_events(backend.events(), events)
 
 
-def test_the_key_look_up_writes_nothing_but_hex_digits_into_its_statement(
+def test_the_key_look_up_takes_row_ids_of_32_hex_digits_only(
     backend: ClickHouseBackend,
 ):
     event = stored_event(timestamp=1)
