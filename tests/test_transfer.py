@@ -7,6 +7,7 @@ server and the in-process ClickHouse engine (chdb).
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import io
 import itertools
 import json
@@ -27,13 +28,16 @@ from updater_stats import (
     StoredEvent,
     WriteResult,
 )
+from updater_stats._batching import Batching
 from updater_stats._transfer import (
+    DEFAULT_BATCH_SIZE,
     EXPORT_FIELDS,
     CopyResult,
     copy_events,
     import_json_lines,
     json_line,
     read_json_lines,
+    write_size,
 )
 from updater_stats.reports import ReportQuery, reports_for, summarize
 from updater_stats.testing import RECEIVED_AT, assert_same_events, stored_event, wire_event
@@ -247,6 +251,7 @@ def test_a_failing_write_stops_the_copy_and_stops_the_reader():
 
     with pytest.raises(Exception, match="closed"):
         copy_events(source, target, batch_size=5)
+    assert gc.isenabled()
     # The reader thread let go of the source: it can be read and closed at once.
     assert len(list(source.events())) == 50
     source.close()
@@ -276,6 +281,80 @@ def test_the_source_is_read_in_batches_not_all_at_once():
     assert [size for _, size in written] == [10] * 10
     # The reader runs at most a few batches ahead of the writes: memory stays bounded.
     assert all(seen <= (index + 4) * 10 for index, (seen, _) in enumerate(written))
+
+
+class Batched(MemoryBackend):
+    def __init__(self, max_events: int) -> None:
+        super().__init__()
+        self.batching = Batching(max_events=max_events)
+        self.sizes: list[int] = []
+
+    def write(self, events: Any) -> WriteResult:
+        self.sizes.append(len(events))
+        return super().write(events)
+
+
+@pytest.mark.parametrize(
+    ("max_events", "size"), [(100, DEFAULT_BATCH_SIZE), (12_000, 12_000), (10**6, 20_000)]
+)
+def test_writes_are_as_large_as_the_target_batches_within_bounds(max_events: int, size: int):
+    assert write_size(Batched(max_events)) == size
+    assert write_size(MemoryBackend()) == DEFAULT_BATCH_SIZE
+
+
+def test_a_copy_writes_the_target_batch_size_unless_told_otherwise():
+    source = MemoryBackend()
+    source.write([stored_event(timestamp=index) for index in range(25_000)])
+    target = Batched(12_000)
+
+    copy_events(source, target)
+    copy_events(source, told := Batched(12_000), batch_size=10_000)
+
+    assert target.sizes == [12_000, 12_000, 1_000]
+    assert told.sizes == [10_000, 10_000, 5_000]
+
+
+def test_clickhouse_takes_copies_in_its_own_batches():
+    from updater_stats.backends.clickhouse import ClickHouseBackend  # noqa: PLC0415
+
+    assert write_size(ClickHouseBackend("chdb://memory")) == 10_000
+
+
+def test_a_copy_collects_garbage_after_each_batch_and_turns_the_collector_back_on():
+    source = MemoryBackend()
+    source.write([stored_event(timestamp=index) for index in range(30)])
+    automatic: list[bool] = []
+    passes: list[int] = []
+
+    class Watching(MemoryBackend):
+        def write(self, events: Any) -> WriteResult:
+            automatic.append(gc.isenabled())
+            return super().write(events)
+
+    def watch(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            passes.append(info["generation"])
+
+    gc.callbacks.append(watch)
+    try:
+        copy_events(source, Watching(), batch_size=10)
+    finally:
+        gc.callbacks.remove(watch)
+
+    assert automatic == [False, False, False]
+    assert passes.count(1) >= 3  # one pass over the young generations after each batch
+    assert gc.isenabled()
+
+
+def test_a_copy_leaves_a_collector_the_caller_turned_off_off():
+    source = MemoryBackend()
+    source.write([stored_event(timestamp=index) for index in range(30)])
+    gc.disable()
+    try:
+        assert copy_events(source, MemoryBackend(), batch_size=10) == CopyResult(30, 0)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
 
 
 # -- a server writing to the target meanwhile ------------------------------------------------

@@ -35,7 +35,9 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import gc
 import hashlib
+import itertools
 import json
 import queue
 import sqlite3
@@ -51,7 +53,7 @@ from ._decode import parse_json
 from ._epoch import epoch_ms
 from ._models import StoredEvent, content_key
 from ._policy import Policy
-from ._storage import StorageBackend, SupportsEvents
+from ._storage import StorageBackend, SupportsBatching, SupportsEvents
 from ._wire import Validator
 from .exceptions import InvalidBodyError, InvalidEventError
 
@@ -65,11 +67,16 @@ __all__ = [
     "json_line",
     "read_json_lines",
     "store_events",
+    "write_size",
 ]
 
-#: Events per `StorageBackend.write` call: large enough for one round trip to carry many
-#: (ClickHouse wants large inserts), small enough to bound memory (a few batches in flight).
+#: Events per `StorageBackend.write` call unless the target asks for larger writes (see
+#: `write_size`): large enough for one round trip to carry many, small enough to bound memory
+#: (a few batches in flight).
 DEFAULT_BATCH_SIZE = 5000
+# The largest write a target's own batching can ask a copy for: memory stays bounded whatever
+# a target declares.
+_LARGEST_BATCH_SIZE = 20_000
 
 
 @attrs.frozen
@@ -407,26 +414,76 @@ class _ReadAhead:
             yield item
 
 
+# A batch's events outlive many of the garbage collector's automatic passes (the youngest
+# generation is collected every 700 allocations), so each was walked on its way to the oldest
+# generation and again by the full passes their numbers set off. With the automatic passes
+# off, one pass over the young generations after each batch walks each event about once;
+# `updater-stats copy` of 100 100 events from SQLite into chdb took 2.5 to 2.6 s instead of
+# 2.9 to 3.1 (three runs each). A full pass every so many batches still frees cyclic garbage
+# (a driver's, say), so memory stays bounded.
+_FULL_PASS_EVERY = 20
+
+
+@contextlib.contextmanager
+def _collect_per_batch() -> Iterator[Callable[[], None]]:
+    """Automatic garbage collection off for a copy; the callable collects after a batch.
+
+    A caller who turned it off already keeps it so, and no pass runs.
+    """
+    if not gc.isenabled():
+        yield lambda: None
+        return
+    batches = itertools.count(1)
+
+    def collect() -> None:
+        gc.collect(2 if next(batches) % _FULL_PASS_EVERY == 0 else 1)
+
+    gc.disable()
+    try:
+        yield collect
+    finally:
+        gc.enable()
+
+
+def write_size(target: StorageBackend) -> int:
+    """Events per write into *target* when the caller names no size.
+
+    `DEFAULT_BATCH_SIZE`, or the target's own batch size (`SupportsBatching`) when it asks
+    for larger writes, up to 20 000: ClickHouse, which makes a part per insert, takes 10 000
+    events a write.
+    """
+    if isinstance(target, SupportsBatching):
+        return max(DEFAULT_BATCH_SIZE, min(target.batching.max_events, _LARGEST_BATCH_SIZE))
+    return DEFAULT_BATCH_SIZE
+
+
 def store_events(  # noqa: PLR0913 - keyword-only options, each with a default
     events: Iterable[StoredEvent],
     target: StorageBackend,
     *,
     since: dt.datetime | None = None,
     app_id: str | None = None,
-    batch_size: int = DEFAULT_BATCH_SIZE,
+    batch_size: int | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> CopyResult:
     """Store *events* (in order) into *target* through its ``write``, each event once.
 
     *app_id* and *since* narrow the events read from the target to find the
-    keyless events it holds; events before *since* are left out. *progress*
+    keyless events it holds; events before *since* are left out. Writes hold
+    *batch_size* events, `write_size` of the target by default. *progress*
     is called after every batch with the number of events done.
+
+    While it runs, the process's automatic garbage collection is off and a
+    collection follows each batch instead; it is back on when this returns
+    (unless the caller had turned it off).
 
     Raises:
         TypeError: *target* cannot list its events (`SupportsEvents`), so keyless
             events could not be stored once.
         BackendError: from the target's write or either side's read.
     """
+    if batch_size is None:
+        batch_size = write_size(target)
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     if not isinstance(target, SupportsEvents):
@@ -437,6 +494,7 @@ def store_events(  # noqa: PLR0913 - keyword-only options, each with a default
     copied = present = 0
     with (
         contextlib.closing(_tally_target(target, app_id, since)) as tally,
+        _collect_per_batch() as collect,
         _ReadAhead(_batches(events, since, batch_size)) as batches,
     ):
         for batch in batches:
@@ -452,6 +510,7 @@ def store_events(  # noqa: PLR0913 - keyword-only options, each with a default
                 result = target.write(fresh)
                 copied += result.inserted
                 present += result.duplicates
+            collect()
             if progress is not None:
                 progress(copied + present)
     return CopyResult(copied=copied, present=present)
@@ -463,7 +522,7 @@ def copy_events(  # noqa: PLR0913 - keyword-only options, each with a default
     *,
     app_id: str | None = None,
     since: dt.datetime | None = None,
-    batch_size: int = DEFAULT_BATCH_SIZE,
+    batch_size: int | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> CopyResult:
     """Copy every event *source* holds into *target*, exactly, each event once.
@@ -478,14 +537,18 @@ def copy_events(  # noqa: PLR0913 - keyword-only options, each with a default
     keys the target holds are duplicates, and keyless events are matched by
     their whole stored record (see "Moving to a server backend" in the storage
     docs for the rule and its limits). Memory stays bounded; the target's
-    keyless events are counted in a scratch file.
+    keyless events are counted in a scratch file. While it runs, the process's
+    automatic garbage collection is off and a collection follows each batch
+    instead; it is back on when this returns (unless the caller had turned it
+    off).
 
     Args:
         source: Where the events are; any backend with ``events()``.
         target: Where they go; it must have ``events()`` too.
         app_id: Only this app's events.
         since: Only events received at or after this moment.
-        batch_size: Events per ``write`` call.
+        batch_size: Events per ``write`` call; by default 5 000, or the target's own
+            batch size when it declares a larger one (ClickHouse: 10 000), up to 20 000.
         progress: Called after each batch with the number of events done so far.
 
     Returns:
@@ -509,10 +572,13 @@ def import_json_lines(
     stream: IO[bytes],
     target: StorageBackend,
     *,
-    batch_size: int = DEFAULT_BATCH_SIZE,
+    batch_size: int | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> CopyResult:
-    """Store the events of an ``export --format jsonl`` stream into *target*, each once."""
+    """Store the events of an ``export --format jsonl`` stream into *target*, each once.
+
+    Writes hold *batch_size* events, by default as many as for `copy_events`.
+    """
     return store_events(
         read_json_lines(_lines(stream)), target, batch_size=batch_size, progress=progress
     )

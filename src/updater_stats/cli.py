@@ -82,9 +82,8 @@ since_option = click.option(
 batch_size_option = click.option(
     "--batch-size",
     type=click.IntRange(1),
-    default=DEFAULT_BATCH_SIZE,
-    show_default=True,
-    help="Events per write.",
+    help=f"Events per write.  [default: {DEFAULT_BATCH_SIZE}, or the target's larger batch size"
+    " (ClickHouse: 10000)]",
 )
 
 
@@ -658,7 +657,11 @@ meanwhile. On a terminal it counts the events first, to show the time left.""",
 @since_option
 @batch_size_option
 def copy(
-    source_url: str, target_url: str, app_id: str | None, since: str | None, batch_size: int
+    source_url: str,
+    target_url: str,
+    app_id: str | None,
+    since: str | None,
+    batch_size: int | None,
 ) -> None:
     """Copy every stored event from one store to another (any pair of backends)."""
     since_moment = _parse_since(since)
@@ -721,7 +724,7 @@ line, with the lines before it stored.""",
 @click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
 @storage_option
 @batch_size_option
-def import_(file: str, storage: str, batch_size: int) -> None:
+def import_(file: str, storage: str, batch_size: int | None) -> None:
     """Store the events of an export (JSON lines) into a store; FILE may be - for stdin."""
     try:
         stream: IO[bytes] = sys.stdin.buffer if file == "-" else Path(file).open("rb")  # noqa: SIM115

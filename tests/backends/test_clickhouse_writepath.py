@@ -73,3 +73,29 @@ def test_known_keys_and_copies_in_the_batch_are_the_duplicates(backend: ClickHou
     assert (result.inserted, result.duplicates) == (2, 2)
     assert result.duplicate_indexes == (0, 2)
     assert sorted(e.event.timestamp or 0 for e in backend.events()) == [0, 1, 2]
+
+
+def test_keys_are_looked_up_in_as_many_statements_as_the_query_size_needs(
+    backend: ClickHouseBackend,
+):
+    events = [stored_event(timestamp=n) for n in range(7)]
+    backend.ping()
+    backend._lookup_ids = 2  # as if max_query_size held two ids a statement
+
+    assert backend.write(events[:3]).inserted == 3
+    again = backend.write([*events, events[4]])
+
+    assert (again.inserted, again.duplicates) == (4, 4)
+    assert again.duplicate_indexes == (0, 1, 2, 7)
+    assert_same_events(backend.events(), events)
+
+
+def test_the_key_look_up_takes_row_ids_of_32_hex_digits_only(
+    backend: ClickHouseBackend,
+):
+    event = stored_event(timestamp=1)
+    backend.ping()
+    assert backend._client is not None
+
+    with pytest.raises(ValueError, match="hex digits"):
+        backend._known_row_ids(backend._client, [event], ["0' OR 1=1 --"])
