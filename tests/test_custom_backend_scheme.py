@@ -96,55 +96,26 @@ def test_serve_report_gate_export_and_devices_on_the_docs_backend(jsonl_url: str
     assert first[1]["status"] == again[1]["status"] == "ok"
 
     runner = CliRunner()
-    exported = runner.invoke(cli, ["export", "--storage", jsonl_url])
-    report = runner.invoke(
-        cli, ["report", "--storage", jsonl_url, "--app", APP, "--format", "json"]
-    )
-    gate = runner.invoke(
-        cli,
-        [
-            "gate",
-            "--storage",
-            jsonl_url,
-            "--app",
-            APP,
-            "--version",
-            "1.2.0",
-            "--min-devices",
-            "5",
-            "--max-failure-rate",
-            "0.9",
-            "--json",
-        ],
-    )
-    failing = runner.invoke(
-        cli,
-        [
-            "gate",
-            "--storage",
-            jsonl_url,
-            "--app",
-            APP,
-            "--version",
-            "1.2.0",
-            "--min-devices",
-            "5",
-            "--max-failure-rate",
-            "0.01",
-            "--json",
-        ],
-    )
-    devices = runner.invoke(
-        cli, ["devices", "--storage", jsonl_url, "--app", APP, "--format", "json"]
-    )
+
+    def run(command: str, *options: str):
+        return runner.invoke(cli, [command, "--storage", jsonl_url, *options])
+
+    def gate(limit: str):
+        options = ["--version", "1.2.0", "--min-devices", "5", "--max-failure-rate", limit]
+        return run("gate", "--app", APP, *options, "--json")
+
+    exported = run("export")
+    report = run("report", "--app", APP, "--format", "json")
+    gate_healthy, failing = gate("0.9"), gate("0.01")
+    devices = run("devices", "--app", APP, "--format", "json")
 
     assert exported.exit_code == 0, exported.output
     assert len(exported.output.splitlines()) == len(events)
     assert report.exit_code == 0, report.output
     (version,) = [v for v in json.loads(report.output)["versions"] if v["version"] == "1.2.0"]
     assert (version["devices"], version["installs"], version["failed_devices"]) == (5, 5, 1)
-    assert gate.exit_code == 0, gate.output
-    assert json.loads(gate.output)["verdict"] == "healthy"
+    assert gate_healthy.exit_code == 0, gate_healthy.output
+    assert json.loads(gate_healthy.output)["verdict"] == "healthy"
     assert failing.exit_code == 1
     assert json.loads(failing.output)["verdict"] == "at_risk"
     assert devices.exit_code == 0, devices.output
