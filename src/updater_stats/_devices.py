@@ -12,14 +12,10 @@ from typing import Any
 
 import attrs
 
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+from ._epoch import from_epoch_ms
+
 #: Apps an inventory lists at most: a store serves a handful; this only bounds a pathological one.
 MAX_APPS = 500
-
-
-def moment(ms: int) -> dt.datetime:
-    """The UTC datetime of *ms* epoch milliseconds."""
-    return _EPOCH + dt.timedelta(milliseconds=ms)
 
 
 def device_moment(ms: int | None) -> dt.datetime | None:
@@ -28,7 +24,7 @@ def device_moment(ms: int | None) -> dt.datetime | None:
     if ms is None:
         return None
     try:
-        return moment(ms)
+        return from_epoch_ms(ms)
     except OverflowError:
         return None
 

@@ -25,6 +25,7 @@ import attrs
 import pytest
 
 from ._actions import FAILURE_ACTIONS
+from ._epoch import ONE_MS, epoch_ms, from_epoch_ms
 from ._models import StoredEvent, WriteResult
 from ._wire import parse_event
 from .backends import MemoryBackend, SupportsEvents
@@ -41,8 +42,6 @@ SILENT_APP = "com.example.reports.silent"
 #: A Monday, UTC: the data set's days are T0's and the next nine, plus a few late arrivals.
 T0 = dt.datetime(2026, 3, 2, tzinfo=dt.timezone.utc)
 
-_MS = dt.timedelta(milliseconds=1)
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 #: The window query's bounds: `since` falls between two milliseconds, on purpose.
 WINDOW_SINCE = T0 + dt.timedelta(days=2, hours=12, microseconds=500)
 WINDOW_UNTIL = T0 + dt.timedelta(days=6, hours=6)
@@ -101,10 +100,6 @@ def _device_id(n: int) -> str:
     return str(uuid.UUID(int=0x5EED << 64 | n))
 
 
-def _ms(moment: dt.datetime) -> int:
-    return (moment - _EPOCH) // _MS
-
-
 @attrs.define
 class _Device:
     """One device: what it sends with every event, and its own clock."""
@@ -143,7 +138,7 @@ class _Device:
         """
         at = self.clock if at is None else at
         if timestamp == "clock":
-            timestamp = None if self.old else _ms(at)
+            timestamp = None if self.old else epoch_ms(at)
         wire = {
             "app_id": self.app_id,
             "device_id": self.device_id,
@@ -189,7 +184,7 @@ def _population(app_id: str, count: int, first: int) -> list[StoredEvent]:
             default_channel=("production", "beta", None)[(n // 3) % 3],
             clock=T0
             + dt.timedelta(days=n % 6, hours=(n * 7) % 24, minutes=(n * 13) % 60)
-            + (n * 211 % 1000) * _MS,
+            + (n * 211 % 1000) * ONE_MS,
             delay=dt.timedelta(seconds=n * 37 % 181, milliseconds=n % 7),
         )
         events += _story(device, n)
@@ -291,36 +286,41 @@ def _scenes() -> list[StoredEvent]:
     out += [
         clock.send("app_launch_ready", "1.9.0", at=received, timestamp=1000),  # 1970
         clock.send(
-            "app_crash", "1.9.0", at=received, timestamp=_ms(received + dt.timedelta(minutes=5))
+            "app_crash",
+            "1.9.0",
+            at=received,
+            timestamp=epoch_ms(received + dt.timedelta(minutes=5)),
         ),  # 5 minutes ahead, believed: counted on the next day
         clock.send(
             "app_anr",
             "1.9.0",
             at=received,
-            timestamp=_ms(received + dt.timedelta(minutes=5)) + 1,
+            timestamp=epoch_ms(received + dt.timedelta(minutes=5)) + 1,
         ),  # a millisecond more: the receive time counts
     ]
     late = T0 + dt.timedelta(days=31, hours=3)
     out += [
-        clock.send("set", "1.10.0", at=late, timestamp=_ms(late - dt.timedelta(days=30))),
-        clock.send("app_crash", "1.10.0", at=late, timestamp=_ms(late - dt.timedelta(days=30)) - 1),
+        clock.send("set", "1.10.0", at=late, timestamp=epoch_ms(late - dt.timedelta(days=30))),
+        clock.send(
+            "app_crash", "1.10.0", at=late, timestamp=epoch_ms(late - dt.timedelta(days=30)) - 1
+        ),
         clock.send(
             "app_moved_to_foreground",
             "1.10.0",
             at=T0 + dt.timedelta(days=40),
-            timestamp=_ms(T0 + dt.timedelta(days=1)),
+            timestamp=epoch_ms(T0 + dt.timedelta(days=1)),
         ),
     ]
 
     # The window's edges, at whole milliseconds around its bounds.
     edges = device(platform="android", channel="beta", plugin_version="7.17.0")
-    since_ms = _ms(WINDOW_SINCE) + 1  # the first millisecond at or after it
-    until_ms = _ms(WINDOW_UNTIL)
+    since_ms = epoch_ms(WINDOW_SINCE) + 1  # the first millisecond at or after it
+    until_ms = epoch_ms(WINDOW_UNTIL)
     for offset, version in [(0, "2.0.0"), (-1, "1.9.0")]:
-        at = _EPOCH + (since_ms + offset) * _MS
+        at = from_epoch_ms(since_ms + offset)
         out.append(edges.send("app_launch_ready", version, at=at))
     for offset, version in [(-1, "2.0.0"), (0, "1.9.0")]:
-        at = _EPOCH + (until_ms + offset) * _MS
+        at = from_epoch_ms(until_ms + offset)
         out.append(edges.send("app_crash", version, at=at))
     # Received four minutes before `since`, the device clock 30 s after it: in the window.
     out.append(
@@ -328,17 +328,21 @@ def _scenes() -> list[StoredEvent]:
             "download_fail",
             "2.0.0",
             at=WINDOW_SINCE - dt.timedelta(minutes=4),
-            timestamp=_ms(WINDOW_SINCE + dt.timedelta(seconds=30)),
+            timestamp=epoch_ms(WINDOW_SINCE + dt.timedelta(seconds=30)),
         )
     )
     # Sent inside the window, received after it: in. Sent before it, received in it: out.
     queued = WINDOW_UNTIL - dt.timedelta(hours=1)
     out.append(
-        edges.send("set", "2.0.0", at=WINDOW_UNTIL + dt.timedelta(days=3), timestamp=_ms(queued))
+        edges.send(
+            "set", "2.0.0", at=WINDOW_UNTIL + dt.timedelta(days=3), timestamp=epoch_ms(queued)
+        )
     )
     early = WINDOW_SINCE - dt.timedelta(hours=12)
     out.append(
-        edges.send("unzip_fail", "2.0.0", at=early + dt.timedelta(days=1), timestamp=_ms(early))
+        edges.send(
+            "unzip_fail", "2.0.0", at=early + dt.timedelta(days=1), timestamp=epoch_ms(early)
+        )
     )
 
     # Ties: the same event time and receive time; the newest version, then the greatest text.
@@ -364,7 +368,7 @@ def _scenes() -> list[StoredEvent]:
             "1.9.0",
             at=tie_at,
             received=tie_at + dt.timedelta(seconds=3),
-            timestamp=_ms(tie_at),
+            timestamp=epoch_ms(tie_at),
         ),
     ]
 
@@ -436,7 +440,7 @@ def _scenes() -> list[StoredEvent]:
     for index, plugin in enumerate(plugins):
         sender = device(plugin_version=plugin, platform="android")
         at = T0 + dt.timedelta(days=1, hours=index, minutes=7)
-        out.append(sender.send("download_fail", "1.10.0", at=at, timestamp=_ms(at)))
+        out.append(sender.send("download_fail", "1.10.0", at=at, timestamp=epoch_ms(at)))
 
     # Names: composite, empty, free text, equal precedence.
     names = device(platform="ios", version_os="18.1", channel="beta")

@@ -12,7 +12,6 @@ and the only inlined literals are our own action names and integer constants.
 from __future__ import annotations
 
 import abc
-import datetime as dt
 import re
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
@@ -31,7 +30,7 @@ from .._counts import (
     RunningGroup,
     VersionCounts,
 )
-from .._epoch import EPOCH, epoch_ms
+from .._epoch import EPOCH, day_of, epoch_ms
 from .._query import ReportQuery
 from .._versions import version_order_key
 from ._sql_inventory import SQLInventory
@@ -41,7 +40,6 @@ Statement = tuple[str, list[Any]]
 
 _SLACK_MS = 1000
 _SAFE_LITERAL = re.compile(r"[A-Za-z0-9_]+")
-_EPOCH_DAY = dt.date(1970, 1, 1)
 
 
 def _actions(actions: Iterable[Action]) -> str:
@@ -96,10 +94,6 @@ class Dialect:
     decode: Callable[[Any], str] = _decoded
     text_order: str = ""
     nulls_last: str = ""
-
-
-def day_of(day_number: int) -> dt.date:
-    return _EPOCH_DAY + dt.timedelta(days=int(day_number))
 
 
 class QueryBuilder:

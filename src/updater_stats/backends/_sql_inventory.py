@@ -11,7 +11,6 @@ report window, and returns a page of rows, never every event.
 from __future__ import annotations
 
 import abc
-import datetime as dt
 import json
 from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
@@ -25,8 +24,8 @@ from .._devices import (
     DeviceSummary,
     FailingDevice,
     device_moment,
-    moment,
 )
+from .._epoch import day_of, from_epoch_ms
 
 if TYPE_CHECKING:
     from .._query import ReportQuery
@@ -38,7 +37,6 @@ _EVENT_COLUMNS = (
 )
 # Only our own enum values are inlined, never user text.
 _RUNNING = "(" + ", ".join(f"'{a.value}'" for a in sorted(sem.RUNNING)) + ")"
-_EPOCH_DAY = dt.date(1970, 1, 1)
 
 
 class SQLInventory(abc.ABC):
@@ -104,7 +102,7 @@ class SQLInventory(abc.ABC):
         )
         rates = [
             DayRate(
-                day=_EPOCH_DAY + dt.timedelta(days=int(d)),
+                day=day_of(d),
                 version=self._decoded(v) or "",
                 devices=int(n),
                 failed_devices=int(f),
@@ -129,7 +127,9 @@ class SQLInventory(abc.ABC):
         )
         return [
             FailingDevice(
-                device_id=self._decoded(d) or "", failures=int(n), last_failure=moment(int(t))
+                device_id=self._decoded(d) or "",
+                failures=int(n),
+                last_failure=from_epoch_ms(int(t)),
             )
             for d, n, t in self._fetch((sql, params))
         ]
@@ -144,8 +144,8 @@ class SQLInventory(abc.ABC):
         return [
             DeviceRow(
                 device_id=self._decoded(d) or "",
-                first_seen=moment(int(first)),
-                last_seen=moment(int(last)),
+                first_seen=from_epoch_ms(int(first)),
+                last_seen=from_epoch_ms(int(last)),
                 events=int(n),
             )
             for d, first, last, n in self._fetch((sql, params))
@@ -210,8 +210,8 @@ class SQLInventory(abc.ABC):
             plugin_version=head.plugin_version,
             channel=head.channel,
             custom_id=head.custom_id,
-            first_seen=moment(int(first)),
-            last_seen=moment(int(last)),
+            first_seen=from_epoch_ms(int(first)),
+            last_seen=from_epoch_ms(int(last)),
             events=int(count),
         )
 
@@ -225,7 +225,7 @@ class SQLInventory(abc.ABC):
         text = self._decoded
         return [
             DeviceEvent(
-                received_at=moment(int(r[0])),
+                received_at=from_epoch_ms(int(r[0])),
                 device_time=device_moment(None if r[1] is None else int(r[1])),
                 action=text(r[2]) or "",
                 version_name=text(r[3]) or "",

@@ -27,9 +27,8 @@ from .._devices import (
     DeviceSummary,
     FailingDevice,
     device_moment,
-    moment,
 )
-from .._epoch import epoch_ms
+from .._epoch import day_of, epoch_ms, from_epoch_ms
 from .._query import ReportQuery
 from ._window import app_events, window
 
@@ -39,7 +38,6 @@ if TYPE_CHECKING:
 
 __all__ = ["EventInventory"]
 
-_EPOCH_DAY = dt.date(1970, 1, 1)
 _RUNNING = frozenset(action.value for action in sem.RUNNING)
 
 # Newest first: by receive time, then device time, an event without one below any with one.
@@ -60,7 +58,7 @@ def _newest_first(item: tuple[int, StoredEvent]) -> tuple[_Order, int]:
 def _device_event(stored: StoredEvent) -> DeviceEvent:
     event = stored.event
     return DeviceEvent(
-        received_at=moment(epoch_ms(stored.received_at)),
+        received_at=from_epoch_ms(epoch_ms(stored.received_at)),
         device_time=device_moment(event.timestamp),
         action=event.action,
         version_name=event.version_name,
@@ -94,8 +92,8 @@ class _Seen:
     def row(self, device_id: str) -> DeviceRow:
         return DeviceRow(
             device_id=device_id,
-            first_seen=moment(self.first),
-            last_seen=moment(self.last),
+            first_seen=from_epoch_ms(self.first),
+            last_seen=from_epoch_ms(self.last),
             events=self.events,
         )
 
@@ -143,7 +141,7 @@ class EventInventory:
                 failed[key].add(event.device_id)
         return [
             DayRate(
-                day=_EPOCH_DAY + dt.timedelta(days=day),
+                day=day_of(day),
                 version=version,
                 devices=len(devices[day, version]),
                 failed_devices=len(failed.get((day, version), ())),
@@ -174,7 +172,7 @@ class EventInventory:
             key=lambda item: (-item[1][1], item[0]),
         )[offset:]
         return [
-            FailingDevice(device_id=device, failures=n, last_failure=moment(t))
+            FailingDevice(device_id=device, failures=n, last_failure=from_epoch_ms(t))
             for device, (n, t) in page
         ]
 
@@ -262,8 +260,8 @@ class EventInventory:
             plugin_version=head.plugin_version,
             channel=head.channel if head.channel is not None else head.default_channel,
             custom_id=head.custom_id,
-            first_seen=moment(seen.first),
-            last_seen=moment(seen.last),
+            first_seen=from_epoch_ms(seen.first),
+            last_seen=from_epoch_ms(seen.last),
             events=seen.events,
         )
 

@@ -13,7 +13,6 @@ devices and versions, not with the store.
 
 from __future__ import annotations
 
-import datetime as dt
 import functools
 import re
 from collections import Counter, defaultdict
@@ -30,6 +29,7 @@ from .._counts import (
     RunningGroup,
     VersionCounts,
 )
+from .._epoch import day_of
 from .._models import AppInfos
 from .._query import ReportQuery
 from .._storage import SupportsEvents
@@ -37,8 +37,6 @@ from .._versions import version_order_key
 from ._window import window
 
 __all__ = ["EventReportSource"]
-
-_EPOCH_DAY = dt.date(1970, 1, 1)
 
 
 def _values(actions: Iterable[Action]) -> frozenset[str]:
@@ -84,10 +82,6 @@ def _reported_duration(metadata: Mapping[str, str] | None) -> int | None:
     if isinstance(value, str) and _DURATION.fullmatch(value):
         return int(value)
     return None
-
-
-def _day(day_number: int) -> dt.date:
-    return _EPOCH_DAY + dt.timedelta(days=day_number)
 
 
 class EventReportSource:
@@ -229,7 +223,7 @@ class EventReportSource:
         return ActiveDevices(
             total=len(everyone),
             by_day=tuple(
-                DayCount(day=_day(day), devices=len(devices))
+                DayCount(day=day_of(day), devices=len(devices))
                 for day, devices in sorted(by_day.items())
             ),
         )
@@ -287,7 +281,7 @@ class EventReportSource:
                 running[cell].add(event.device_id)
         return [
             DailyVersionCounts(
-                day=_day(day),
+                day=day_of(day),
                 version=version,
                 installs=installs[day, version],
                 failures=failures[day, version],
