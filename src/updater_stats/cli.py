@@ -74,6 +74,14 @@ storage_option = click.option(
     help="Storage URL: sqlite:///file.sqlite3, sqlite:////abs/path.sqlite3, postgresql://…, "
     "clickhouse://…, chdb:///folder (ClickHouse in-process), memory://",
 )
+# What `report` and `devices` print: a table for people, JSON or CSV for programs.
+table_format_option = click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["table", "json", "csv"]),
+    default="table",
+    show_default=True,
+)
 # The filters and the write size `export`, `copy` and `import` share.
 app_option = click.option("--app", "app_id", metavar="ID", help="Only this app_id.")
 since_option = click.option(
@@ -777,13 +785,7 @@ last one shown to --after for the next page.""",
 @click.option(
     "--limit", default=50, show_default=True, type=click.IntRange(1, 10_000), help="Devices."
 )
-@click.option(
-    "--format",
-    "output_format",
-    type=click.Choice(["table", "json", "csv"]),
-    default="table",
-    show_default=True,
-)
+@table_format_option
 def devices(
     storage: str,
     app_id: str,
@@ -1042,13 +1044,7 @@ ahead of the server and 30 days behind), the server's receive time otherwise."""
 )
 @click.option("--until", metavar="DATE", help="Up to (excluded); default: now.")
 @_with_filters
-@click.option(
-    "--format",
-    "output_format",
-    type=click.Choice(["table", "json", "csv"]),
-    default="table",
-    show_default=True,
-)
+@table_format_option
 @click.option(
     "--chart",
     type=click.Path(dir_okay=False, writable=True),
