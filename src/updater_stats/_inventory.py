@@ -16,6 +16,7 @@ from ._counts import DailyVersionCounts
 from ._devices import DayRate, DeviceEvent, DeviceRow, DeviceSummary, FailingDevice
 from ._storage import InventorySource, StorageBackend, SupportsEvents
 from .backends import backend_from_url
+from .backends.sqlite import SQLiteReports
 from .exceptions import ConfigurationError
 from .privacy import Privacy, normalize_device_id
 from .reports import (
@@ -94,15 +95,27 @@ class DashboardData:
         self._owned: StorageBackend | None = None
 
     @classmethod
-    def open(cls, storage: object, *, privacy: Privacy | None = None) -> DashboardData:
-        """Over a storage URL or a backend (never writing to it).
+    def open(
+        cls, storage: object, *, privacy: Privacy | None = None, summaries: bool = False
+    ) -> DashboardData:
+        """Over a storage URL or a backend (never writing to the store).
 
         A URL's store is read through its read side when that has an inventory (the
         built-in SQL backends), else through the backend it names, opened here and closed
-        by `close`; a backend passed in stays the caller's.
+        by `close`; a backend passed in stays the caller's. With *summaries*, an SQLite
+        file's reports over whole days come from its day summaries (``<file>-summaries``,
+        see `SQLiteReports.keep_summaries`).
         """
         if not isinstance(storage, str):
-            return cls._over(storage, privacy)
+            data = cls._over(storage, privacy)
+        else:
+            data = cls._open_url(storage, privacy)
+        if summaries and isinstance(data.reports.source, SQLiteReports):
+            data.reports.source.keep_summaries()
+        return data
+
+    @classmethod
+    def _open_url(cls, storage: str, privacy: Privacy | None) -> DashboardData:
         reports = open_reports(storage)
         if isinstance(reports.source, InventorySource):
             return cls(reports, privacy=privacy)

@@ -4,7 +4,9 @@ computed in Python), holding a simulated rollout and events written to be hostil
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from pathlib import Path
 
 import attrs
@@ -12,6 +14,7 @@ import pytest
 from scripts.sample_rollout import APP, rollout
 
 from updater_stats import MemoryBackend, SQLiteBackend, StorageBackend, StoredEvent
+from updater_stats.backends.sqlite import SQLiteReports
 from updater_stats.dashboard import DashboardApp, create_dashboard
 
 from ..reports.build import event
@@ -200,6 +203,12 @@ def store(
 ) -> Iterator[StorageBackend]:
     backend = STORES[request.param](tmp_path_factory.mktemp(request.param))
     fill(backend, events)
+    if isinstance(backend, SQLiteBackend):
+        # The dashboard reads SQLite's day summaries: brought up to date before the first
+        # page, so that every page reads them (a thread would, a moment later).
+        with closing(SQLiteReports(backend.path, summaries=True)) as reports:
+            while not reports.summaries_ready():
+                time.sleep(0.05)
     yield backend
     backend.close()
 

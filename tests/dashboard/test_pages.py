@@ -11,12 +11,16 @@ from urllib.parse import quote
 import pytest
 from scripts.sample_rollout import APP
 
+from updater_stats import SQLiteBackend
 from updater_stats.dashboard import DashboardApp
+from updater_stats.dashboard._pages import window_from
 from updater_stats.reports import HealthPolicy, ReportQuery, judge, reports_for
 
 from ..reports.build import device
 from .conftest import BUSY_DEVICE, HOSTILE
 from .helpers import NOW, charts, fields, get, pct, table_cells, text, version_rows, visible
+
+DAY = dt.timedelta(days=1)
 
 # The default window: 14 days up to the end of the clock's day.
 UNTIL = dt.datetime(2026, 11, 25, tzinfo=dt.timezone.utc)
@@ -167,8 +171,11 @@ def test_apps_page(dashboard: DashboardApp, reports):
     page = get(dashboard, "/dashboard/").text
 
     rows = table_cells(page, "apps")
-    day = reports.active_devices(ReportQuery.last(APP, dt.timedelta(days=1), now=NOW))
-    week = reports.active_devices(ReportQuery.last(APP, dt.timedelta(days=7), now=NOW))
+    # Whole UTC days up to and with today.
+    end = dt.datetime.combine(NOW.date() + dt.timedelta(days=1), dt.time(), dt.timezone.utc)
+    day = reports.active_devices(ReportQuery(app_id=APP, since=end - DAY, until=end))
+    week = reports.active_devices(ReportQuery(app_id=APP, since=end - 7 * DAY, until=end))
+    assert f"today ({NOW.date().isoformat()})" in page
     assert rows[0][:3] == [APP, str(day.total), str(week.total)]
     assert "1.2.1" in rows[0][3]
     assert "at risk" in rows[0][3] or "healthy" in rows[0][3]
@@ -297,3 +304,17 @@ def test_unknown_pages_and_bad_parameters(dashboard: DashboardApp):
         ).status_code
         == 404
     )
+
+
+def test_sqlite_pages_read_the_day_summaries(dashboard: DashboardApp, store) -> None:
+    """Over SQLite the pages' figures come from the day summaries (the tests above hold
+    them to the reports read from every event); elsewhere from the read side's queries."""
+    get(dashboard, f"/dashboard/app?app={APP}&days=7")
+    source = dashboard._data.reports.source
+    week = ReportQuery(app_id=APP, since=NOW - 7 * DAY, until=NOW)
+    whole_days = window_from({"app": APP, "days": "7"}, NOW).query
+    if isinstance(store, SQLiteBackend):
+        assert source.summarized(whole_days)
+        assert not source.summarized(week)  # not whole days: read from every event
+    else:
+        assert not hasattr(source, "summarized")

@@ -49,6 +49,7 @@ def create_dashboard(  # noqa: PLR0913 - keyword-only options, each with a defau
     privacy: Privacy | None = None,
     policy: HealthPolicy | None = None,
     clock: Callable[[], dt.datetime] | None = None,
+    summaries: bool = True,
 ) -> DashboardApp:
     """The dashboard as an ASGI app over *storage*: a storage URL or a backend.
 
@@ -64,6 +65,10 @@ def create_dashboard(  # noqa: PLR0913 - keyword-only options, each with a defau
             search hashes what is typed the same way.
         policy: What "healthy" means for the verdicts and the drawn threshold.
         clock: The current time (tests); default: the system clock.
+        summaries: Over an SQLite file, read the pages' figures from its day summaries
+            (``<file>-summaries``, kept beside it and up to date by a thread): the same
+            figures, a page in well under a second on a million events. `False` reads every
+            event for every page.
 
     Raises:
         ConfigurationError: no token, or one shorter than 16 characters.
@@ -76,7 +81,7 @@ def create_dashboard(  # noqa: PLR0913 - keyword-only options, each with a defau
     target = storage
 
     def data() -> DashboardData:
-        return DashboardData.open(target, privacy=privacy)
+        return DashboardData.open(target, privacy=privacy, summaries=summaries)
 
     return DashboardApp(data, token=secret, policy=policy or HealthPolicy(), clock=clock)
 

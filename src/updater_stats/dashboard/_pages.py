@@ -128,6 +128,12 @@ def window_from(args: Mapping[str, str], now: dt.datetime) -> Window:
     return Window(app_id=app, days=days, until=until, platform=platform)
 
 
+def _day_start(moment: dt.datetime) -> dt.datetime:
+    """The start of *moment*'s UTC day."""
+    day = moment.astimezone(dt.timezone.utc).date()
+    return dt.datetime.combine(day, dt.time(), dt.timezone.utc)
+
+
 def _page(args: Mapping[str, str]) -> int:
     try:
         page = int(args.get("page", "1"))
@@ -174,11 +180,16 @@ class Pages:
         return self.render("login.html", failed=failed)
 
     def apps(self, now: dt.datetime) -> str:
-        """Every app: devices active in the last 24 h and 7 d, its newest versions' verdicts."""
+        """Every app: devices active today and in the last 7 days, its newest versions'
+        verdicts over those 7 days. Whole UTC days, today included: the windows every
+        other page uses, which the day summaries answer at once on any store."""
+        end = _day_start(now) + dt.timedelta(days=1)
         rows = []
         for app in self.data.apps():
-            day = self.data.active(ReportQuery.last(app, dt.timedelta(days=1), now=now))
-            week_query = ReportQuery.last(app, dt.timedelta(days=7), now=now)
+            day = self.data.active(
+                ReportQuery(app_id=app, since=end - dt.timedelta(days=1), until=end)
+            )
+            week_query = ReportQuery(app_id=app, since=end - dt.timedelta(days=7), until=end)
             week = self.data.active(week_query)
             versions = self.data.versions(week_query)
             newest = sorted(
@@ -192,7 +203,7 @@ class Pages:
                     "versions": self._verdicts(newest),
                 }
             )
-        return self.render("apps.html", apps=rows)
+        return self.render("apps.html", apps=rows, today=(end - dt.timedelta(days=1)).date())
 
     def app(self, args: Mapping[str, str], now: dt.datetime) -> str:
         """One app: versions table, adoption, failure rates, funnel and latency, splits."""

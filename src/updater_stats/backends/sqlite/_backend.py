@@ -25,6 +25,7 @@ from ...exceptions import BackendError, ConfigurationError
 from .._paging import paged
 from .._rows import per_request
 from ._reports import SQLiteReports, file_from_url
+from ._summaries import empty_summaries
 
 __all__ = ["SCHEMA_VERSION", "SQLiteBackend"]
 
@@ -606,6 +607,8 @@ class SQLiteBackend:
             statement += " AND app_id = ?"
             params.append(app_id)
         deleted = self._delete(statement, params)
+        if deleted:
+            empty_summaries(self._path)  # they cannot take events away, nor keep a device
         self._checkpoint()
         return deleted
 
@@ -627,6 +630,7 @@ class SQLiteBackend:
             if deleted < PURGE_CHUNK:
                 break
         if total:
+            empty_summaries(self._path)  # they cannot take events away, nor keep a device
             self._checkpoint()
         return total
 

@@ -8,9 +8,20 @@ import threading
 from pathlib import Path
 
 from ... import _semantics as sem
+from ..._counts import (
+    ActiveDevices,
+    DailyVersionCounts,
+    FunnelCounts,
+    LatencyCounts,
+    RunningGroup,
+    VersionCounts,
+)
+from ..._devices import DayRate, FailingDevice
+from ..._query import ReportQuery
 from ...exceptions import BackendError, ConfigurationError
 from .._sql import Dialect, QueryBuilder, Rows, SQLReportSource, Statement
 from .._url import url_path
+from ._summaries import DaySummaries, answers
 
 __all__ = ["SQLiteReports", "file_from_url"]
 
@@ -47,11 +58,16 @@ class SQLiteReports(SQLReportSource):
     The connection is read-only (WAL lets it read while the backend writes). An in-memory
     database cannot be opened twice, so only file databases can be reported on.
 
+    With *summaries*, reports over whole UTC days (the dashboard's) are read from the
+    file's day summaries (`DaySummaries`, kept in ``<path>-summaries`` and brought up to
+    date by a thread of this object), with the same figures in a fraction of the time.
+
     Args:
         path: The SQLite file.
+        summaries: Keep and read day summaries beside the file.
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, summaries: bool = False) -> None:
         super().__init__(QueryBuilder(SQLITE))
         self._path = os.fspath(path)
         if self._path in {"", ":memory:"}:
@@ -71,6 +87,17 @@ class SQLiteReports(SQLReportSource):
             self._conn.execute("PRAGMA cache_size = -65536")
         except sqlite3.Error as exc:
             raise BackendError(f"cannot open SQLite database {self._path!r}: {exc}") from exc
+        self._summaries: DaySummaries | None = None
+        if summaries:
+            self.keep_summaries()
+
+    def keep_summaries(self) -> None:
+        """Read reports over whole days from the file's day summaries from now on, kept up
+        to date by a thread of this object (see `DaySummaries`). Idempotent."""
+        if self._summaries is None:
+            self._summaries = DaySummaries(
+                self._path, self._conn, self._lock, _duration("metadata")
+            )
 
     @classmethod
     def from_url(cls, url: str) -> SQLiteReports:
@@ -89,7 +116,77 @@ class SQLiteReports(SQLReportSource):
             except sqlite3.Error as exc:
                 raise BackendError(f"SQLite report query failed: {exc}") from exc
 
+    def summaries_ready(self) -> bool:
+        """Whether the day summaries hold every stored event (bringing in a few first);
+        `False` without summaries. Reports read every event until they do."""
+        return self._summaries is not None and self._summaries.ready()
+
+    def summarized(self, query: ReportQuery) -> bool:
+        """Whether a report under *query* is read from the day summaries (whole UTC days,
+        no channel, summaries kept and up to date) rather than from every event."""
+        return self._summarized(query) is not None
+
+    def _summarized(self, query: ReportQuery) -> DaySummaries | None:
+        """The day summaries, when they answer *query* and hold every event."""
+        summaries = self._summaries
+        if summaries is not None and answers(query) and summaries.ready():
+            return summaries
+        return None
+
+    def version_counts(self, query: ReportQuery) -> list[VersionCounts]:
+        summaries = self._summarized(query)
+        if summaries is None:
+            return super().version_counts(query)
+        return summaries.version_counts(query)
+
+    def funnel_counts(self, query: ReportQuery) -> list[FunnelCounts]:
+        summaries = self._summarized(query)
+        if summaries is None:
+            return super().funnel_counts(query)
+        return summaries.funnel_counts(query)
+
+    def running_versions(self, query: ReportQuery) -> list[RunningGroup]:
+        summaries = self._summarized(query)
+        if summaries is None:
+            return super().running_versions(query)
+        return summaries.running_versions(query)
+
+    def active_devices(self, query: ReportQuery) -> ActiveDevices:
+        summaries = self._summarized(query)
+        if summaries is None:
+            return super().active_devices(query)
+        return summaries.active_devices(query)
+
+    def download_latency(self, query: ReportQuery) -> list[LatencyCounts]:
+        summaries = self._summarized(query)
+        if summaries is None:
+            return super().download_latency(query)
+        return summaries.download_latency(query)
+
+    def daily_counts(self, query: ReportQuery) -> list[DailyVersionCounts]:
+        summaries = self._summarized(query)
+        if summaries is None:
+            return super().daily_counts(query)
+        return summaries.daily_counts(query)
+
+    def daily_rates(self, query: ReportQuery) -> list[DayRate]:
+        summaries = self._summarized(query)
+        if summaries is None:
+            return super().daily_rates(query)
+        return summaries.daily_rates(query)
+
+    def failing_devices(
+        self, query: ReportQuery, version: str, *, limit: int = 50, offset: int = 0
+    ) -> list[FailingDevice]:
+        summaries = self._summarized(query)
+        if summaries is None:
+            return super().failing_devices(query, version, limit=limit, offset=offset)
+        return summaries.failing_devices(query, version, limit=limit, offset=offset)
+
     def close(self) -> None:
-        """Close the read-only connection; later reports raise `BackendError`."""
+        """Close the read-only connection (and stop the summaries); later reports raise
+        `BackendError`."""
+        if self._summaries is not None:
+            self._summaries.close()
         with self._lock:
             self._conn.close()
