@@ -43,6 +43,7 @@ __all__ = [
     "Chunk",
     "blocks_for",
     "is_failure",
+    "smallest",
 ]
 
 #: Changes whenever what the file holds changes: a file of another format is rebuilt.
@@ -131,7 +132,7 @@ def _new_running() -> list[Any]:
     return one + list(one)
 
 
-def _smallest(current: int | None, value: int | None) -> int | None:
+def smallest(current: int | None, value: int | None) -> int | None:
     if current is None:
         return value
     if value is None:
@@ -316,11 +317,11 @@ def _add_to_pair(pair: list[Any], at: int, bit: int, e: _Event) -> None:
         pair[at + _P["run"]] |= bit
     if e.action in STARTS:
         pair[at + _P["s1"]] |= bit
-        pair[at + _P["fstart"]] = _smallest(pair[at + _P["fstart"]], e.t)
+        pair[at + _P["fstart"]] = smallest(pair[at + _P["fstart"]], e.t)
     elif e.action == DONE:
         pair[at + _P["s2"]] |= bit
-        pair[at + _P["fdone"]] = _smallest(pair[at + _P["fdone"]], e.t)
-        pair[at + _P["minrep"]] = _smallest(pair[at + _P["minrep"]], e.reported)
+        pair[at + _P["fdone"]] = smallest(pair[at + _P["fdone"]], e.t)
+        pair[at + _P["minrep"]] = smallest(pair[at + _P["minrep"]], e.reported)
     elif e.action == INSTALL:
         pair[at + _P["s3"]] |= bit
     if e.action in LAUNCHES:

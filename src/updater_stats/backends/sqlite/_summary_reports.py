@@ -1,0 +1,547 @@
+"""The reports, read from the day summaries' tables (see `_summary_tables`).
+
+`SummaryReports` answers every `ReportSource` question over whole UTC days, and the
+inventory's daily rates and failing devices, from the tables; `DaySummaries` gives it the
+file and the events table to read.
+"""
+
+# ruff: noqa: S608 - SQL text is built from our own column names and integers only.
+
+from __future__ import annotations
+
+import abc
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from ... import _semantics as sem
+from ..._counts import (
+    ActiveDevices,
+    DailyVersionCounts,
+    DayCount,
+    FunnelCounts,
+    LatencyCounts,
+    RunningGroup,
+    VersionCounts,
+)
+from ..._devices import DayRate, FailingDevice
+from ..._epoch import day_of, from_epoch_ms
+from ..._query import ReportQuery
+from ..._versions import version_order_key
+from ._summary_tables import (
+    BLOCK_DAYS,
+    BLOCK_STRIDE,
+    DONE,
+    FAILURES,
+    NEVER,
+    RUN_VALUES,
+    RUNNING,
+    STARTS,
+    blocks_for,
+    is_failure,
+    smallest,
+)
+
+__all__ = ["SummaryReports", "Window", "answers"]
+
+
+def answers(query: ReportQuery) -> bool:
+    """Whether summaries answer *query*: whole UTC days, no channel, a named platform or none."""
+    aligned = all(ms is None or ms % sem.DAY_MS == 0 for ms in (query.since_ms, query.until_ms))
+    return aligned and query.channel is None and query.platform != ""
+
+
+class Window:
+    """A query over whole days, as the summaries read it."""
+
+    def __init__(self, query: ReportQuery, first: int, end: int) -> None:
+        self.query = query
+        self.app_id = query.app_id
+        self.first, self.end = first, end
+        self.k = "a" if query.all_devices else "o"
+        self.platform = query.platform
+        self.blocks = blocks_for(first, end)
+        self.since = NEVER if query.since_ms is None else query.since_ms
+        self.until = -NEVER if query.until_ms is None else query.until_ms
+
+    @property
+    def wm(self) -> str:
+        """SQL for the bits of a row's ``block`` that are days of this window: a constant
+        per block (computing it per row, or selecting it from a subquery, costs more than
+        the rest of a report)."""
+        masks = {block: self.block_mask(block) for block in self.blocks}
+        if len(masks) == 1:
+            return str(next(iter(masks.values())))
+        cases = " ".join(f"WHEN {int(b)} THEN {int(m)}" for b, m in masks.items())
+        return f"(CASE block {cases} END)"
+
+    def block_mask(self, block: int) -> int:
+        """The bits of *block* that are days of this window."""
+        start = block * BLOCK_STRIDE
+        low = min(max(self.first - start, 0), BLOCK_DAYS)
+        high = min(max(self.end - start, 0), BLOCK_DAYS)
+        return (1 << high) - (1 << low)
+
+    def rows(self, table: str, params: list[Any]) -> str:
+        """``FROM`` and ``WHERE`` for the rows of *table* (pairs, devices, running) this
+        window reads; their mask of the window's days is `wm`."""
+        params.append(self.app_id)
+        where = f"app_id = ? AND block IN ({', '.join(str(int(b)) for b in self.blocks)})"
+        if table != "running":
+            where += " AND allp = ? AND platform = ?"
+            params.extend([0, self.platform] if self.platform else [1, ""])
+        elif self.platform is not None:
+            where += " AND platform = ?"
+            params.append(self.platform)
+        return f"FROM {table} WHERE {where}"
+
+    def per_pair(
+        self,
+        table: str,
+        keys: str,
+        columns: Sequence[tuple[str, str, str]],
+        condition: str,
+        params: list[Any],
+    ) -> str:
+        """A subquery with one row per *keys* of *table* in this window where *condition*
+        holds, with *columns* (alias, aggregate, expression). In one block, *keys* are
+        unique and rows come in key order: the rows as they are, with no grouping (SQLite
+        then flattens the subquery into a single pass); over several, grouped."""
+        if len(self.blocks) == 1:
+            picked = ", ".join(f"{expression} AS {alias}" for alias, _, expression in columns)
+            group = ""
+        else:
+            picked = ", ".join(
+                f"{aggregate}({expression}) AS {alias}" for alias, aggregate, expression in columns
+            )
+            group = f" GROUP BY {keys}"
+        picked = f", {picked}" if picked else ""
+        return f"(SELECT {keys}{picked} {self.rows(table, params)} AND {condition}{group})"
+
+    def days(self, params: list[Any]) -> str:
+        """The condition on daily and action rows: this window's days and platform class."""
+        params.extend([self.app_id, self.first, self.end])
+        params.extend([0, self.platform] if self.platform else [1, ""])
+        return "app_id = ? AND day >= ? AND day < ? AND allp = ? AND platform = ?"
+
+    def takes(self, t: int, is_prod: Any, is_emulator: Any, platform: Any) -> bool:
+        """Whether an event read from the events table is in this window."""
+        if self.k == "o" and (not is_prod or is_emulator):
+            return False
+        if self.platform is not None and platform != self.platform:
+            return False
+        return self.since <= t < self.until
+
+
+class SummaryReports(abc.ABC):
+    """Every report over whole days, from the summaries' tables."""
+
+    @abc.abstractmethod
+    def _fetch(self, sql: str, params: Sequence[Any]) -> list[Any]:
+        """Run one statement on the summaries and return its rows."""
+
+    @abc.abstractmethod
+    def _device_events(
+        self, w: Window, devices: Iterable[str], actions: Iterable[str]
+    ) -> list[tuple[Any, ...]]:
+        """The window's events of *devices* with one of *actions*, read from the events
+        table: (event time, device_id, action, version_name, platform, version_os,
+        plugin_version, version_build, is_prod, is_emulator, received_at, device_ts,
+        reported duration)."""
+
+    def _window(self, query: ReportQuery) -> Window | None:
+        """*query*'s days; `None` when the app has no events in them."""
+        first = None if query.since_ms is None else query.since_ms // sem.DAY_MS
+        end = None if query.until_ms is None else query.until_ms // sem.DAY_MS
+        if first is None or end is None:
+            ((low, high),) = self._fetch(
+                "SELECT MIN(day), MAX(day) FROM daily WHERE app_id = ?", [query.app_id]
+            )
+            if low is None:
+                return None
+            first = low if first is None else first
+            end = high + 1 if end is None else end
+        if first >= end:
+            return None
+        return Window(query, first, end)
+
+    def version_counts(self, query: ReportQuery) -> list[VersionCounts]:
+        w = self._window(query)
+        if w is None:
+            return []
+        k, wm = w.k, w.wm
+        params: list[Any] = []
+        pairs = w.per_pair(
+            "pairs",
+            "version, device_id",
+            [("failed", "MAX", f"(fail_{k} & {wm}) <> 0")],
+            f"any_{k} & {wm}",
+            params,
+        )
+        devices = {
+            version: (int(n), int(failed))
+            for version, n, failed in self._fetch(
+                f"SELECT version, COUNT(*), SUM(failed) FROM {pairs} GROUP BY version", params
+            )
+        }
+        params = []
+        installs = dict(
+            self._fetch(
+                f"SELECT version, SUM(inst_{k}) FROM daily WHERE {w.days(params)} AND allv = 0 "
+                "GROUP BY version",
+                params,
+            )
+        )
+        params = []
+        by_kind: dict[str, dict[str, dict[str, int]]] = defaultdict(lambda: defaultdict(dict))
+        for kind, a, b, n in self._fetch(
+            f"SELECT kind, a, b, SUM(n_{k}) FROM actions WHERE {w.days(params)} "
+            "GROUP BY kind, a, b",
+            params,
+        ):
+            if n:
+                by_kind[kind][a][b] = int(n)
+        failures, rollbacks, replaced = (by_kind[kind] for kind in ("fail", "rollback", "replace"))
+        names = set(devices) | set(rollbacks) | set(replaced)
+        return [
+            VersionCounts(
+                version=name,
+                devices=devices.get(name, (0, 0))[0],
+                installs=int(installs.get(name) or 0),
+                failures=dict(failures.get(name, {})),
+                failed_devices=devices.get(name, (0, 0))[1],
+                rollbacks=dict(rollbacks.get(name, {})),
+                replaced_by=dict(replaced.get(name, {})),
+            )
+            for name in sorted(names, key=version_order_key)
+        ]
+
+    def daily_counts(self, query: ReportQuery) -> list[DailyVersionCounts]:
+        w = self._window(query)
+        if w is None:
+            return []
+        k = w.k
+        params: list[Any] = []
+        rows = self._fetch(
+            f"SELECT day, version, inst_{k}, failev_{k}, run_{k}, dev_{k}, fail_{k} FROM daily "
+            f"WHERE {w.days(params)} AND allv = 0 AND dev_{k} > 0",
+            params,
+        )
+        counts = [
+            DailyVersionCounts(
+                day=day_of(day),
+                version=version,
+                installs=int(installs),
+                failures=int(failures),
+                running_devices=int(running),
+                devices=int(devices),
+                failed_devices=int(failed),
+            )
+            for day, version, installs, failures, running, devices, failed in rows
+        ]
+        return sorted(counts, key=lambda c: (c.day, version_order_key(c.version)))
+
+    def daily_rates(self, query: ReportQuery) -> list[DayRate]:
+        rates = [
+            DayRate(
+                day=c.day, version=c.version, devices=c.devices, failed_devices=c.failed_devices
+            )
+            for c in self.daily_counts(query)
+        ]
+        return sorted(rates, key=lambda r: (r.day, r.version))
+
+    def active_devices(self, query: ReportQuery) -> ActiveDevices:
+        w = self._window(query)
+        if w is None:
+            return ActiveDevices(total=0, by_day=())
+        k, wm = w.k, w.wm
+        params: list[Any] = []
+        devices = w.per_pair("devices", "device_id", [], f"any_{k} & {wm}", params)
+        ((total,),) = self._fetch(f"SELECT COUNT(*) FROM {devices}", params)
+        params = []
+        by_day = self._fetch(
+            f"SELECT day, dev_{k} FROM daily WHERE {w.days(params)} AND allv = 1 "
+            f"AND dev_{k} > 0 ORDER BY day",
+            params,
+        )
+        return ActiveDevices(
+            total=int(total),
+            by_day=tuple(DayCount(day=day_of(day), devices=int(n)) for day, n in by_day),
+        )
+
+    def funnel_counts(self, query: ReportQuery) -> list[FunnelCounts]:
+        w = self._window(query)
+        if w is None:
+            return []
+        k, wm = w.k, w.wm
+        params: list[Any] = []
+        pairs = w.per_pair(
+            "pairs",
+            "version, device_id",
+            [(f"f{n}", "MAX", f"(s{n}_{k} & {wm}) <> 0") for n in range(1, 5)],
+            # Devices that started no download count in no step. In one block each device's
+            # row of a version holds all its steps: only the rows of a start are read.
+            f"s1_{k} & {wm}"
+            if len(w.blocks) == 1
+            else f"(s1_{k} | s2_{k} | s3_{k} | s4_{k}) & {wm}",
+            params,
+        )
+        found = self._fetch(
+            "SELECT version, SUM(f1), SUM(f1 * f2), SUM(f1 * f2 * f3), SUM(f1 * f2 * f3 * f4) "
+            f"FROM {pairs} GROUP BY version HAVING SUM(f1) > 0",
+            params,
+        )
+        counts = [
+            FunnelCounts(
+                version=version,
+                download_started=int(a),
+                download_complete=int(b),
+                set=int(c),
+                launched=int(d),
+            )
+            for version, a, b, c, d in found
+        ]
+        return sorted(counts, key=lambda c: version_order_key(c.version))
+
+    def running_versions(self, query: ReportQuery) -> list[RunningGroup]:
+        w = self._window(query)
+        if w is None:
+            return []
+        k = w.k
+        params: list[Any] = []
+        values = ", ".join(f"{name}_{k}" for name in RUN_VALUES)
+        # Each device's latest block of the window with a running event, and that block's
+        # latest running event: in the window unless it is after it (the device is then
+        # settled below), before it if the device ran nothing in the window. (With MAX,
+        # SQLite takes the other columns from the row of the greatest block.)
+        latest = "MAX(block), " if len(w.blocks) > 1 else ""
+        grouped = " GROUP BY device_id" if len(w.blocks) > 1 else ""
+        newest = (
+            f"SELECT device_id, {latest}t_{k} AS t, {values} {w.rows('devices', params)} "
+            f"AND t_{k} IS NOT NULL{grouped}"
+        )
+        found = self._fetch(
+            f"SELECT t >= {int(w.until)}, {values}, COUNT(*) FROM ({newest}) "
+            f"WHERE t >= {int(w.since)} GROUP BY 1, {values}",
+            params,
+        )
+        groups: Counter[sem.RunningRow] = Counter()
+        later = False
+        for is_later, version, platform, os_version, plugin, build, n in found:
+            if is_later:
+                later = True
+            else:
+                groups[version, platform, os_version, plugin, build] += int(n)
+        if later:
+            self._running_of_later(
+                w, groups, f"SELECT device_id FROM ({newest}) WHERE t >= {int(w.until)}", params
+            )
+        return [
+            RunningGroup(
+                version=version,
+                platform=platform,
+                os_version=os_version,
+                plugin_version=plugin,
+                native_version=native,
+                devices=count,
+            )
+            for (version, platform, os_version, plugin, native), count in sorted(groups.items())
+        ]
+
+    def _running_of_later(
+        self, w: Window, groups: Counter[sem.RunningRow], later: str, later_params: list[Any]
+    ) -> None:
+        """Count the devices with running events after the window too (the statement
+        *later* selects them): their latest day in the window settles most; the rows of
+        that day, by the latest event of their first or last day, the rest; a few are read
+        from their events."""
+        k, wm = w.k, w.wm
+        params: list[Any] = []
+        rows = w.rows("running", params)
+        found = self._fetch(
+            "SELECT device_id, version, platform, os, plugin, build, block, "
+            f"run_{k} & {wm}, run_{k}, lrt_{k}, lrr_{k}, frt_{k}, frr_{k} {rows} "
+            f"AND run_{k} & {wm} AND device_id IN ({later})",
+            params + later_params,
+        )
+        unsettled = []
+        for device, entries in _last_days(found).items():
+            if len(entries) == 1:
+                groups[entries[0][0]] += 1
+            elif all(moment is not None for _row, moment in entries):
+                groups[_latest_of((*moment, row) for row, moment in entries if moment)] += 1
+            else:
+                unsettled.append(device)
+        by_device: dict[str, list[tuple[int, int, sem.RunningRow]]] = defaultdict(list)
+        for (
+            t,
+            device,
+            _action,
+            name,
+            platform,
+            os_version,
+            plugin,
+            build,
+            *rest,
+        ) in self._device_events(w, unsettled, RUNNING):
+            row = (
+                sem.counted_version(name),
+                platform or "",
+                os_version or "",
+                plugin or "",
+                build or "",
+            )
+            by_device[device].append((t, rest[2], row))
+        for events in by_device.values():
+            groups[_latest_of(events)] += 1
+
+    def download_latency(self, query: ReportQuery) -> list[LatencyCounts]:
+        w = self._window(query)
+        if w is None:
+            return []
+        k, wm = w.k, w.wm
+        params: list[Any] = []
+        # A row settles its download when its first start (completion) of the block is in
+        # the window and, for the reported duration, every completion is.
+        settled = (
+            f"((s1_{k} & {wm}) = 0 OR (s1_{k} & {wm} & -(s1_{k} & {wm})) = (s1_{k} & -s1_{k})) AND "
+            f"(s2_{k} & ~{wm}) = 0"
+        )
+        pairs = w.per_pair(
+            "pairs",
+            "version, device_id",
+            [
+                ("settled", "MIN", settled),
+                ("reported", "MIN", f"CASE WHEN s2_{k} & {wm} THEN minrep_{k} END"),
+                ("done", "MIN", f"CASE WHEN s2_{k} & {wm} THEN fdone_{k} END"),
+                ("started", "MIN", f"CASE WHEN s1_{k} & {wm} THEN fstart_{k} END"),
+            ],
+            f"(s1_{k} | s2_{k}) & {wm}",
+            params,
+        )
+        unsettled = {
+            device
+            for (device,) in self._fetch(
+                f"SELECT DISTINCT device_id FROM {pairs} WHERE NOT settled", params
+            )
+        }
+        samples: dict[str, list[int]] = defaultdict(list)
+        if unsettled:
+            for version, device, ms in self._fetch(
+                f"SELECT version, device_id, COALESCE(reported, done - started) FROM {pairs}",
+                params,
+            ):
+                if ms is not None and ms >= 0 and device not in unsettled:
+                    samples[version].append(ms)
+        else:  # the usual case: no device ids to carry
+            for version, ms in self._fetch(
+                f"SELECT version, COALESCE(reported, done - started) AS ms FROM {pairs} "
+                "WHERE ms >= 0",
+                params,
+            ):
+                samples[version].append(ms)
+        _add_samples(samples, self._device_events(w, unsettled, STARTS | {DONE}))
+        result = []
+        for version in sorted(samples, key=version_order_key):
+            values = sorted(samples[version])
+            p50, p90, p99 = (values[sem.nearest_rank(p, len(values)) - 1] for p in sem.PERCENTILES)
+            result.append(
+                LatencyCounts(
+                    version=version, samples=len(values), p50_ms=p50, p90_ms=p90, p99_ms=p99
+                )
+            )
+        return result
+
+    def failing_devices(
+        self, query: ReportQuery, version: str, *, limit: int, offset: int
+    ) -> list[FailingDevice]:
+        w = self._window(query)
+        if w is None:
+            return []
+        k, wm = w.k, w.wm
+        params: list[Any] = []
+        pairs = w.rows("pairs", params)
+        params.append(version)
+        found = self._fetch(
+            f"SELECT device_id, fail_{k} & {wm}, fail_{k}, failn_{k}, lft_{k} {pairs} "
+            f"AND version = ? AND fail_{k} & {wm}",
+            params,
+        )
+        figures: dict[str, list[int]] = {}
+        unsettled = set()
+        for device, m, fails, count, last in found:
+            if fails & ~m:
+                unsettled.add(device)  # failures outside the window too: count its events
+                continue
+            slot = figures.setdefault(device, [0, last])
+            slot[0] += count
+            slot[1] = max(slot[1], last)
+        for device in unsettled:
+            figures.pop(device, None)
+        for t, device, action, name, _platform, _os, plugin, *_rest in self._device_events(
+            w, unsettled, FAILURES
+        ):
+            if sem.counted_version(name) == version and is_failure(action, plugin):
+                slot = figures.setdefault(device, [0, t])
+                slot[0] += 1
+                slot[1] = max(slot[1], t)
+        ordered = sorted(figures.items(), key=lambda item: (-item[1][1], item[0]))
+        return [
+            FailingDevice(device_id=device, failures=n, last_failure=from_epoch_ms(last))
+            for device, (n, last) in ordered[offset : offset + limit]
+        ]
+
+
+def _last_days(
+    found: Iterable[Sequence[Any]],
+) -> dict[str, list[tuple[sem.RunningRow, tuple[int, int] | None]]]:
+    """Per device, the running rows of its latest day in the window, each with the moment
+    of its latest event that day when a row says it: the latest event of the row's last
+    day, or of its first day when that is its only day in the window."""
+    latest: dict[str, tuple[int, list[tuple[sem.RunningRow, tuple[int, int] | None]]]] = {}
+    for device, *values, block, m, run, lrt, lrr, frt, frr in found:
+        top = block * BLOCK_STRIDE + m.bit_length() - 1
+        moment: tuple[int, int] | None = None
+        if m.bit_length() == run.bit_length():
+            moment = (lrt, lrr)
+        elif m & -m == run & -run and m == m & -m:
+            moment = (frt, frr)
+        entry = (tuple(values), moment)
+        best = latest.get(device)
+        if best is None or top > best[0]:
+            latest[device] = (top, [entry])
+        elif top == best[0]:
+            best[1].append(entry)
+    return {device: entries for device, (_top, entries) in latest.items()}
+
+
+def _add_samples(samples: dict[str, list[int]], events: Iterable[Sequence[Any]]) -> None:
+    """Add the download durations of *events* (read from the events table, with their
+    event times first), one per version and device, to *samples*."""
+    downloads: dict[tuple[str, str], list[int | None]] = {}
+    for t, device, action, name, *_rest, reported in events:
+        slot = downloads.setdefault((sem.counted_version(name), device), [None] * 3)
+        if action == DONE:
+            slot[1] = smallest(slot[1], t)
+            slot[2] = smallest(slot[2], None if reported is None else int(reported))
+        else:
+            slot[0] = smallest(slot[0], t)
+    for (version, _device), (started_at, completed, least) in downloads.items():
+        if least is not None:
+            samples[version].append(least)
+        elif started_at is not None and completed is not None and completed >= started_at:
+            samples[version].append(completed - started_at)
+
+
+def _latest_of(events: Iterable[tuple[int, int, sem.RunningRow]]) -> sem.RunningRow:
+    """The running values of the latest event; the documented order among equals."""
+    best: tuple[int, int, sem.RunningRow] | None = None
+    for t, r, row in events:
+        if (
+            best is None
+            or (t, r) > best[:2]
+            or ((t, r) == best[:2] and sem.running_tie_key(row) > sem.running_tie_key(best[2]))
+        ):
+            best = (t, r, row)
+    assert best is not None  # noqa: S101 - callers pass at least one event.
+    return best[2]
