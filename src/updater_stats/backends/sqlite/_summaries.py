@@ -148,17 +148,16 @@ class DaySummaries(SummaryReports):
             conn = self._open()
             if conn is None:
                 return False
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._keep_up, name="updater-stats-summaries", daemon=True
+                )
+                self._thread.start()
             try:
-                done = self._catch_up(conn, SYNC_BUDGET, whole=True)
+                return self._catch_up(conn, SYNC_BUDGET, whole=True)
             except sqlite3.Error as exc:
                 log.warning("day summaries could not be brought up to date: %s", exc)
                 return False
-        if self._thread is None:
-            self._thread = threading.Thread(
-                target=self._keep_up, name="updater-stats-summaries", daemon=True
-            )
-            self._thread.start()
-        return done
 
     def _keep_up(self) -> None:
         while not self._closed.wait(0 if not self._caught_up() else POLL_SECONDS):
@@ -171,7 +170,8 @@ class DaySummaries(SummaryReports):
             if conn is None or self._closed.is_set():
                 return True
             try:
-                return self._catch_up(conn, CHUNK * 4)
+                # One chunk per turn: a page waits for the lock at most that long.
+                return self._catch_up(conn, CHUNK)
             except sqlite3.Error as exc:
                 log.warning("day summaries could not be brought up to date: %s", exc)
                 return True
