@@ -117,7 +117,9 @@ def test_dashboard_pages_prints_each_page_and_the_index_cost():
         "devices, by custom_id",
         "device timeline",
     ], output
+    assert re.search(r"^day summaries built in \d+\.\d s$", output, re.MULTILINE), output
     assert re.search(r"^slowest page \d+\.\d\d s$", output, re.MULTILINE), output
+    assert re.search(r"^target every page under 1 s: (met|MISSED)$", output, re.MULTILINE), output
     assert re.search(r"^peak memory \d+ MiB", output, re.MULTILINE), output
     assert len(re.findall(r"^write (with|without) +events_app_custom", output, re.MULTILINE)) == 2
     assert len(RATIO.findall(output)) == 1, output
