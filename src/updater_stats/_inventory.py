@@ -142,6 +142,13 @@ class DashboardData:
         data._owned = owned
         return data
 
+    @property
+    def side_by_side(self) -> bool:
+        """Whether several reports may be read at once, from several threads, to the gain of
+        a page: SQLite's day summaries read each on a connection of its own."""
+        source = self.reports.source
+        return isinstance(source, SQLiteReports) and source.keeps_summaries
+
     def close(self) -> None:
         """Close the read connection, and the backend `open` opened for a URL."""
         self.reports.close()

@@ -7,7 +7,8 @@ templates (autoescape), and control and direction characters are shown as escape
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import quote
 
@@ -168,6 +169,14 @@ class Pages:
             prefix=self.prefix, windows=WINDOWS, platforms=PLATFORMS, **context
         )
 
+    def _read(self, *reads: Callable[[], Any]) -> list[Any]:
+        """Each read's result, in order: side by side in threads when the data allows it
+        (a page's reports over SQLite's day summaries), else one after the other."""
+        if not self.data.side_by_side:
+            return [read() for read in reads]
+        with ThreadPoolExecutor(max_workers=len(reads)) as pool:
+            return list(pool.map(lambda read: read(), reads))
+
     def _verdicts(self, reports: list[VersionReport]) -> list[dict[str, Any]]:
         rows = []
         for report in reports:
@@ -209,14 +218,19 @@ class Pages:
         """One app: versions table, adoption, failure rates, funnel and latency, splits."""
         window = window_from(args, now)
         query = window.query
-        versions = self.data.versions(query)
-        daily = self.data.daily(query)
+        data = self.data
+        versions, daily, adoption, funnel_rows, latency_rows = self._read(
+            lambda: data.versions(query),
+            lambda: data.daily(query),
+            lambda: data.adoption(query),
+            lambda: data.funnel(query),
+            lambda: data.latency(query),
+        )
         # The daily rows hold the daily failure rates too (as `report --chart` draws them):
         # no second query over the window.
         rates = day_rates(daily)
-        adoption = self.data.adoption(query)
-        funnels = {f.version: f for f in self.data.funnel(query)}
-        latency = {c.version: c for c in self.data.latency(query)}
+        funnels = {f.version: f for f in funnel_rows}
+        latency = {c.version: c for c in latency_rows}
         chosen = args.get("version") or next(
             (v.version for v in versions if v.version in funnels), None
         )

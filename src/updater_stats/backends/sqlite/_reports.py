@@ -116,6 +116,11 @@ class SQLiteReports(SQLReportSource):
             except sqlite3.Error as exc:
                 raise BackendError(f"SQLite report query failed: {exc}") from exc
 
+    @property
+    def keeps_summaries(self) -> bool:
+        """Whether reports over whole days are read from the day summaries when they can."""
+        return self._summaries is not None
+
     def summaries_ready(self) -> bool:
         """Whether the day summaries hold every stored event (bringing in a few first);
         `False` without summaries. Reports read every event until they do."""

@@ -101,6 +101,9 @@ class DaySummaries(SummaryReports):
         self._broken = False
         self._closed = threading.Event()
         self._thread: threading.Thread | None = None
+        self._readers_lock = threading.Lock()
+        self._readers: list[sqlite3.Connection] = []  # every reading connection, to close
+        self._idle: list[sqlite3.Connection] = []
 
     # --- the file ------------------------------------------------------------------------
 
@@ -134,6 +137,11 @@ class DaySummaries(SummaryReports):
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
+        with self._readers_lock:
+            for conn in self._readers:
+                conn.close()
+            self._readers.clear()
+            self._idle.clear()
 
     # --- catching up ---------------------------------------------------------------------
 
@@ -240,9 +248,29 @@ class DaySummaries(SummaryReports):
     # --- reading -------------------------------------------------------------------------
 
     def _fetch(self, sql: str, params: Sequence[Any]) -> list[Any]:
-        with self._lock:
-            assert self._conn is not None  # noqa: S101 - only called once ready() said so.
-            return self._conn.execute(sql, params).fetchall()
+        """Run a query on a reading connection of its own: reports run side by side (SQLite
+        lets go of the interpreter lock while it works), and none waits for a chunk being
+        brought in (WAL: readers see the last chunk committed)."""
+        with self._readers_lock:
+            conn = self._idle.pop() if self._idle else None
+        if conn is None:
+            conn = self._reader()
+        try:
+            return conn.execute(sql, params).fetchall()
+        finally:
+            with self._readers_lock:
+                self._idle.append(conn)
+
+    def _reader(self) -> sqlite3.Connection:
+        """A new reading connection; a mask's highest day is a function of it (SQLite has
+        none, and log2 is not in every build)."""
+        conn = sqlite3.connect(summaries_path(self._database), timeout=30, check_same_thread=False)
+        conn.execute("PRAGMA query_only = 1")
+        conn.execute("PRAGMA cache_size = -32768")
+        conn.create_function("bit_length", 1, int.bit_length, deterministic=True)
+        with self._readers_lock:
+            self._readers.append(conn)
+        return conn
 
     def _device_events(
         self, w: Window, devices: Iterable[str], actions: Iterable[str]

@@ -357,19 +357,51 @@ class SummaryReports(abc.ABC):
         from their events."""
         k, wm = w.k, w.wm
         params: list[Any] = []
-        rows = w.rows("running", params)
+        values = "version, platform, os, plugin, build"
+        # Per row: its latest day in the window, and the moment of its latest event that
+        # day when the row holds it: that of its last day when no day of it is after the
+        # window, or of its first when that is its only day in the window. Else only the
+        # day, from the mask (`bit_length` is a function of the connection, a Python one:
+        # called for those rows only).
+        high = f"MIN(MAX({int(w.end)} - block * {BLOCK_STRIDE}, 0), {BLOCK_DAYS})"
+        last, first = f"run < (1 << {high})", "m = run & -run"
+        rows = (
+            f"SELECT device_id, {values}, CASE WHEN {last} THEN {_day('lrt')} "
+            f"WHEN {first} THEN {_day('frt')} "
+            f"ELSE block * {BLOCK_STRIDE} + bit_length(m) - 1 END AS top, "
+            f"CASE WHEN {last} THEN lrt WHEN {first} THEN frt END AS t, "
+            f"CASE WHEN {last} THEN lrr WHEN {first} THEN frr END AS r FROM ("
+            f"SELECT *, run_{k} & {wm} AS m, run_{k} AS run, lrt_{k} AS lrt, lrr_{k} AS lrr, "
+            f"frt_{k} AS frt, frr_{k} AS frr {w.rows('running', params)} "
+            f"AND run_{k} & {wm} AND device_id IN ({later}))"
+        )
+        # Each device's latest day in the window, and one row of it; the devices with
+        # several rows that day come back with all of them, for the moments to settle.
         found = self._fetch(
-            "SELECT device_id, version, platform, os, plugin, build, block, "
-            f"run_{k} & {wm}, run_{k}, lrt_{k}, lrr_{k}, frt_{k}, frr_{k} {rows} "
-            f"AND run_{k} & {wm} AND device_id IN ({later})",
+            f"WITH rr AS MATERIALIZED ({rows}), "
+            f"best AS MATERIALIZED (SELECT device_id, MAX(top) AS top, {values} FROM rr "
+            "GROUP BY device_id), "
+            "tied AS (SELECT device_id FROM rr JOIN best USING (device_id, top) "
+            "GROUP BY device_id HAVING COUNT(*) > 1) "
+            f"SELECT NULL, {values}, NULL, NULL, COUNT(*) FROM best "
+            f"WHERE device_id NOT IN tied GROUP BY {values} "
+            f"UNION ALL SELECT rr.device_id, {', '.join('rr.' + v for v in values.split(', '))}, "
+            "t, r, 1 FROM rr JOIN best USING (device_id, top) WHERE rr.device_id IN tied",
             params + later_params,
         )
+        candidates: dict[str, list[tuple[int | None, int | None, sem.RunningRow]]] = defaultdict(
+            list
+        )
+        for device, version, platform, os_version, plugin, build, t, r, n in found:
+            row = (version, platform, os_version, plugin, build)
+            if device is None:
+                groups[row] += int(n)
+            else:
+                candidates[device].append((t, r, row))
         unsettled = []
-        for device, entries in _last_days(found).items():
-            if len(entries) == 1:
-                groups[entries[0][0]] += 1
-            elif all(moment is not None for _row, moment in entries):
-                groups[_latest_of((*moment, row) for row, moment in entries if moment)] += 1
+        for device, entries in candidates.items():
+            if all(t is not None for t, _r, _row in entries):
+                groups[_latest_of(entries)] += 1  # type: ignore[arg-type]
             else:
                 unsettled.append(device)
         by_device: dict[str, list[tuple[int, int, sem.RunningRow]]] = defaultdict(list)
@@ -492,27 +524,10 @@ class SummaryReports(abc.ABC):
         ]
 
 
-def _last_days(
-    found: Iterable[Sequence[Any]],
-) -> dict[str, list[tuple[sem.RunningRow, tuple[int, int] | None]]]:
-    """Per device, the running rows of its latest day in the window, each with the moment
-    of its latest event that day when a row says it: the latest event of the row's last
-    day, or of its first day when that is its only day in the window."""
-    latest: dict[str, tuple[int, list[tuple[sem.RunningRow, tuple[int, int] | None]]]] = {}
-    for device, *values, block, m, run, lrt, lrr, frt, frr in found:
-        top = block * BLOCK_STRIDE + m.bit_length() - 1
-        moment: tuple[int, int] | None = None
-        if m.bit_length() == run.bit_length():
-            moment = (lrt, lrr)
-        elif m & -m == run & -run and m == m & -m:
-            moment = (frt, frr)
-        entry = (tuple(values), moment)
-        best = latest.get(device)
-        if best is None or top > best[0]:
-            latest[device] = (top, [entry])
-        elif top == best[0]:
-            best[1].append(entry)
-    return {device: entries for device, (_top, entries) in latest.items()}
+def _day(ms: str) -> str:
+    """SQL for the UTC day of epoch milliseconds *ms*, rounded down (before 1970 too)."""
+    day = sem.DAY_MS
+    return f"(({ms}) - ((({ms}) % {day}) + {day}) % {day}) / {day}"
 
 
 def _add_samples(samples: dict[str, list[int]], events: Iterable[Sequence[Any]]) -> None:
