@@ -254,8 +254,37 @@ def _v5(conn: sqlite3.Connection) -> None:
     conn.execute(_V5_INDEX)
 
 
+#: Schema 6: the key's uniqueness in an index that new events are appended to. Led by the
+#: device time, which is near "now" for new events, a write touches a few pages at the
+#: index's right edge instead of one random page per device (the device id led before);
+#: partial, so that events without a key (old plugins send no timestamp) cost it nothing.
+#: ``SQLiteBackend.write()`` of 32 such events a commit into a table of 32 000: about 40 µs
+#: of CPU an event with the old index, 26 µs with this one (docs/performance.md).
+#:
+#: Duplicates are the same: every key hashes the app, the device and the device time (the
+#: content keys, and the keys of releases before them), so two rows with one key have one
+#: device time, app and device. ``app_id`` and ``device_id`` stay in the index all the same:
+#: its columns then include the old index's, so building it on any schema 5 file cannot fail,
+#: and it refuses nothing that the old index let in. Writes cost the same with or without them.
+_V6_KEY_INDEX = (
+    "CREATE UNIQUE INDEX events_device_ts_key ON events (device_ts, event_key, app_id, device_id) "
+    "WHERE event_key IS NOT NULL"
+)
+
+
+def _v6(conn: sqlite3.Connection) -> None:
+    """Make the key unique through an index led by the device time instead of the device.
+
+    Building it reads the table once; no query but the writes' uniqueness check used the old
+    index (``EXPLAIN QUERY PLAN``: the device search used it as a covering index of
+    ``(app_id, device_id)``, which ``events_app_device`` is too).
+    """
+    conn.execute(_V6_KEY_INDEX)
+    conn.execute("DROP INDEX IF EXISTS events_app_device_key")
+
+
 #: Migration n+1 brings a file from schema version n to n+1.
-_MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2, _v3, _v4, _v5)
+_MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2, _v3, _v4, _v5, _v6)
 #: The schema version (`PRAGMA user_version`) this release migrates to; it refuses a newer one.
 SCHEMA_VERSION = len(_MIGRATIONS)
 
