@@ -58,6 +58,12 @@ def test_file_uses_wal_and_a_schema_version(tmp_path: Path):
     conn.close()
 
 
+def test_the_wal_is_checkpointed_every_8000_pages(tmp_path: Path):
+    backend = SQLiteBackend(tmp_path / "s.sqlite3")
+    assert backend._connect().execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 8000
+    backend.close()
+
+
 def test_a_version_1_file_is_migrated_with_its_rows_ids_and_keys(tmp_path: Path):
     path = tmp_path / "v1.sqlite3"
     old_rows = [stored_event(timestamp=i) for i in range(5)] + [stored_event(timestamp=None)]

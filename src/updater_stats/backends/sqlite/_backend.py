@@ -103,6 +103,16 @@ def _rows_per_statement(conn: sqlite3.Connection) -> int:
     return 1 << (fitting.bit_length() - 1)
 
 
+#: The WAL's pages between two checkpoints (SQLite's default: 1000). A commit that passes it
+#: copies the WAL's pages into the file and syncs it; new events touch the same pages again and
+#: again (the right edges of the table and of the key index), so each checkpoint writes far
+#: fewer pages than it folds. Single events, 32 a write, into a table of 32 000, four pairs of
+#: runs: 24 µs of CPU an event against 28 with the default, 34 µs of wall time against 43; the
+#: checkpointing write took up to 27 ms (19 with the default). 200-event writes: the same.
+#: The WAL file grows to about this many pages (32 MiB of 4 KiB pages) and stays that size;
+#: longer while a reader keeps it from being restarted, as with the default.
+_WAL_PAGES = 8000
+
 _SELECT = f"SELECT id, {', '.join(_COLUMNS)} FROM events"  # noqa: S608 - fixed column names.
 
 # Rows one purge transaction deletes: the file stays writable for the collector in between.
@@ -486,6 +496,8 @@ class SQLiteBackend:
             conn.row_factory = sqlite3.Row
             if self._path != _MEMORY:
                 conn.execute("PRAGMA journal_mode = WAL")
+                # Fold the WAL into the file every _WAL_PAGES pages instead of SQLite's 1000.
+                conn.execute(f"PRAGMA wal_autocheckpoint = {_WAL_PAGES}")
             # FULL: the WAL is synced at every commit, so an acknowledged batch survives power loss.
             conn.execute("PRAGMA synchronous = FULL")
             # Deleted rows (forget, purge) are overwritten with zeros, not left in free pages.
