@@ -13,6 +13,10 @@ Side by side, on the same bodies, in one run:
 - seed-style: the hand-written handler, ``json.loads`` and one ``INSERT`` plus
   ``commit`` per event, into SQLite with its defaults (also durable).
 
+Then the CPU an event of `SQLiteBackend.write()` alone for single events, 32 a write (what
+group commit gathers under single-event load), into a table of 32 000: each index's pages
+show in it.
+
 Bodies are 200-event arrays like current plugins send (one device's queue per
 body, a different device in each, no timestamp repeated: the same shape as
 ``http_path.py`` sends) and single objects like old ones (see ``_bodies.py``).
@@ -154,6 +158,36 @@ def storage_alone(bodies: Sequence[bytes], folder: Path) -> float:
         backend.close()
 
 
+#: Single events a write in `grouped_write_cpu`: what group commit gathers from 32 connections.
+GROUP = 32
+
+
+def grouped_write_cpu(folder: Path, held: int, written: int) -> float:
+    """µs of CPU an event for `SQLiteBackend.write()` of single events, `GROUP` a write.
+
+    The writer's commits under single-event load: old plugins' events (no timestamp, so no
+    key), each from another device, into a table holding *held* events already. Decoded and
+    validated beforehand, untimed. CPU time, not wall time: it is what the disk's noise
+    disturbs least, and where each index's pages show (each dirty page is copied, written
+    to the WAL and checkpointed).
+    """
+    received_at = dt.datetime.now(dt.timezone.utc)
+    events = [
+        StoredEvent.from_event(parse_event(json.loads(body)), received_at)
+        for body in single_bodies(held + written, seed=5)
+    ]
+    backend = SQLiteBackend(folder / "grouped.sqlite3")
+    try:
+        for start in range(0, held, 1000):
+            backend.write(events[start : min(start + 1000, held)])
+        began = time.process_time()
+        for start in range(held, held + written, GROUP):
+            backend.write(events[start : start + GROUP])
+        return (time.process_time() - began) / written * 1e6
+    finally:
+        backend.close()
+
+
 def run(bodies: Sequence[bytes], label: str, folder: Path, threads: int, budget: float) -> dict:
     events = events_in(bodies)
     raw = raw_limit(bodies)
@@ -212,6 +246,12 @@ def main(argv: Sequence[str] | None = None) -> None:
             args.threads,
             args.seed_seconds,
         )
+        held, written = (2_000, 20 * GROUP) if args.quick else (32_000, 1_000 * GROUP)
+        cpu = grouped_write_cpu(folder / "single", held, written)
+    print(
+        f"\nSQLiteBackend.write(), {GROUP} single events a write, {held} held: "
+        f"{cpu:.1f} µs of CPU an event"
+    )
     print()
     best = max(batch["library"], batch["library_threads"])
     print(ratio_line("200-event bodies: library / parse+structure", best / batch["raw"], 0.40))

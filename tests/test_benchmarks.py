@@ -46,6 +46,7 @@ def test_library_path_prints_its_figures_and_ratios():
         assert output.count(line) == 2, output  # 200-event and single-event bodies
     assert "200-event bodies: library / parse+structure" in output
     assert "200-event bodies: library / seed-style" in output
+    assert "single events a write, 2000 held:" in output
     assert len(RATIO.findall(output)) == 6, output
 
 

@@ -46,16 +46,22 @@ def test_file_uses_wal_and_a_schema_version(tmp_path: Path):
 
     conn = sqlite3.connect(path)
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 6
     indexes = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
     assert indexes == {
         "events_app_received",
         "events_app_action_received",
         "events_app_device",
-        "events_app_device_key",
+        "events_device_ts_key",
         "events_app_custom",
     }
     conn.close()
+
+
+def test_the_wal_is_checkpointed_every_8000_pages(tmp_path: Path):
+    backend = SQLiteBackend(tmp_path / "s.sqlite3")
+    assert backend._connect().execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 8000
+    backend.close()
 
 
 def test_a_version_1_file_is_migrated_with_its_rows_ids_and_keys(tmp_path: Path):
@@ -100,7 +106,7 @@ def test_a_version_2_file_loses_only_the_unused_version_index(tmp_path: Path):
         assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
     assert "events_app_version" not in names
-    assert {"events_app_device_key", "events_app_received", "events_app_device"} <= names
+    assert {"events_device_ts_key", "events_app_received", "events_app_device"} <= names
 
 
 def insert_before_v4(conn: sqlite3.Connection, events: list[StoredEvent]) -> None:
@@ -160,7 +166,49 @@ def test_a_version_3_file_gains_optional_fields_and_cut_notes(tmp_path: Path):
         assert ids == list(range(1, 8))  # storage order survives the rebuild
         names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
     assert "events_v3" not in names
-    assert {"events_app_device_key", "events_app_received", "events_app_device"} <= names
+    assert {"events_device_ts_key", "events_app_received", "events_app_device"} <= names
+
+
+def test_a_version_5_file_keeps_every_row_and_still_refuses_duplicates(tmp_path: Path):
+    path = tmp_path / "v5.sqlite3"
+    rows = [
+        *(stored_event(timestamp=i, metadata={"n": str(i)}) for i in range(4)),
+        stored_event(timestamp=None),
+        stored_event(timestamp=None),  # keyless twins: both kept, as every release kept them
+        stored_event(timestamp=2, app_id="com.other.app"),  # another app, the same time
+        stored_event(timestamp=2, device_id="7d7c1d0c-2b44-4f7e-9d4c-2f5b1a3c9e01"),
+    ]
+    with pytest.MonkeyPatch.context() as patch:  # written as a schema 5 release writes
+        patch.setattr(sqlite_backend, "_MIGRATIONS", sqlite_backend._MIGRATIONS[:5])
+        patch.setattr(sqlite_backend, "SCHEMA_VERSION", 5)
+        v5 = SQLiteBackend(path)
+        assert v5.write(rows).inserted == len(rows)
+        v5.close()
+    with closing(sqlite3.connect(path)) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 5
+        names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+    assert "events_app_device_key" in names
+
+    migrated = SQLiteBackend(path)
+    # Every keyed event again, alone and in a write of several apps: each one a duplicate.
+    assert migrated.write(rows[:4]) == WriteResult(inserted=0, duplicates=4)
+    resent = migrated.write([rows[6], rows[0], stored_event(timestamp=99)])
+    assert (resent.inserted, resent.duplicates, resent.duplicate_indexes) == (1, 2, (0, 1))
+    assert migrated.write(rows[7:]) == WriteResult(inserted=0, duplicates=1)
+    # Keyless events are never duplicates, before the upgrade or after.
+    assert migrated.write(rows[4:5]) == WriteResult(inserted=1, duplicates=0)
+
+    read = list(migrated.events())
+    migrated.close()
+    assert read[: len(rows)] == rows
+    assert [e.event.timestamp for e in read[len(rows) :]] == [99, None]
+    with closing(sqlite3.connect(path)) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        ids = [row[0] for row in conn.execute("SELECT id FROM events ORDER BY id")]
+        names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+    assert ids == list(range(1, len(rows) + 3))
+    assert "events_app_device_key" not in names
+    assert "events_device_ts_key" in names
 
 
 def test_no_report_query_needs_the_dropped_version_index(tmp_path: Path):

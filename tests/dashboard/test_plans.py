@@ -70,6 +70,6 @@ def test_a_schema_4_file_gets_the_custom_id_index(tmp_path: Path):
     backend.close()
 
     with closing(sqlite3.connect(path)) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 5
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == sqlite_backend.SCHEMA_VERSION
         names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
     assert "events_app_custom" in names
