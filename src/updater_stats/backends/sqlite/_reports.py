@@ -139,42 +139,55 @@ class SQLiteReports(SQLReportSource):
         return None
 
     def version_counts(self, query: ReportQuery) -> list[VersionCounts]:
+        """One row per version (from the day summaries when they answer *query*)."""
         summaries = self._summarized(query)
         if summaries is None:
             return super().version_counts(query)
         return summaries.version_counts(query)
 
     def funnel_counts(self, query: ReportQuery) -> list[FunnelCounts]:
+        """One row per version a device started downloading
+        (from the day summaries when they answer *query*)."""
         summaries = self._summarized(query)
         if summaries is None:
             return super().funnel_counts(query)
         return summaries.funnel_counts(query)
 
     def running_versions(self, query: ReportQuery) -> list[RunningGroup]:
+        """Each device's latest running values, grouped
+        (from the day summaries when they answer *query*)."""
         summaries = self._summarized(query)
         if summaries is None:
             return super().running_versions(query)
         return summaries.running_versions(query)
 
     def active_devices(self, query: ReportQuery) -> ActiveDevices:
+        """Distinct devices, in all and per UTC day
+        (from the day summaries when they answer *query*)."""
         summaries = self._summarized(query)
         if summaries is None:
             return super().active_devices(query)
         return summaries.active_devices(query)
 
     def download_latency(self, query: ReportQuery) -> list[LatencyCounts]:
+        """Download duration percentiles per version
+        (from the day summaries when they answer *query*)."""
         summaries = self._summarized(query)
         if summaries is None:
             return super().download_latency(query)
         return summaries.download_latency(query)
 
     def daily_counts(self, query: ReportQuery) -> list[DailyVersionCounts]:
+        """Per UTC day and version
+        (from the day summaries when they answer *query*)."""
         summaries = self._summarized(query)
         if summaries is None:
             return super().daily_counts(query)
         return summaries.daily_counts(query)
 
     def daily_rates(self, query: ReportQuery) -> list[DayRate]:
+        """Per UTC day and version, devices and failed devices
+        (from the day summaries when they answer *query*)."""
         summaries = self._summarized(query)
         if summaries is None:
             return super().daily_rates(query)
@@ -183,6 +196,8 @@ class SQLiteReports(SQLReportSource):
     def failing_devices(
         self, query: ReportQuery, version: str, *, limit: int = 50, offset: int = 0
     ) -> list[FailingDevice]:
+        """The devices that failed on *version*, one page
+        (from the day summaries when they answer *query*)."""
         summaries = self._summarized(query)
         if summaries is None:
             return super().failing_devices(query, version, limit=limit, offset=offset)
