@@ -34,6 +34,7 @@ from .._models import AppInfos
 from .._query import ReportQuery
 from .._storage import SupportsEvents
 from .._versions import version_order_key
+from ._gathered import latency_rows, running_rows, samples_of, smallest
 from ._window import window
 
 __all__ = ["EventReportSource"]
@@ -200,18 +201,7 @@ class EventReportSource:
                 )
             ):
                 latest[event.device_id] = (t, received_ms, row)
-        groups = Counter(row for _t, _received, row in latest.values())
-        return [
-            RunningGroup(
-                version=version,
-                platform=platform,
-                os_version=os_version,
-                plugin_version=plugin,
-                native_version=native,
-                devices=count,
-            )
-            for (version, platform, os_version, plugin, native), count in sorted(groups.items())
-        ]
+        return running_rows(Counter(row for _t, _received, row in latest.values()))
 
     def active_devices(self, query: ReportQuery) -> ActiveDevices:
         """Distinct devices with any event, in all and per UTC day."""
@@ -242,25 +232,15 @@ class EventReportSource:
                 continue
             pair = (sem.counted_version(event.version_name), event.device_id)
             found = downloads.setdefault(pair, [None, None, None])
-            found[slot] = _smallest(found[slot], value)
+            found[slot] = smallest(found[slot], value)
             if slot == 1:
-                found[2] = _smallest(found[2], _reported_duration(event.metadata))
-        samples: dict[str, list[int]] = defaultdict(list)
-        for (version, _device), (started, completed, reported) in downloads.items():
-            if reported is not None:
-                samples[version].append(reported)
-            elif started is not None and completed is not None and completed >= started:
-                samples[version].append(completed - started)
-        rows = []
-        for version in sorted(samples, key=version_order_key):
-            values = sorted(samples[version])
-            p50, p90, p99 = (values[sem.nearest_rank(p, len(values)) - 1] for p in sem.PERCENTILES)
-            rows.append(
-                LatencyCounts(
-                    version=version, samples=len(values), p50_ms=p50, p90_ms=p90, p99_ms=p99
-                )
+                found[2] = smallest(found[2], _reported_duration(event.metadata))
+        return latency_rows(
+            samples_of(
+                (version, (started, completed, reported))
+                for (version, _device), (started, completed, reported) in downloads.items()
             )
-        return rows
+        )
 
     def daily_counts(self, query: ReportQuery) -> list[DailyVersionCounts]:
         """Installs, failures, running and failed devices, and devices, per UTC day and version."""
@@ -296,11 +276,3 @@ class EventReportSource:
 
     def close(self) -> None:
         """Nothing to release: the reports hold no connection, and the backend is the caller's."""
-
-
-def _smallest(current: int | None, value: int | None) -> int | None:
-    if current is None:
-        return value
-    if value is None:
-        return current
-    return min(current, value)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import sqlite3
 import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar, cast
 
 from ... import _semantics as sem
 from ..._counts import (
@@ -24,6 +27,8 @@ from .._url import url_path
 from ._summaries import DaySummaries, answers
 
 __all__ = ["SQLiteReports", "file_from_url"]
+
+T = TypeVar("T")
 
 
 def file_from_url(url: str) -> str:
@@ -131,6 +136,14 @@ class SQLiteReports(SQLReportSource):
         no channel, summaries kept and up to date) rather than from every event."""
         return self._summarized(query) is not None
 
+    def _reader(self, query: ReportQuery, every_event: Callable[..., T]) -> Callable[..., T]:
+        """The day summaries' method of *every_event*'s name when they answer *query*, else
+        *every_event* itself (the SQL over every event) for this source."""
+        summaries = self._summarized(query)
+        if summaries is None:
+            return functools.partial(every_event, self)
+        return cast("Callable[..., T]", getattr(summaries, every_event.__name__))
+
     def _summarized(self, query: ReportQuery) -> DaySummaries | None:
         """The day summaries, when they answer *query* and hold every event."""
         summaries = self._summaries
@@ -140,68 +153,45 @@ class SQLiteReports(SQLReportSource):
 
     def version_counts(self, query: ReportQuery) -> list[VersionCounts]:
         """One row per version (from the day summaries when they answer *query*)."""
-        summaries = self._summarized(query)
-        if summaries is None:
-            return super().version_counts(query)
-        return summaries.version_counts(query)
+        return self._reader(query, SQLReportSource.version_counts)(query)
 
     def funnel_counts(self, query: ReportQuery) -> list[FunnelCounts]:
         """One row per version a device started downloading
         (from the day summaries when they answer *query*)."""
-        summaries = self._summarized(query)
-        if summaries is None:
-            return super().funnel_counts(query)
-        return summaries.funnel_counts(query)
+        return self._reader(query, SQLReportSource.funnel_counts)(query)
 
     def running_versions(self, query: ReportQuery) -> list[RunningGroup]:
         """Each device's latest running values, grouped
         (from the day summaries when they answer *query*)."""
-        summaries = self._summarized(query)
-        if summaries is None:
-            return super().running_versions(query)
-        return summaries.running_versions(query)
+        return self._reader(query, SQLReportSource.running_versions)(query)
 
     def active_devices(self, query: ReportQuery) -> ActiveDevices:
         """Distinct devices, in all and per UTC day
         (from the day summaries when they answer *query*)."""
-        summaries = self._summarized(query)
-        if summaries is None:
-            return super().active_devices(query)
-        return summaries.active_devices(query)
+        return self._reader(query, SQLReportSource.active_devices)(query)
 
     def download_latency(self, query: ReportQuery) -> list[LatencyCounts]:
         """Download duration percentiles per version
         (from the day summaries when they answer *query*)."""
-        summaries = self._summarized(query)
-        if summaries is None:
-            return super().download_latency(query)
-        return summaries.download_latency(query)
+        return self._reader(query, SQLReportSource.download_latency)(query)
 
     def daily_counts(self, query: ReportQuery) -> list[DailyVersionCounts]:
         """Per UTC day and version
         (from the day summaries when they answer *query*)."""
-        summaries = self._summarized(query)
-        if summaries is None:
-            return super().daily_counts(query)
-        return summaries.daily_counts(query)
+        return self._reader(query, SQLReportSource.daily_counts)(query)
 
     def daily_rates(self, query: ReportQuery) -> list[DayRate]:
         """Per UTC day and version, devices and failed devices
         (from the day summaries when they answer *query*)."""
-        summaries = self._summarized(query)
-        if summaries is None:
-            return super().daily_rates(query)
-        return summaries.daily_rates(query)
+        return self._reader(query, SQLReportSource.daily_rates)(query)
 
     def failing_devices(
         self, query: ReportQuery, version: str, *, limit: int = 50, offset: int = 0
     ) -> list[FailingDevice]:
         """The devices that failed on *version*, one page
         (from the day summaries when they answer *query*)."""
-        summaries = self._summarized(query)
-        if summaries is None:
-            return super().failing_devices(query, version, limit=limit, offset=offset)
-        return summaries.failing_devices(query, version, limit=limit, offset=offset)
+        read = self._reader(query, SQLReportSource.failing_devices)
+        return read(query, version, limit=limit, offset=offset)
 
     def close(self) -> None:
         """Close the read-only connection (and stop the summaries); later reports raise

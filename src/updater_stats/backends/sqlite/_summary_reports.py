@@ -28,6 +28,7 @@ from ..._devices import DayRate, FailingDevice
 from ..._epoch import day_of, from_epoch_ms
 from ..._query import ReportQuery
 from ..._versions import version_order_key
+from ...reports._gathered import latency_rows, running_rows, samples_of, smallest
 from ._summary_tables import (
     BLOCK_DAYS,
     BLOCK_STRIDE,
@@ -39,7 +40,6 @@ from ._summary_tables import (
     STARTS,
     blocks_for,
     is_failure,
-    smallest,
 )
 
 __all__ = ["SummaryReports", "Window", "answers"]
@@ -118,6 +118,12 @@ class Window:
         picked = f", {picked}" if picked else ""
         return f"(SELECT {keys}{picked} {self.rows(table, params)} AND {condition}{group})"
 
+    def pairs(
+        self, columns: Sequence[tuple[str, str, str]], condition: str, params: list[Any]
+    ) -> str:
+        """`per_pair` over the pairs table: one row per version and device."""
+        return self.per_pair("pairs", "version, device_id", columns, condition, params)
+
     def days(self, params: list[Any]) -> str:
         """The condition on daily and action rows: this window's days and platform class."""
         params.extend([self.app_id, self.first, self.end])
@@ -171,9 +177,7 @@ class SummaryReports(abc.ABC):
             return []
         k, wm = w.k, w.wm
         params: list[Any] = []
-        pairs = w.per_pair(
-            "pairs",
-            "version, device_id",
+        pairs = w.pairs(
             [("failed", "MAX", f"(fail_{k} & {wm}) <> 0")],
             f"any_{k} & {wm}",
             params,
@@ -275,9 +279,7 @@ class SummaryReports(abc.ABC):
             return []
         k, wm = w.k, w.wm
         params: list[Any] = []
-        pairs = w.per_pair(
-            "pairs",
-            "version, device_id",
+        pairs = w.pairs(
             [(f"f{n}", "MAX", f"(s{n}_{k} & {wm}) <> 0") for n in range(1, 5)],
             # Devices that started no download count in no step. In one block each device's
             # row of a version holds all its steps: only the rows of a start are read.
@@ -336,17 +338,7 @@ class SummaryReports(abc.ABC):
             self._running_of_later(
                 w, groups, f"SELECT device_id FROM ({newest}) WHERE t >= {int(w.until)}", params
             )
-        return [
-            RunningGroup(
-                version=version,
-                platform=platform,
-                os_version=os_version,
-                plugin_version=plugin,
-                native_version=native,
-                devices=count,
-            )
-            for (version, platform, os_version, plugin, native), count in sorted(groups.items())
-        ]
+        return running_rows(groups)
 
     def _running_of_later(
         self, w: Window, groups: Counter[sem.RunningRow], later: str, later_params: list[Any]
@@ -439,9 +431,7 @@ class SummaryReports(abc.ABC):
             f"((s1_{k} & {wm}) = 0 OR (s1_{k} & {wm} & -(s1_{k} & {wm})) = (s1_{k} & -s1_{k})) AND "
             f"(s2_{k} & ~{wm}) = 0"
         )
-        pairs = w.per_pair(
-            "pairs",
-            "version, device_id",
+        pairs = w.pairs(
             [
                 ("settled", "MIN", settled),
                 ("reported", "MIN", f"CASE WHEN s2_{k} & {wm} THEN minrep_{k} END"),
@@ -472,17 +462,9 @@ class SummaryReports(abc.ABC):
                 params,
             ):
                 samples[version].append(ms)
-        _add_samples(samples, self._device_events(w, unsettled, STARTS | {DONE}))
-        result = []
-        for version in sorted(samples, key=version_order_key):
-            values = sorted(samples[version])
-            p50, p90, p99 = (values[sem.nearest_rank(p, len(values)) - 1] for p in sem.PERCENTILES)
-            result.append(
-                LatencyCounts(
-                    version=version, samples=len(values), p50_ms=p50, p90_ms=p90, p99_ms=p99
-                )
-            )
-        return result
+        for version, values in _downloads_of(self._device_events(w, unsettled, STARTS | {DONE})):
+            samples[version].extend(values)
+        return latency_rows(samples)
 
     def failing_devices(
         self, query: ReportQuery, version: str, *, limit: int, offset: int
@@ -530,9 +512,9 @@ def _day(ms: str) -> str:
     return f"(({ms}) - ((({ms}) % {day}) + {day}) % {day}) / {day}"
 
 
-def _add_samples(samples: dict[str, list[int]], events: Iterable[Sequence[Any]]) -> None:
-    """Add the download durations of *events* (read from the events table, with their
-    event times first), one per version and device, to *samples*."""
+def _downloads_of(events: Iterable[Sequence[Any]]) -> Iterable[tuple[str, list[int]]]:
+    """The download durations of *events* (read from the events table, with their event
+    times first), one per version and device, by version."""
     downloads: dict[tuple[str, str], list[int | None]] = {}
     for t, device, action, name, *_rest, reported in events:
         slot = downloads.setdefault((sem.counted_version(name), device), [None] * 3)
@@ -541,11 +523,10 @@ def _add_samples(samples: dict[str, list[int]], events: Iterable[Sequence[Any]])
             slot[2] = smallest(slot[2], None if reported is None else int(reported))
         else:
             slot[0] = smallest(slot[0], t)
-    for (version, _device), (started_at, completed, least) in downloads.items():
-        if least is not None:
-            samples[version].append(least)
-        elif started_at is not None and completed is not None and completed >= started_at:
-            samples[version].append(completed - started_at)
+    return samples_of(
+        (version, (started, completed, least))
+        for (version, _device), (started, completed, least) in downloads.items()
+    ).items()
 
 
 def _latest_of(events: Iterable[tuple[int, int, sem.RunningRow]]) -> sem.RunningRow:

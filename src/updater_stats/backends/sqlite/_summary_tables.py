@@ -32,6 +32,7 @@ from typing import Any, NamedTuple
 
 from ... import _semantics as sem
 from ..._actions import Action, download_fail_counts
+from ...reports._gathered import smallest
 from ...reports._window import event_time
 
 __all__ = [
@@ -43,7 +44,6 @@ __all__ = [
     "Chunk",
     "blocks_for",
     "is_failure",
-    "smallest",
 ]
 
 #: Changes whenever what the file holds changes: a file of another format is rebuilt.
@@ -130,14 +130,6 @@ def _new_device() -> list[Any]:
 def _new_running() -> list[Any]:
     one = [0, NEVER, NEVER, None, None]
     return one + list(one)
-
-
-def smallest(current: int | None, value: int | None) -> int | None:
-    if current is None:
-        return value
-    if value is None:
-        return current
-    return min(current, value)
 
 
 _P = {name: index for index, name in enumerate(PAIR_FIGURES)}
