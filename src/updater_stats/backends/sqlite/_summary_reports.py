@@ -156,19 +156,22 @@ class SummaryReports(abc.ABC):
         reported duration)."""
 
     def _window(self, query: ReportQuery) -> Window | None:
-        """*query*'s days; `None` when the app has no events in them."""
-        first = None if query.since_ms is None else query.since_ms // sem.DAY_MS
-        end = None if query.until_ms is None else query.until_ms // sem.DAY_MS
-        if first is None or end is None:
-            ((low, high),) = self._fetch(
-                "SELECT MIN(day), MAX(day) FROM daily WHERE app_id = ?", [query.app_id]
-            )
-            if low is None:
-                return None
-            first = low if first is None else first
-            end = high + 1 if end is None else end
-        if first >= end:
+        """*query*'s days, narrowed to those with events (fewer blocks to read, the same
+        figures: a day without events adds nothing); `None` when there are none."""
+        params: list[Any] = [query.app_id]
+        where = "app_id = ? AND allv = 1 AND allp = 1"
+        if query.since_ms is not None:
+            where += " AND day >= ?"
+            params.append(query.since_ms // sem.DAY_MS)
+        if query.until_ms is not None:
+            where += " AND day < ?"
+            params.append(query.until_ms // sem.DAY_MS)
+        ((first, last),) = self._fetch(
+            f"SELECT MIN(day), MAX(day) FROM daily WHERE {where}", params
+        )
+        if first is None:
             return None
+        end = last + 1
         return Window(query, first, end)
 
     def version_counts(self, query: ReportQuery) -> list[VersionCounts]:
