@@ -164,7 +164,7 @@ class DaySummaries(SummaryReports):
             try:
                 return self._catch_up(conn, SYNC_BUDGET, whole=True)
             except sqlite3.Error as exc:
-                log.warning("day summaries could not be brought up to date: %s", exc)
+                self._give_up(exc)
                 return False
 
     def _keep_up(self) -> None:
@@ -181,8 +181,19 @@ class DaySummaries(SummaryReports):
                 # One chunk per turn: a page waits for the lock at most that long.
                 return self._catch_up(conn, CHUNK)
             except sqlite3.Error as exc:
-                log.warning("day summaries could not be brought up to date: %s", exc)
+                self._give_up(exc)
                 return True
+
+    def _give_up(self, exc: sqlite3.Error) -> None:
+        """Stop using the file after an error (logged once): reports read every event.
+        Hold the lock."""
+        log.warning(
+            "day summaries could not be brought up to date (%s): reports read every event", exc
+        )
+        self._broken = True
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
 
     def _latest_id(self) -> int:
         with self._events_lock:
@@ -222,10 +233,13 @@ class DaySummaries(SummaryReports):
         return watermark >= latest
 
     def _clear(self, conn: sqlite3.Connection) -> None:
+        """Start over: the tables made anew (another format may have had other columns)."""
         conn.execute("BEGIN IMMEDIATE")
         try:
             for table in (*TABLES, "meta"):
-                conn.execute(f"DELETE FROM {table}")
+                conn.execute(f"DROP TABLE IF EXISTS {table}")
+            for statement in SCHEMA:
+                conn.execute(statement)
             conn.executemany(
                 "INSERT INTO meta VALUES (?, ?)",
                 [("format", FORMAT), ("stale", 0), ("watermark", 0)],

@@ -347,42 +347,46 @@ class SummaryReports(abc.ABC):
         self, w: Window, groups: Counter[sem.RunningRow], later: str, later_params: list[Any]
     ) -> None:
         """Count the devices with running events after the window too (the statement
-        *later* selects them): their latest day in the window settles most; the rows of
-        that day, by the latest event of their first or last day, the rest; a few are read
-        from their events."""
+        *later* selects them): their latest day with one in the window, from the union of
+        their rows' days; the row of that day, or the latest of several by the moments
+        they hold (of their first or last day); a few are read from their events."""
         k, wm = w.k, w.wm
         params: list[Any] = []
-        values = "version, platform, os, plugin, build"
-        # Per row: its latest day in the window, and the moment of its latest event that
-        # day when the row holds it: that of its last day when no day of it is after the
-        # window, or of its first when that is its only day in the window. Else only the
-        # day, from the mask (`bit_length` is a function of the connection, a Python one:
-        # called for those rows only).
-        high = f"MIN(MAX({int(w.end)} - block * {BLOCK_STRIDE}, 0), {BLOCK_DAYS})"
-        last, first = f"run < (1 << {high})", "m = run & -run"
-        rows = (
-            f"SELECT device_id, {values}, CASE WHEN {last} THEN {_day('lrt')} "
-            f"WHEN {first} THEN {_day('frt')} "
-            f"ELSE block * {BLOCK_STRIDE} + bit_length(m) - 1 END AS top, "
-            f"CASE WHEN {last} THEN lrt WHEN {first} THEN frt END AS t, "
-            f"CASE WHEN {last} THEN lrr WHEN {first} THEN frr END AS r FROM ("
-            f"SELECT *, run_{k} & {wm} AS m, run_{k} AS run, lrt_{k} AS lrt, lrr_{k} AS lrr, "
-            f"frt_{k} AS frt, frr_{k} AS frr {w.rows('running', params)} "
-            f"AND run_{k} & {wm} AND device_id IN ({later}))"
+        values = ", ".join(f"r.{name}" for name in ("version", "platform", "os", "plugin", "build"))
+        # Each such device's latest day with a running event in the window (`bit_length`
+        # is a function of the connection), and the block it is read in.
+        days = (
+            f"SELECT device_id, block, MAX(block * {BLOCK_STRIDE} + bit_length(run_{k} & {wm}) "
+            f"- 1) AS top {w.rows('devices', params)} AND run_{k} & {wm} "
+            f"AND device_id IN ({later}) GROUP BY device_id"
         )
-        # Each device's latest day in the window, and one row of it; the devices with
-        # several rows that day come back with all of them, for the moments to settle.
+        params += later_params
+        # Its rows of that day, each with the moment of its latest event that day when the
+        # row holds it: that of its last day, or of its first. (CROSS JOIN: each device's
+        # rows found by key, not every row of the app read.)
+        day = f"(d.top - d.block * {BLOCK_STRIDE})"
+        last, first = f"r.run_{k} < (2 << {day})", f"(r.run_{k} & -r.run_{k}) = (1 << {day})"
+        params.append(w.app_id)
+        platform = ""
+        if w.platform is not None:
+            platform = " AND r.platform = ?"
+            params.append(w.platform)
+        rows = (
+            f"SELECT d.device_id, {values}, "
+            f"CASE WHEN {last} THEN r.lrt_{k} WHEN {first} THEN r.frt_{k} END AS t, "
+            f"CASE WHEN {last} THEN r.lrr_{k} WHEN {first} THEN r.frr_{k} END AS rr "
+            f"FROM ({days}) d CROSS JOIN running r ON r.app_id = ? AND r.block = d.block "
+            f"AND r.device_id = d.device_id WHERE (r.run_{k} >> {day}) & 1{platform}"
+        )
+        plain = "version, platform, os, plugin, build"
+        # A device with one row that day is counted here; the others come back with theirs.
         found = self._fetch(
-            f"WITH rr AS MATERIALIZED ({rows}), "
-            f"best AS MATERIALIZED (SELECT device_id, MAX(top) AS top, {values} FROM rr "
-            "GROUP BY device_id), "
-            "tied AS (SELECT device_id FROM rr JOIN best USING (device_id, top) "
-            "GROUP BY device_id HAVING COUNT(*) > 1) "
-            f"SELECT NULL, {values}, NULL, NULL, COUNT(*) FROM best "
-            f"WHERE device_id NOT IN tied GROUP BY {values} "
-            f"UNION ALL SELECT rr.device_id, {', '.join('rr.' + v for v in values.split(', '))}, "
-            "t, r, 1 FROM rr JOIN best USING (device_id, top) WHERE rr.device_id IN tied",
-            params + later_params,
+            f"WITH c AS MATERIALIZED ({rows}), "
+            "several AS (SELECT device_id FROM c GROUP BY device_id HAVING COUNT(*) > 1) "
+            f"SELECT NULL, {plain}, NULL, NULL, COUNT(*) FROM c "
+            f"WHERE device_id NOT IN several GROUP BY {plain} "
+            f"UNION ALL SELECT device_id, {plain}, t, rr, 1 FROM c WHERE device_id IN several",
+            params,
         )
         candidates: dict[str, list[tuple[int | None, int | None, sem.RunningRow]]] = defaultdict(
             list
@@ -507,12 +511,6 @@ class SummaryReports(abc.ABC):
             FailingDevice(device_id=device, failures=n, last_failure=from_epoch_ms(last))
             for device, (n, last) in ordered[offset : offset + limit]
         ]
-
-
-def _day(ms: str) -> str:
-    """SQL for the UTC day of epoch milliseconds *ms*, rounded down (before 1970 too)."""
-    day = sem.DAY_MS
-    return f"(({ms}) - ((({ms}) % {day}) + {day}) % {day}) / {day}"
 
 
 def _downloads_of(events: Iterable[Sequence[Any]]) -> Iterable[tuple[str, list[int]]]:

@@ -7,8 +7,9 @@ holds, per thing the reports ask of a device, one bit per day of its block (a ma
 - ``pairs``: one row per block, platform class, version and device: any event, a failure,
   each funnel step, a running-version event, as masks; the first download start and
   completion, the smallest reported duration, the failures and the latest one.
-- ``devices``: one row per block, platform class and device: any event (mask), and the
-  device's latest running-version event of the block with its values, ties settled.
+- ``devices``: one row per block, platform class and device: any event and any running-version
+  event (masks), and the device's latest running-version event of the block with its values,
+  ties settled.
 - ``running``: one row per block, device and running values (version, platform, OS,
   plugin, native version): its running days (mask), the latest event of its first and of
   its last day.
@@ -47,7 +48,7 @@ __all__ = [
 ]
 
 #: Changes whenever what the file holds changes: a file of another format is rebuilt.
-FORMAT = 4
+FORMAT = 5
 #: Days in a block's masks, and days between the starts of two blocks.
 BLOCK_DAYS = 60
 BLOCK_STRIDE = 30
@@ -75,7 +76,7 @@ PAIR_FIGURES = (
 )  # fmt: skip
 DEVICE_KEY = ("app_id", "block", "allp", "platform", "device_id")
 RUN_VALUES = ("ver", "plat", "os", "plug", "build")
-DEVICE_FIGURES = ("any", "t", "r", *RUN_VALUES)
+DEVICE_FIGURES = ("any", "run", "t", "r", *RUN_VALUES)
 RUNNING_KEY = ("app_id", "block", "device_id", "version", "platform", "os", "plugin", "build")
 RUNNING_FIGURES = ("run", "lrt", "lrr", "frt", "frr")
 DAILY_KEY = ("app_id", "day", "allv", "version", "allp", "platform")
@@ -123,7 +124,7 @@ def _new_pair() -> list[Any]:
 
 
 def _new_device() -> list[Any]:
-    one = [0, None, None, None, None, None, None, None]
+    one = [0, 0, None, None, None, None, None, None, None]
     return one + list(one)
 
 
@@ -197,7 +198,8 @@ class Chunk:
                     _add_to_pair(pair, c * _PW, bit, e)
                     mine[c * _DW] |= bit
                     if e.running:
-                        _keep_latest(mine, c * _DW + 1, e.t, e.received_ms, e.values)
+                        mine[c * _DW + 1] |= bit
+                        _keep_latest(mine, c * _DW + 2, e.t, e.received_ms, e.values)
             if e.running:
                 values = self._row("running", (e.app, block, e.device, *e.values))
                 for c in e.classes:
