@@ -5,7 +5,6 @@ The package's docstring (``updater_stats.backends.sqlite``) describes the backen
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import functools
 import itertools
@@ -26,6 +25,7 @@ from .._paging import paged
 from .._rows import per_request
 from ._reports import SQLiteReports, file_from_url
 from ._summaries import empty_summaries
+from ._transaction import immediate
 
 __all__ = ["SCHEMA_VERSION", "SQLiteBackend"]
 
@@ -311,27 +311,12 @@ def _schema_version(conn: sqlite3.Connection) -> int:
     return version
 
 
-@contextlib.contextmanager
-def _immediate(conn: sqlite3.Connection) -> Iterator[None]:
-    """One write transaction, taken at once (``BEGIN IMMEDIATE``: no lock upgrade to fail
-    half-way), committed when the block ends, rolled back when it raises. A failure may
-    have ended the transaction already: the rollback then keeps out of the way of its error."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
-
-
 def _migrate(conn: sqlite3.Connection) -> None:
     # An up-to-date file needs no write lock: opening it then works on a full disk too,
     # and processes starting together do not queue behind each other.
     if _schema_version(conn) == SCHEMA_VERSION:
         return
-    with _immediate(conn):  # One process migrates; the others wait, then see it done.
+    with immediate(conn):  # One process migrates; the others wait, then see it done.
         for migration in _MIGRATIONS[_schema_version(conn) :]:
             migration(conn)
         # PRAGMA takes no parameters; SCHEMA_VERSION is our own integer.
@@ -549,7 +534,7 @@ class SQLiteBackend:
                 if len(chunks) == 1 and not several_apps:
                     inserted = self._insert(conn, chunks)  # its own transaction
                 else:
-                    with _immediate(conn):
+                    with immediate(conn):
                         # INSERT OR IGNORE skips known keys: the rows changed are the new ones.
                         inserted = self._insert(conn, chunks)
                         if several_apps:
@@ -602,7 +587,7 @@ class SQLiteBackend:
         with self._lock:
             conn = self._connect()
             try:
-                with _immediate(conn):
+                with immediate(conn):
                     deleted = conn.execute(statement, params).rowcount
             except sqlite3.Error as exc:
                 raise BackendError(f"SQLite delete failed: {exc}") from exc

@@ -28,6 +28,7 @@ from typing import Any
 from ...reports._window import event_time
 from ._summary_reports import SummaryReports, Window, answers
 from ._summary_tables import DONE, FORMAT, SCHEMA, TABLES, Chunk
+from ._transaction import immediate
 
 __all__ = ["DaySummaries", "answers", "empty_summaries", "summaries_path"]
 
@@ -60,11 +61,10 @@ def empty_summaries(database: str) -> None:
         conn = sqlite3.connect(path, timeout=30, isolation_level=None)
         try:
             conn.execute("PRAGMA secure_delete = ON")
-            conn.execute("BEGIN IMMEDIATE")
-            for table in TABLES:
-                conn.execute(f"DELETE FROM {table}")
-            conn.execute("INSERT OR REPLACE INTO meta VALUES ('stale', 1)")
-            conn.execute("COMMIT")
+            with immediate(conn):
+                for table in TABLES:
+                    conn.execute(f"DELETE FROM {table}")
+                conn.execute("INSERT OR REPLACE INTO meta VALUES ('stale', 1)")
             conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
         finally:
             conn.close()
@@ -212,8 +212,7 @@ class DaySummaries(SummaryReports):
         if whole and latest - watermark > budget:
             return False  # too many for a caller to wait for: the thread brings them in
         while watermark < latest and budget > 0:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
+            with immediate(conn):
                 # Another process may have moved on meanwhile: its watermark counts.
                 watermark = int(
                     conn.execute("SELECT value FROM meta WHERE key = 'watermark'").fetchone()[0]
@@ -223,10 +222,6 @@ class DaySummaries(SummaryReports):
                     Chunk(conn).add(events)
                     watermark = events[-1][0]
                     conn.execute("UPDATE meta SET value = ? WHERE key = 'watermark'", (watermark,))
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
             if not events:
                 break
             budget -= len(events)
@@ -234,8 +229,7 @@ class DaySummaries(SummaryReports):
 
     def _clear(self, conn: sqlite3.Connection) -> None:
         """Start over: the tables made anew (another format may have had other columns)."""
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with immediate(conn):
             for table in (*TABLES, "meta"):
                 conn.execute(f"DROP TABLE IF EXISTS {table}")
             for statement in SCHEMA:
@@ -244,10 +238,6 @@ class DaySummaries(SummaryReports):
                 "INSERT INTO meta VALUES (?, ?)",
                 [("format", FORMAT), ("stale", 0), ("watermark", 0)],
             )
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
 
     def _read(self, after: int, limit: int) -> list[tuple[Any, ...]]:
         sql = (

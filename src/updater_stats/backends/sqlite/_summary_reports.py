@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from ... import _semantics as sem
+from ..._actions import counts_as_failure
 from ..._counts import (
     ActiveDevices,
     DailyVersionCounts,
@@ -39,7 +40,6 @@ from ._summary_tables import (
     RUNNING,
     STARTS,
     blocks_for,
-    is_failure,
 )
 
 __all__ = ["SummaryReports", "Window", "answers"]
@@ -502,7 +502,7 @@ class SummaryReports(abc.ABC):
         for t, device, action, name, _platform, _os, plugin, *_rest in self._device_events(
             w, unsettled, FAILURES
         ):
-            if sem.counted_version(name) == version and is_failure(action, plugin):
+            if sem.counted_version(name) == version and counts_as_failure(action, plugin):
                 slot = figures.setdefault(device, [0, t])
                 slot[0] += 1
                 slot[1] = max(slot[1], t)

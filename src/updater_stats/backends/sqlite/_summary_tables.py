@@ -32,7 +32,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any, NamedTuple
 
 from ... import _semantics as sem
-from ..._actions import Action, download_fail_counts
+from ..._actions import Action, counts_as_failure
 from ...reports._gathered import smallest
 from ...reports._window import event_time
 
@@ -44,7 +44,6 @@ __all__ = [
     "TABLES",
     "Chunk",
     "blocks_for",
-    "is_failure",
 ]
 
 #: Changes whenever what the file holds changes: a file of another format is rebuilt.
@@ -55,7 +54,6 @@ BLOCK_STRIDE = 30
 NEVER = -(2**62)
 
 FAILURES = frozenset(a.value for a in sem.FAILURES)
-DOWNLOAD_FAIL = Action.DOWNLOAD_FAIL.value
 RUNNING = frozenset(a.value for a in sem.RUNNING)
 STARTS = frozenset(a.value for a in sem.DOWNLOAD_STARTS)
 DONE = sem.DOWNLOAD_DONE.value
@@ -100,11 +98,6 @@ SCHEMA = (
         for table, (key, figures) in TABLES.items()
     ),
 )
-
-
-def is_failure(action: str, plugin: str | None) -> bool:
-    """A failure action; `download_fail` only from a plugin whose `download_fail` counts."""
-    return action in FAILURES and (action != DOWNLOAD_FAIL or download_fail_counts(plugin))
 
 
 def blocks_for(first: int, end: int) -> list[int]:
@@ -295,7 +288,7 @@ class _Event(NamedTuple):
             classes=(0, 1) if is_prod and not is_emulator else (0,),
             # Events without a platform count only where no platform is asked for.
             platforms=[(1, "")] + ([(0, platform)] if platform else []),
-            failure=is_failure(action, plugin),
+            failure=counts_as_failure(action, plugin),
             running=action in RUNNING,
         )
 
