@@ -122,16 +122,15 @@ def window_from(args: Mapping[str, str], now: dt.datetime) -> Window:
             raise BadRequestError("until") from None
     else:
         day = now.astimezone(dt.timezone.utc).date()
-    until = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), dt.timezone.utc)
+    until = _midnight(day + dt.timedelta(days=1))
     platform = args.get("platform") or None
     if platform is not None and platform not in PLATFORMS:
         raise BadRequestError("platform")
     return Window(app_id=app, days=days, until=until, platform=platform)
 
 
-def _day_start(moment: dt.datetime) -> dt.datetime:
-    """The start of *moment*'s UTC day."""
-    day = moment.astimezone(dt.timezone.utc).date()
+def _midnight(day: dt.date) -> dt.datetime:
+    """The start of *day*, UTC."""
     return dt.datetime.combine(day, dt.time(), dt.timezone.utc)
 
 
@@ -192,7 +191,7 @@ class Pages:
         """Every app: devices active today and in the last 7 days, its newest versions'
         verdicts over those 7 days. Whole UTC days, today included: the windows every
         other page uses, which the day summaries answer at once on any store."""
-        end = _day_start(now) + dt.timedelta(days=1)
+        end = _midnight(now.astimezone(dt.timezone.utc).date() + dt.timedelta(days=1))
         rows = []
         for app in self.data.apps():
             day = self.data.active(

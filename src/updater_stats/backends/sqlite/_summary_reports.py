@@ -60,6 +60,8 @@ class Window:
         self.first, self.end = first, end
         self.k = "a" if query.all_devices else "o"
         self.platform = query.platform
+        # The platform class of the rows read: one platform, or all (``allp``, "").
+        self.pclass = (0, query.platform) if query.platform else (1, "")
         self.blocks = blocks_for(first, end)
         self.since = NEVER if query.since_ms is None else query.since_ms
         self.until = -NEVER if query.until_ms is None else query.until_ms
@@ -89,7 +91,7 @@ class Window:
         where = f"app_id = ? AND block IN ({', '.join(str(int(b)) for b in self.blocks)})"
         if table != "running":
             where += " AND allp = ? AND platform = ?"
-            params.extend([0, self.platform] if self.platform else [1, ""])
+            params.extend(self.pclass)
         elif self.platform is not None:
             where += " AND platform = ?"
             params.append(self.platform)
@@ -127,7 +129,7 @@ class Window:
     def days(self, params: list[Any]) -> str:
         """The condition on daily and action rows: this window's days and platform class."""
         params.extend([self.app_id, self.first, self.end])
-        params.extend([0, self.platform] if self.platform else [1, ""])
+        params.extend(self.pclass)
         return "app_id = ? AND day >= ? AND day < ? AND allp = ? AND platform = ?"
 
     def takes(self, t: int, is_prod: Any, is_emulator: Any, platform: Any) -> bool:
