@@ -25,9 +25,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from ...reports._window import event_time
 from ._summary_reports import SummaryReports, Window, answers
-from ._summary_tables import DONE, FORMAT, SCHEMA, TABLES, Chunk
+from ._summary_tables import FORMAT, SCHEMA, TABLES, Chunk, Event, event_columns
 from ._transaction import immediate
 
 __all__ = ["DaySummaries", "answers", "empty_summaries", "summaries_path"]
@@ -240,12 +239,7 @@ class DaySummaries(SummaryReports):
             )
 
     def _read(self, after: int, limit: int) -> list[tuple[Any, ...]]:
-        sql = (
-            "SELECT id, app_id, device_id, action, version_name, old_version_name, platform, "
-            "version_os, plugin_version, version_build, is_prod, is_emulator, received_at, "
-            f"device_ts, CASE WHEN action = '{DONE}' THEN {self._duration} END "
-            "FROM events WHERE id > ? ORDER BY id LIMIT ?"
-        )
+        sql = f"SELECT {event_columns(self._duration)} FROM events WHERE id > ? ORDER BY id LIMIT ?"
         with self._events_lock:
             return self._events.execute(sql, (after, limit)).fetchall()
 
@@ -278,20 +272,18 @@ class DaySummaries(SummaryReports):
 
     def _device_events(
         self, w: Window, devices: Iterable[str], actions: Iterable[str]
-    ) -> list[tuple[Any, ...]]:
+    ) -> list[Event]:
         """The window's events of *devices* with one of *actions*, read from the events."""
         marks = ", ".join(f"'{a}'" for a in sorted(actions) if a.replace("_", "").isalnum())
         sql = (
-            "SELECT device_id, action, version_name, platform, version_os, plugin_version, "
-            "version_build, is_prod, is_emulator, received_at, device_ts, "
-            f"CASE WHEN action = '{DONE}' THEN {self._duration} END "
-            f"FROM events WHERE app_id = ? AND device_id = ? AND action IN ({marks})"
+            f"SELECT {event_columns(self._duration)} FROM events "
+            f"WHERE app_id = ? AND device_id = ? AND action IN ({marks})"
         )
         found = []
         with self._events_lock:
             for device in devices:
                 for row in self._events.execute(sql, (w.app_id, device)):
-                    t = event_time(row[9], row[10])
-                    if w.takes(t, row[7], row[8], row[3]):
-                        found.append((t, *row))
+                    event = Event.read(row)
+                    if w.takes(event):
+                        found.append(event)
         return found

@@ -15,7 +15,6 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from ... import _semantics as sem
-from ..._actions import counts_as_failure
 from ..._counts import (
     ActiveDevices,
     DailyVersionCounts,
@@ -39,6 +38,7 @@ from ._summary_tables import (
     RUN_VALUES,
     RUNNING,
     STARTS,
+    Event,
     blocks_for,
 )
 
@@ -132,13 +132,13 @@ class Window:
         params.extend(self.pclass)
         return "app_id = ? AND day >= ? AND day < ? AND allp = ? AND platform = ?"
 
-    def takes(self, t: int, is_prod: Any, is_emulator: Any, platform: Any) -> bool:
+    def takes(self, event: Event) -> bool:
         """Whether an event read from the events table is in this window."""
-        if self.k == "o" and (not is_prod or is_emulator):
+        if self.k == "o" and not event.production:
             return False
-        if self.platform is not None and platform != self.platform:
+        if self.platform is not None and event.platform != self.platform:
             return False
-        return self.since <= t < self.until
+        return self.since <= event.t < self.until
 
 
 class SummaryReports(abc.ABC):
@@ -151,11 +151,9 @@ class SummaryReports(abc.ABC):
     @abc.abstractmethod
     def _device_events(
         self, w: Window, devices: Iterable[str], actions: Iterable[str]
-    ) -> list[tuple[Any, ...]]:
+    ) -> list[Event]:
         """The window's events of *devices* with one of *actions*, read from the events
-        table: (event time, device_id, action, version_name, platform, version_os,
-        plugin_version, version_build, is_prod, is_emulator, received_at, device_ts,
-        reported duration)."""
+        table."""
 
     def _window(self, query: ReportQuery) -> Window | None:
         """*query*'s days, narrowed to those with events (fewer blocks to read, the same
@@ -406,25 +404,8 @@ class SummaryReports(abc.ABC):
             else:
                 unsettled.append(device)
         by_device: dict[str, list[tuple[int, int, sem.RunningRow]]] = defaultdict(list)
-        for (
-            t,
-            device,
-            _action,
-            name,
-            platform,
-            os_version,
-            plugin,
-            build,
-            *rest,
-        ) in self._device_events(w, unsettled, RUNNING):
-            row = (
-                sem.counted_version(name),
-                platform or "",
-                os_version or "",
-                plugin or "",
-                build or "",
-            )
-            by_device[device].append((t, rest[2], row))
+        for event in self._device_events(w, unsettled, RUNNING):
+            by_device[event.device].append((event.t, event.received_ms, event.values))
         for events in by_device.values():
             groups[_latest_of(events)] += 1
 
@@ -501,13 +482,11 @@ class SummaryReports(abc.ABC):
             slot[1] = max(slot[1], last)
         for device in unsettled:
             figures.pop(device, None)
-        for t, device, action, name, _platform, _os, plugin, *_rest in self._device_events(
-            w, unsettled, FAILURES
-        ):
-            if sem.counted_version(name) == version and counts_as_failure(action, plugin):
-                slot = figures.setdefault(device, [0, t])
+        for event in self._device_events(w, unsettled, FAILURES):
+            if event.version == version and event.failure:
+                slot = figures.setdefault(event.device, [0, event.t])
                 slot[0] += 1
-                slot[1] = max(slot[1], t)
+                slot[1] = max(slot[1], event.t)
         ordered = sorted(figures.items(), key=lambda item: (-item[1][1], item[0]))
         return [
             FailingDevice(device_id=device, failures=n, last_failure=from_epoch_ms(last))
@@ -515,17 +494,16 @@ class SummaryReports(abc.ABC):
         ]
 
 
-def _downloads_of(events: Iterable[Sequence[Any]]) -> Iterable[tuple[str, list[int]]]:
-    """The download durations of *events* (read from the events table, with their event
-    times first), one per version and device, by version."""
+def _downloads_of(events: Iterable[Event]) -> Iterable[tuple[str, list[int]]]:
+    """The download durations of *events*, one per version and device, by version."""
     downloads: dict[tuple[str, str], list[int | None]] = {}
-    for t, device, action, name, *_rest, reported in events:
-        slot = downloads.setdefault((sem.counted_version(name), device), [None] * 3)
-        if action == DONE:
-            slot[1] = smallest(slot[1], t)
-            slot[2] = smallest(slot[2], None if reported is None else int(reported))
+    for event in events:
+        slot = downloads.setdefault((event.version, event.device), [None] * 3)
+        if event.action == DONE:
+            slot[1] = smallest(slot[1], event.t)
+            slot[2] = smallest(slot[2], event.reported)
         else:
-            slot[0] = smallest(slot[0], t)
+            slot[0] = smallest(slot[0], event.t)
     return samples_of(
         (version, (started, completed, least))
         for (version, _device), (started, completed, least) in downloads.items()

@@ -43,7 +43,9 @@ __all__ = [
     "SCHEMA",
     "TABLES",
     "Chunk",
+    "Event",
     "blocks_for",
+    "event_columns",
 ]
 
 #: Changes whenever what the file holds changes: a file of another format is rebuilt.
@@ -179,7 +181,7 @@ class Chunk:
         return row
 
     def _event(self, row: tuple[Any, ...]) -> None:
-        e = _Event.read(row)
+        e = Event.read(row)
         self._count_day(e)
         self._count_actions(e)
         for block in (e.day // BLOCK_STRIDE, e.day // BLOCK_STRIDE - 1):
@@ -198,7 +200,7 @@ class Chunk:
                 for c in e.classes:
                     _keep_running(values, c * _RW, bit, e.t, e.received_ms)
 
-    def _count_day(self, e: _Event) -> None:
+    def _count_day(self, e: Event) -> None:
         """Distinct devices per day, counted at the device's first such event of the day
         (before this event's bits are set), and the day's installs and failures."""
         block = e.day // BLOCK_STRIDE
@@ -223,7 +225,7 @@ class Chunk:
                 if e.failure:
                     cell[count + 4] += 1
 
-    def _count_actions(self, e: _Event) -> None:
+    def _count_actions(self, e: Event) -> None:
         for kind, a, b in _counted(e.version, e.old_name, e.action, failure=e.failure):
             for allp, shown in e.platforms:
                 n = self._actions[e.app, e.day, allp, shown, kind, a, b]
@@ -249,7 +251,17 @@ class Chunk:
             )
 
 
-class _Event(NamedTuple):
+def event_columns(duration: str) -> str:
+    """The columns of the events table an `Event` is read from, in order: *duration* is
+    SQL for a trusted ``metadata.duration_ms`` (the reports' dialect)."""
+    return (
+        "id, app_id, device_id, action, version_name, old_version_name, platform, "
+        "version_os, plugin_version, version_build, is_prod, is_emulator, received_at, "
+        f"device_ts, CASE WHEN action = '{DONE}' THEN {duration} END"
+    )
+
+
+class Event(NamedTuple):
     """One event as the summaries count it."""
 
     app: str
@@ -266,10 +278,16 @@ class _Event(NamedTuple):
     platforms: list[tuple[int, str]]
     failure: bool
     running: bool
+    platform: str | None
+
+    @property
+    def production(self) -> bool:
+        """Whether it is counted by default: a production build, on no emulator."""
+        return 1 in self.classes
 
     @classmethod
-    def read(cls, row: tuple[Any, ...]) -> _Event:
-        """From a row of `DaySummaries`' read of the events table."""
+    def read(cls, row: tuple[Any, ...]) -> Event:
+        """From a row of `EVENT_COLUMNS` of the events table."""
         (_id, app, device, action, name, old_name, platform, os_version, plugin, build) = row[:10]
         is_prod, is_emulator, received_ms, device_ts, reported = row[10:]
         t = event_time(received_ms, device_ts)
@@ -290,10 +308,11 @@ class _Event(NamedTuple):
             platforms=[(1, "")] + ([(0, platform)] if platform else []),
             failure=counts_as_failure(action, plugin),
             running=action in RUNNING,
+            platform=platform,
         )
 
 
-def _add_to_pair(pair: list[Any], at: int, bit: int, e: _Event) -> None:
+def _add_to_pair(pair: list[Any], at: int, bit: int, e: Event) -> None:
     """A device's figures for a version, for one class of devices (from *at*)."""
     pair[at] |= bit
     if e.failure:
