@@ -201,6 +201,18 @@ def test_serve_warns_when_storage_does_not_answer_yet(tmp_path: Path, monkeypatc
     assert os.environ["UPDATER_STATS_MAX_BYTES_IN_FLIGHT"] == "1000000"
 
 
+def test_serve_shows_its_storage_url_without_the_password(monkeypatch):
+    monkeypatch.setattr("uvicorn.run", lambda app, **options: None)
+    monkeypatch.setattr("updater_stats.cli._check_storage", lambda storage: None)
+    monkeypatch.setenv("UPDATER_STATS_STORAGE", "unset")  # so that monkeypatch restores it
+    url = "postgresql://stats:hunter2@db.invalid:5432/app"
+    result = click_testing.CliRunner().invoke(cli, ["serve", "--storage", url])
+
+    assert result.exit_code == 0, result.output
+    assert "(storage: postgresql://stats:***@db.invalid:5432/app)" in result.output
+    assert "hunter2" not in result.output
+
+
 def test_serve_hands_its_workers_the_settings_it_checked(tmp_path: Path, monkeypatch):
     seen: list[AppSettings] = []
     # What a worker process does first: read its settings back from the environment.

@@ -137,6 +137,16 @@ def test_a_password_in_the_storage_url_stays_out_of_repr():
 
 
 # -- The environment --------------------------------------------------------------------------
+def test_a_storage_url_of_no_known_scheme_is_refused_where_the_environment_is_read():
+    with pytest.raises(ConfigurationError) as info:
+        AppSettings.from_env({"UPDATER_STATS_STORAGE": "mysql://stats:hunter2@db/app"})
+    assert info.value.code == "bad_setting"
+    assert info.value.message.startswith("UPDATER_STATS_STORAGE: unknown storage URL")
+    assert "'mysql://stats:***@db/app'" in info.value.message  # the password stays out
+    assert "hunter2" not in info.value.message
+    # Known schemes pass without opening anything: no server, no file.
+    for url in ("postgresql://nowhere.invalid/x", "sqlite:////no/such/dir/s.sqlite3", "memory://"):
+        assert AppSettings.from_env({"UPDATER_STATS_STORAGE": url}).storage == url
 
 
 def test_an_empty_environment_gives_the_defaults_and_the_default_storage():

@@ -12,13 +12,12 @@ import math
 import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 import attrs
 
 from ._batching import DEFAULT_DEADLINE
 from ._policy import Policy
-from .backends import StorageBackend
+from .backends import StorageBackend, check_storage_url, redacted_url
 from .exceptions import ConfigurationError
 from .privacy import Privacy
 
@@ -118,14 +117,7 @@ def _is_privacy(
 
 def _storage_repr(storage: object) -> str:
     """A storage URL's password stays out of ``repr``, as the backends keep theirs out."""
-    if isinstance(storage, str) and "@" in storage:
-        try:
-            password = urlsplit(storage).password
-        except ValueError:
-            password = None
-        if password:
-            storage = storage.replace(f":{password}@", ":***@", 1)
-    return repr(storage)
+    return repr(redacted_url(storage) if isinstance(storage, str) else storage)
 
 
 @attrs.frozen(kw_only=True)
@@ -194,7 +186,8 @@ class AppSettings:
         `create_app_from_env` builds its app from. Unset or empty variables mean
         the default:
 
-        - ``UPDATER_STATS_STORAGE``: the storage URL;
+        - ``UPDATER_STATS_STORAGE``: the storage URL, whose scheme must be one that
+          `backend_from_url` knows (nothing is opened yet);
         - ``UPDATER_STATS_PATH``: the stats path;
         - ``UPDATER_STATS_ALLOWED_APPS``: comma-separated ``app_id`` values (the policy's
           ``allowed_app_ids``); unset accepts any app;
@@ -209,8 +202,13 @@ class AppSettings:
         """
         env = os.environ if environ is None else environ
         path = env.get(PATH_ENV_VAR) or "/stats"
+        storage = storage_from_env(env)
+        try:
+            check_storage_url(storage)
+        except ConfigurationError as error:
+            raise _bad(f"{STORAGE_ENV_VAR}: {error.message}") from None
         values: dict[str, Any] = {
-            "storage": storage_from_env(env),
+            "storage": storage,
             "policy": Policy(allowed_app_ids=_allowed_apps(env) or None),
             "privacy": Privacy.from_env(env),
             "metrics": _flag(env, METRICS_ENV_VAR),

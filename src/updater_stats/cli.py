@@ -50,7 +50,7 @@ from ._transfer import (
     import_json_lines,
     json_line,
 )
-from .backends import StorageBackend, SupportsEvents, backend_from_url
+from .backends import StorageBackend, SupportsEvents, backend_from_url, redacted_url
 from .exceptions import BackendError, ConfigurationError
 from .privacy import SECRET_ENV_VAR, Privacy, normalize_device_id
 from .reports import counted_version
@@ -248,7 +248,7 @@ def serve(
     shown_host = f"[{host}]" if ":" in host else host
     click.echo(
         f"updater-stats {_version()}: devices POST to http://{shown_host}:{port}/"
-        f"{path.strip('/')} (storage: {storage})",
+        f"{path.strip('/')} (storage: {redacted_url(storage)})",
         err=True,
     )
     if dashboard:

@@ -25,7 +25,13 @@ from .._storage import (
     SupportsReportSource,
 )
 from .._transfer import CopyResult, copy_events
-from ._url import URL_SCHEMES_GROUP, backend_from_url, reader_from_url
+from ._url import (
+    URL_SCHEMES_GROUP,
+    backend_from_url,
+    check_storage_url,
+    reader_from_url,
+    redacted_url,
+)
 from .memory import MemoryBackend
 from .sqlite import SQLiteBackend
 
@@ -46,6 +52,8 @@ __all__ = [
     "SupportsPurge",
     "SupportsReportSource",
     "backend_from_url",
+    "check_storage_url",
     "copy_events",
     "reader_from_url",
+    "redacted_url",
 ]

@@ -68,6 +68,37 @@ def backend_from_url(url: str) -> StorageBackend:
     return backend
 
 
+def check_storage_url(url: str) -> None:
+    """Raise `ConfigurationError` unless *url* names a built-in or registered scheme.
+
+    Opens nothing and imports no driver: a setting can be checked where it is read (the
+    environment, a command line), before a backend is built from it.
+    """
+    scheme = _scheme(url)
+    if scheme in _SCHEMES or (scheme and scheme in _registered()):
+        return
+    raise _unknown(url, _registered())
+
+
+def redacted_url(url: str) -> str:
+    """*url* with its password, if any, as ``***``: for logs, messages and ``repr``."""
+    if "@" not in url:
+        return url
+    try:
+        password = urlsplit(url).password
+    except ValueError:
+        return url
+    return url.replace(f":{password}@", ":***@", 1) if password else url
+
+
+def _unknown(url: str, registered: Collection[str]) -> ConfigurationError:
+    known = ", ".join(f"{name}://" for name in sorted({*_SCHEMES, *registered}))
+    return ConfigurationError(
+        f"unknown storage URL {redacted_url(url)!r}: expected one of {known}",
+        code="unknown_storage_url",
+    )
+
+
 def reader_from_url(url: str) -> ReportSource | None:
     """A `ReportSource` that opens the store a URL names without creating or writing
     anything, for the schemes whose backend would create its store on opening (``sqlite:``);
@@ -105,10 +136,7 @@ def _registered_backend(scheme: str, url: str) -> StorageBackend:
     registered = _registered()
     point = registered.get(scheme) if scheme else None
     if point is None:
-        known = ", ".join(f"{name}://" for name in sorted({*_SCHEMES, *registered}))
-        raise ConfigurationError(
-            f"unknown storage URL {url!r}: expected one of {known}", code="unknown_storage_url"
-        )
+        raise _unknown(url, registered)
     try:
         factory: Any = point.load()
     except Exception as exc:
