@@ -250,8 +250,10 @@ def test_serve_starts_one_worker_per_core_unless_told_and_says_why(
 
     assert result.exit_code == 0, result.output
     assert result.output.splitlines()[1] == line
-    ((_, options),) = started
+    ((factory, options),) = started
     assert options["workers"] == int(line.partition(" ")[0])
+    # The workers' own factory: the library's app, and the collector tuned for serving.
+    assert factory == "updater_stats._serving:create_worker_app"
 
 
 def test_serve_refuses_settings_that_cannot_work_before_starting(monkeypatch):

@@ -247,7 +247,7 @@ def serve(
         default_workers(storage) if workers is None else WorkerCount(workers, "set by --workers")
     )
     workers = chosen.count
-    factory = "updater_stats.asgi:create_app_from_env"
+    factory = "updater_stats._serving:create_worker_app"
     if dashboard:
         factory = _dashboard_env(dashboard_token_file)
     # Every worker process builds its app from these, through the factory's
@@ -318,7 +318,7 @@ def _dashboard_env(token_file: str | None) -> str:
         raise click.ClickException(error.message) from None
     os.environ[TOKEN_ENV_VAR] = token
     os.environ[DASHBOARD_ENV_VAR] = "1"
-    return "updater_stats.dashboard:create_server_app_from_env"
+    return "updater_stats._serving:create_dashboard_worker_app"
 
 
 def _check_storage(storage: str) -> None:
