@@ -29,15 +29,34 @@ def free_port() -> int:
 class Server:
     """`updater-stats serve` on a free port of *HOST*, started and ready to answer."""
 
-    def __init__(self, tmp_path: Path, *extra: str, storage: str | None = None) -> None:
+    def __init__(
+        self,
+        tmp_path: Path,
+        *extra: str,
+        storage: str | None = None,
+        cores: set[int] | None = None,
+    ) -> None:
+        """*extra*: more options for ``serve``; *cores*: the only cores it may run on (its
+        CPU affinity, as ``taskset -c`` sets it), which its default worker count follows."""
         self.port = free_port()
         self.database = tmp_path / "served.sqlite3"
         self.storage = storage or f"sqlite:///{self.database}"
         # A file, not a pipe: access logs would fill a pipe nobody reads and stall the server.
         self.log = (tmp_path / f"server-{self.port}.log").open("wb")
         command = ["serve", "--port", str(self.port), "--storage", self.storage]
+        # As users pin a server: the process starts on those cores, and its workers inherit them.
+        pinned = [] if cores is None else ["taskset", "-c", ",".join(map(str, sorted(cores)))]
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "updater_stats", *command, "--log-level", "info", *extra],
+            [
+                *pinned,
+                sys.executable,
+                "-m",
+                "updater_stats",
+                *command,
+                "--log-level",
+                "info",
+                *extra,
+            ],
             cwd=tmp_path,
             stdout=self.log,
             stderr=subprocess.STDOUT,

@@ -239,6 +239,35 @@ def test_serve_hands_its_workers_the_settings_it_checked(tmp_path: Path, monkeyp
     ]
 
 
+@pytest.mark.parametrize(
+    ("storage", "args", "line"),
+    [
+        ("sqlite:///{tmp}/s.sqlite3", [], "2 workers (one per core, at most 2 for SQLite)"),
+        ("sqlite:///{tmp}/s.sqlite3", ["--workers", "3"], "3 workers (set by --workers)"),
+        ("memory://", [], "1 worker (in-memory storage is not shared between processes)"),
+        ("memory://", ["--workers", "2"], "2 workers (set by --workers)"),
+    ],
+)
+def test_serve_starts_one_worker_per_core_unless_told_and_says_why(
+    tmp_path: Path, monkeypatch, storage: str, args: list[str], line: str
+):
+    started: list[tuple[str, dict[str, object]]] = []
+    monkeypatch.setattr("uvicorn.run", lambda app, **options: started.append((app, options)))
+    monkeypatch.setattr("updater_stats._serving.usable_core_count", lambda: 8)
+    for name in ("STORAGE", "PATH", "ALLOWED_APPS", "METRICS", "MAX_BYTES_IN_FLIGHT"):
+        monkeypatch.setenv(f"UPDATER_STATS_{name}", "unset")  # so that monkeypatch restores them
+    storage = storage.format(tmp=tmp_path)
+
+    result = click_testing.CliRunner().invoke(cli, ["serve", "--storage", storage, *args])
+
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[1] == line
+    ((factory, options),) = started
+    assert options["workers"] == int(line.partition(" ")[0])
+    # The workers' own factory: the library's app, and the collector tuned for serving.
+    assert factory == "updater_stats._serving:create_worker_app"
+
+
 def test_serve_refuses_settings_that_cannot_work_before_starting(monkeypatch):
     started: list[str] = []
     monkeypatch.setattr("uvicorn.run", lambda app, **options: started.append(app))

@@ -232,12 +232,13 @@ def test_serve_metrics_without_prometheus_client_names_the_extra(monkeypatch):
 def test_serve_metrics_with_workers_uses_a_fresh_multiprocess_directory(
     tmp_path: Path, monkeypatch
 ):
-    seen: list[tuple[str | None, str | None, bool]] = []
+    seen: list[tuple[object, str | None, str | None, bool]] = []
 
     def fake_run(app: str, **options: object) -> None:
         directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
         seen.append(
             (
+                options["workers"],
                 os.environ.get("UPDATER_STATS_METRICS"),
                 directory,
                 directory is not None and Path(directory).is_dir(),
@@ -245,23 +246,32 @@ def test_serve_metrics_with_workers_uses_a_fresh_multiprocess_directory(
         )
 
     monkeypatch.setattr("uvicorn.run", fake_run)
+    # The default follows the cores: two here, whatever the machine running the test has.
+    monkeypatch.setattr("updater_stats._serving.usable_core_count", lambda: 2)
     for name in ("STORAGE", "PATH", "ALLOWED_APPS", "METRICS"):
         monkeypatch.setenv(f"UPDATER_STATS_{name}", "unset")
     monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
     storage = f"sqlite:///{tmp_path / 's.sqlite3'}"
 
-    for args in (["--workers", "2", "--metrics"], ["--metrics"], []):
+    for args in (
+        ["--workers", "2", "--metrics"],
+        ["--metrics"],
+        ["--workers", "1", "--metrics"],
+        [],
+    ):
         result = click_testing.CliRunner().invoke(cli, ["serve", "--storage", storage, *args])
         assert result.exit_code == 0, result.output
         # serve leaves it set for its workers; the next run must start without it.
         os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
 
-    (metrics, directory, existed), single, off = seen
-    assert (metrics, existed) == ("1", True)
-    assert directory is not None
-    assert not Path(directory).exists()  # removed once the server stopped
-    assert single == ("1", None, False)  # one process: no multiprocess mode
-    assert off == ("", None, False)
+    for workers, metrics, directory, existed in seen[:2]:  # told two, and two by default
+        assert (workers, metrics, existed) == (2, "1", True)
+        assert directory is not None
+        assert not Path(directory).exists()  # removed once the server stopped
+    assert seen[0][2] != seen[1][2]  # fresh for every run
+    single, off = seen[2:]
+    assert single == (1, "1", None, False)  # one process: no multiprocess mode
+    assert off == (2, "", None, False)
 
 
 def test_serve_refuses_a_weak_secret_before_starting(monkeypatch):

@@ -37,7 +37,8 @@ def test_kill_9_with_postgresql(tmp_path: Path):
 def crash_and_recover(
     tmp_path: Path, storage: str, open_backend: Callable[[], StorageBackend]
 ) -> None:
-    server = Server(tmp_path, storage=storage)
+    # One process: a kill -9 of uvicorn's supervisor would leave its workers serving.
+    server = Server(tmp_path, "--workers", "1", storage=storage)
     acked: set[int] = set()
     sent: set[int] = set()
     lock = threading.Lock()

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
+import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -145,6 +148,79 @@ def test_two_workers_share_the_file(tmp_path: Path):
     assert stored == list(range(40))
 
 
+def some_cores(count: int) -> set[int]:
+    """*count* of the cores this process may run on; the test is skipped on fewer."""
+    if shutil.which("taskset") is None or not hasattr(os, "sched_getaffinity"):
+        pytest.skip("needs taskset and a CPU affinity (Linux)")
+    cores = sorted(os.sched_getaffinity(0))
+    if len(cores) < count:
+        pytest.skip(f"needs {count} cores")
+    return set(cores[:count])
+
+
+def test_on_two_cores_serve_runs_two_workers_and_stores_every_acknowledged_event(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    pytest.importorskip("prometheus_client")
+    # Each worker's counters go to a file named by its pid: which workers answered. serve makes
+    # the directory in TMPDIR, here where the test can look.
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    monkeypatch.setenv("TMPDIR", str(temp))
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
+    server = Server(tmp_path, "--metrics", cores=some_cores(2))  # no --workers: the default
+    acked: set[int] = set()
+    lock = threading.Lock()
+    try:
+        assert "2 workers (one per core, at most 2 for SQLite)" in server.output
+        # Ready means one worker answers; the other may still be starting.
+        deadline = time.monotonic() + 20
+        while server.output.count("Application startup complete") < 2:
+            assert time.monotonic() < deadline, server.output
+            time.sleep(0.05)
+        started = set(re.findall(r"Started server process \[(\d+)\]", server.output))
+        assert len(started) == 2, server.output
+        (metrics_dir,) = temp.glob("updater-stats-metrics-*")
+
+        def device(first: int) -> None:
+            # A connection per request: the kernel hands each to either worker.
+            for ts in range(first, first + 200, 8):
+                batch = [{**VALID_EVENT, "timestamp": ts * 10 + k} for k in range(3)]
+                if server.request("POST", data=body(batch))[0] == 200:
+                    with lock:
+                        acked.update(event["timestamp"] for event in batch)
+
+        answered: set[str] = set()
+        rounds = 0
+        while answered != started and rounds < 20:
+            threads = [threading.Thread(target=device, args=(rounds * 200 + w,)) for w in range(8)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(60)
+            rounds += 1
+            answered = {path.stem.rsplit("_", 1)[1] for path in metrics_dir.glob("counter_*.db")}
+        assert answered == started, "both workers should have answered"
+    finally:
+        assert server.stop(), server.output
+    assert len(acked) == rounds * 8 * 25 * 3  # every request was answered 200
+    stored = [e.event.timestamp for e in SQLiteBackend(server.database).events()]
+    assert len(stored) == len(set(stored))
+    assert set(stored) == acked
+
+
+def test_on_one_core_serve_runs_one_worker(tmp_path: Path):
+    # What `taskset -c 0 updater-stats serve` gets: one process, no supervisor.
+    server = Server(tmp_path, cores=some_cores(1))
+    try:
+        assert server.request("POST", data=body(VALID_EVENT))[0] == 200
+    finally:
+        assert server.stop(), server.output
+    assert "1 worker (one per core, at most 2 for SQLite)" in server.output
+    assert "Started parent process" not in server.output
+    assert len(re.findall(r"Started server process", server.output)) == 1
+
+
 def test_serve_refuses_an_unknown_storage_url_before_binding(tmp_path: Path):
     result = subprocess.run(
         [sys.executable, "-m", "updater_stats", "serve", "--storage", "mysql://x/y", "--port", "1"],
@@ -168,7 +244,9 @@ def test_the_console_script_is_installed_and_runs():
     assert "--storage" in result.stdout
 
 
-def test_serve_logs_why_events_are_refused_once_per_reason_per_interval(server: Server):
+def test_serve_logs_why_events_are_refused_once_per_reason_per_interval(tmp_path: Path):
+    # Each worker throttles its own lines: one worker, so that one line per reason is all.
+    server = Server(tmp_path, "--workers", "1")
     bad = {**VALID_EVENT, "is_prod": "yes"}
     for _ in range(5):
         status, answer = server.request("POST", "/stats", body([VALID_EVENT, bad]))

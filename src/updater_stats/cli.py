@@ -31,6 +31,13 @@ from ._lifecycle import forget_events, purge_events
 from ._models import WIRE_KEYS, StoredEvent
 from ._policy import Policy
 from ._prometheus import MULTIPROC_ENV_VAR
+from ._serving import (
+    SERVER_MOST,
+    SQLITE_MOST,
+    WorkerCount,
+    default_workers,
+    usable_core_count,
+)
 from ._settings import (
     DASHBOARD_ENV_VAR,
     DEADLINE_ENV_VAR,
@@ -129,7 +136,11 @@ to http://HOST:PORT/stats.""",
 @click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535))
 @click.option("--path", default="/stats", show_default=True, help="The stats path devices POST to.")
 @click.option(
-    "--workers", default=1, show_default=True, type=click.IntRange(1), help="Worker processes."
+    "--workers",
+    type=click.IntRange(1),
+    help=f"Worker processes.  [default: one per usable core ({usable_core_count()} here), at "
+    f"most {SQLITE_MOST} on a SQLite file, {SERVER_MOST} on a database server; 1 on memory://, "
+    "SQLite in memory, chdb: and an installed package's scheme]",
 )
 @click.option(
     "--log-level", default="info", show_default=True, type=click.Choice(_LOG_LEVELS, False)
@@ -187,7 +198,7 @@ def serve(
     host: str,
     port: int,
     path: str,
-    workers: int,
+    workers: int | None,
     log_level: str,
     access_log: bool,
     allowed_apps: tuple[str, ...],
@@ -226,13 +237,17 @@ def serve(
         )
     except ConfigurationError as error:
         raise click.ClickException(error.message) from None
-    if workers > 1 and storage.lower().startswith("chdb:"):
+    if workers is not None and workers > 1 and storage.lower().startswith("chdb:"):
         raise click.ClickException(
             "the in-process ClickHouse engine (chdb://) serves one process: use --workers 1, "
             "or a ClickHouse server (clickhouse://)"
         )
     _check_storage(storage)
-    factory = "updater_stats.asgi:create_app_from_env"
+    chosen = (
+        default_workers(storage) if workers is None else WorkerCount(workers, "set by --workers")
+    )
+    workers = chosen.count
+    factory = "updater_stats._serving:create_worker_app"
     if dashboard:
         factory = _dashboard_env(dashboard_token_file)
     # Every worker process builds its app from these, through the factory's
@@ -251,6 +266,7 @@ def serve(
         f"{path.strip('/')} (storage: {redacted_url(storage)})",
         err=True,
     )
+    click.echo(str(chosen), err=True)
     if dashboard:
         click.echo(f"dashboard: http://{shown_host}:{port}/dashboard/", err=True)
     try:
@@ -302,7 +318,7 @@ def _dashboard_env(token_file: str | None) -> str:
         raise click.ClickException(error.message) from None
     os.environ[TOKEN_ENV_VAR] = token
     os.environ[DASHBOARD_ENV_VAR] = "1"
-    return "updater_stats.dashboard:create_server_app_from_env"
+    return "updater_stats._serving:create_dashboard_worker_app"
 
 
 def _check_storage(storage: str) -> None:

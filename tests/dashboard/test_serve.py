@@ -63,6 +63,25 @@ def test_an_empty_environment_token_is_no_token(tmp_path: Path, monkeypatch):
     assert "needs a token" in serve(tmp_path, "--dashboard").output
 
 
+def test_each_worker_builds_the_dashboard_app_through_serve_s_own_factory(
+    tmp_path: Path, monkeypatch
+):
+    started: list[tuple[str, dict[str, object]]] = []
+    monkeypatch.setattr("uvicorn.run", lambda app, **options: started.append((app, options)))
+    for name in ("STORAGE", "PATH", "ALLOWED_APPS", "METRICS", "MAX_BYTES_IN_FLIGHT"):
+        monkeypatch.setenv(f"UPDATER_STATS_{name}", "unset")  # so that monkeypatch restores them
+    monkeypatch.setenv(TOKEN_ENV_VAR, TOKEN)
+    monkeypatch.setenv(DASHBOARD_ENV_VAR, "unset")
+
+    result = serve(tmp_path, "--dashboard", "--workers", "2")
+
+    assert result.exit_code == 0, result.output
+    ((factory, options),) = started
+    # `dashboard.create_server_app_from_env`, then the collector tuned as in every worker.
+    assert factory == "updater_stats._serving:create_dashboard_worker_app"
+    assert options["workers"] == 2
+
+
 def test_the_served_app_shows_a_backend_without_sql(tmp_path: Path, monkeypatch):
     # What `serve --dashboard --storage jsonl://...` runs in each worker: a device posts to
     # /stats, and the dashboard's device pages show it, read back through events() alone.
