@@ -7,7 +7,9 @@
 Side by side, in one run, on 127.0.0.1 only:
 
 - ``updater-stats serve --log-level warning`` with its defaults and a fresh SQLite
-  file (WAL, ``synchronous=FULL``: every answer after its events are synced);
+  file (WAL, synced after every commit: every answer after its events are on disk);
+  its default worker count follows the cores it may use, so the pinned runs have one
+  worker and the unpinned runs one per core (two on a 2-core machine);
 - a no-op ASGI app answering ``{"status":"ok"}`` after reading the body, under
   the same uvicorn with the same options: the ceiling of the server itself;
 - the Node baseline in ``node_baseline/`` (Express and better-sqlite3, WAL,
@@ -454,7 +456,17 @@ def one_run(  # noqa: PLR0913 - one figure, everything it depends on
     figures["eps"] = figures["rps"] * events
     if kind == "library":
         figures["stored"] = stored_events(run_folder / "http.sqlite3")
+        figures["workers"] = workers_line(run_folder / "library.log")
     return figures
+
+
+def workers_line(log: Path) -> str:
+    """What ``serve`` said at start-up about its worker processes (their number, and why)."""
+    with contextlib.suppress(OSError):
+        for line in log.read_text(errors="replace").splitlines():
+            if re.fullmatch(r"\d+ workers? \(.*\)", line.strip()):
+                return line.strip()
+    return "workers: not said"
 
 
 _LABELS = {"noop": "no-op ASGI app", "library": "updater-stats serve", "node": "Node baseline"}
@@ -479,6 +491,8 @@ def show(name: str, kind: str, events: int, figures: dict[str, Any]) -> None:
             problems.append(f"LOST: stored {figures['stored']} events, {acked} acknowledged")
     if problems:
         print("    " + "; ".join(problems))
+    if "workers" in figures:
+        print(f"    serve ran {figures['workers']}")
 
 
 def report(results: dict[tuple[str, str, str], dict[str, Any]], placements: list[str]) -> None:

@@ -7,7 +7,7 @@ Side by side, on the same bodies, in one run:
 
 - raw limit: JSON parse (orjson when installed, as the library) and cattrs
   structure of every event into `AppInfos`, with no validation hooks and no storage;
-- library: `Collector.handle()` into a SQLite file (WAL, ``synchronous=FULL``:
+- library: `Collector.handle()` into a SQLite file (WAL, synced after every commit:
   each answer only after its events are synced), from one caller, and from
   several threads at once as a threaded server calls it;
 - seed-style: the hand-written handler, ``json.loads`` and one ``INSERT`` plus
