@@ -1,8 +1,11 @@
-"""SQLite commits without syncing under the write lock, and syncs the WAL before answering.
+"""With other writers, SQLite commits without syncing under the write lock, and the backend
+syncs the WAL before answering.
 
-`SQLiteBackend` runs ``synchronous=NORMAL`` and syncs the WAL file itself after each commit
-(`_walsync`): an acknowledged write must have been synced after its commit, a failed sync
-must not be acknowledged, and a WAL that cannot be found hands the syncing back to SQLite.
+`SQLiteBackend` alone on a file lets SQLite sync at every commit (``synchronous=FULL``). Once
+another connection (another process) writes the file, it runs ``synchronous=NORMAL`` and
+syncs the WAL file itself after each commit (`_walsync`): an acknowledged write must have
+been synced after its commit, a failed sync must not be acknowledged, and a WAL that cannot
+be found hands the syncing back to SQLite.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from updater_stats import (
     UpdaterStatsError,
     parse_event,
 )
-from updater_stats.backends.sqlite import _walsync
+from updater_stats.backends.sqlite import _backend, _walsync
 from updater_stats.backends.sqlite._walsync import WalSync, wal_file
 
 from ..conftest import VALID_EVENT, body
@@ -72,32 +75,85 @@ def syncs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Syncs:
     return seen
 
 
-def test_a_file_commits_with_normal_sync_then_syncs_its_wal(syncs: Syncs):
+def synchronous(backend: SQLiteBackend) -> int:
+    return int(backend._connect().execute("PRAGMA synchronous").fetchone()[0])
+
+
+def shared(backend: SQLiteBackend) -> SQLiteBackend:
+    """*backend*, once it saw another connection write its file (as another process would)."""
+    backend.LOOK_FOR_OTHER_WRITERS = 0  # at every write, not every second
+    backend.write([stored("app_moved_to_foreground", timestamp=1)])
+    other = SQLiteBackend(backend.path)
+    other.write([stored("app_moved_to_background", timestamp=2)])
+    other.close()
+    backend.write([stored("app_moved_to_foreground", timestamp=3)])  # sees it, then switches
+    assert synchronous(backend) == 1  # NORMAL
+    return backend
+
+
+def test_alone_on_its_file_sqlite_syncs_at_every_commit(syncs: Syncs):
     backend = SQLiteBackend(syncs.db)
+    for action in ("set", "get", "download_complete"):
+        backend.write([stored(action)])
+    assert synchronous(backend) == 2  # FULL
+    assert backend._wal is None
+    assert syncs.calls == []  # SQLite's own sync, inside COMMIT
+    backend.close()
+
+
+def test_with_another_writer_the_wal_is_synced_after_each_commit(syncs: Syncs):
+    backend = shared(SQLiteBackend(syncs.db))
+    syncs.calls.clear()
     backend.write([stored("set"), stored("get")])
     backend.write([stored("download_complete")])
 
     conn = backend._connect()
-    assert conn.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     wal = inode(f"{syncs.db}-wal")
     # One sync per write, of the WAL file itself, after the write's commit: each saw the
     # write's rows already committed, so the sync carried them to disk before write returned.
-    assert syncs.calls == [(wal, 2), (wal, 3)]
+    assert syncs.calls == [(wal, 5), (wal, 6)]
     backend.close()
 
 
-def test_deletes_are_synced_too(syncs: Syncs):
+def test_other_writers_are_looked_for_at_most_every_second(
+    syncs: Syncs, monkeypatch: pytest.MonkeyPatch
+):
+    clock = [1000.0]
+    monkeypatch.setattr(_backend.time, "monotonic", lambda: clock[0])
     backend = SQLiteBackend(syncs.db)
+    backend.write([stored("set", timestamp=1)])  # looks: the file's version now
+    other = SQLiteBackend(syncs.db)
+    other.write([stored("get", timestamp=2)])
+    backend.write([stored("set", timestamp=3)])  # within the second: does not look
+    assert synchronous(backend) == 2
+    clock[0] += SQLiteBackend.LOOK_FOR_OTHER_WRITERS
+    backend.write([stored("set", timestamp=4)])  # looks, sees the other writer's commit
+    assert synchronous(backend) == 1
+    other.close()
+    backend.close()
+
+
+def test_reopening_starts_alone_again(syncs: Syncs):
+    backend = shared(SQLiteBackend(syncs.db))
+    backend.close()
+    again = SQLiteBackend(syncs.db)
+    again.write([stored("set")])
+    assert synchronous(again) == 2
+    again.close()
+
+
+def test_deletes_are_synced_too(syncs: Syncs):
+    backend = shared(SQLiteBackend(syncs.db))
     backend.write([stored("set"), stored("get")])
     syncs.calls.clear()
-    assert backend.forget(device_ids=[VALID_EVENT["device_id"]]) == 2
+    assert backend.forget(device_ids=[VALID_EVENT["device_id"]]) == 5
     assert syncs.calls[0] == (inode(f"{syncs.db}-wal"), 0)
     backend.close()
 
 
 def test_a_failed_sync_is_not_acknowledged(syncs: Syncs):
-    collector = Collector(SQLiteBackend(syncs.db))
+    collector = Collector(shared(SQLiteBackend(syncs.db)))
     syncs.fail_with = OSError(errno.EIO, "Input/output error")
     with pytest.raises(UpdaterStatsError) as raised:
         collector.handle(body(VALID_EVENT))
@@ -107,12 +163,11 @@ def test_a_failed_sync_is_not_acknowledged(syncs: Syncs):
     syncs.fail_with = None
     assert collector.handle(body(VALID_EVENT)) == {"status": "ok"}
     collector.close()
-    assert count(syncs.db) == 1
+    assert count(syncs.db) == 4
 
 
 def test_a_missing_wal_hands_syncing_back_to_sqlite(syncs: Syncs, caplog):
-    backend = SQLiteBackend(syncs.db)
-    backend.write([stored("set")])
+    backend = shared(SQLiteBackend(syncs.db))
     backend._wal.path = str(syncs.db) + "-nowhere"  # where SQLite's WAL is not
     with pytest.raises(BackendError, match="not confirmed on disk"):
         backend.write([stored("get")])
@@ -120,10 +175,14 @@ def test_a_missing_wal_hands_syncing_back_to_sqlite(syncs: Syncs, caplog):
     conn = backend._connect()
     assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL: SQLite syncs
     calls = len(syncs.calls)
+    other = SQLiteBackend(syncs.db)
+    other.write([stored("app_moved_to_background", timestamp=9)])  # still another writer
+    other.close()
     backend.write([stored("download_complete")])
     assert len(syncs.calls) == calls  # no WAL sync of its own any more
+    assert synchronous(backend) == 2
     backend.close()
-    assert count(syncs.db) == 3
+    assert count(syncs.db) == 6
 
 
 def test_memory_databases_let_sqlite_decide():
@@ -140,10 +199,11 @@ def test_the_wal_is_found_through_a_symbolic_link(tmp_path: Path, syncs: Syncs):
     link = tmp_path / "link.sqlite3"
     link.symlink_to(real / "s.sqlite3")
     syncs.db = real / "s.sqlite3"
-    backend = SQLiteBackend(link)
+    backend = shared(SQLiteBackend(link))
+    syncs.calls.clear()
     backend.write([stored()])
     # SQLite keeps its WAL beside the file the link names: that file is the one synced.
-    assert syncs.calls == [(inode(real / "s.sqlite3-wal"), 1)]
+    assert syncs.calls == [(inode(real / "s.sqlite3-wal"), 4)]
     backend.close()
 
 

@@ -411,6 +411,9 @@ class SQLiteBackend:
             The collector's writes wait less when their deadline is nearer (`write_by`).
     """
 
+    #: Seconds between two looks for other processes writing the file (see `write`).
+    LOOK_FOR_OTHER_WRITERS = 1.0
+
     def __init__(
         self,
         path: str | os.PathLike[str] = "updater_stats.sqlite3",
@@ -423,8 +426,12 @@ class SQLiteBackend:
         self._busy_ms = self._timeout_ms  # the connection's busy timeout, as last set
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
-        # Syncs the WAL after each commit (see _walsync); None: SQLite syncs at COMMIT itself.
+        # Syncs the WAL after each commit once another process writes the file (see _walsync);
+        # None: SQLite syncs at COMMIT itself.
         self._wal: WalSync | None = None
+        self._wal_path: str | None = None  # where that WAL is; None: SQLite always syncs
+        self._data_version: int | None = None  # the file's, as this connection last saw it
+        self._next_look = 0.0  # when `_share_syncing` looks at it again (time.monotonic)
         self._rows_per_statement = 1  # set from the connection's limits when it opens
         self._closed = False
 
@@ -487,19 +494,17 @@ class SQLiteBackend:
             raise BackendError(f"cannot open SQLite database {self._path!r}: {exc}") from exc
         try:
             conn.row_factory = sqlite3.Row
-            wal = None
+            wal_path = None
             if self._path != _MEMORY:
                 mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
                 # Fold the WAL into the file every _WAL_PAGES pages instead of SQLite's 1000.
                 conn.execute(f"PRAGMA wal_autocheckpoint = {_WAL_PAGES}")
-                wal_path = wal_file(conn) if str(mode).lower() == "wal" else None
-                if wal_path is not None and os.name != "nt":
-                    wal = WalSync(wal_path)
-            # An acknowledged batch survives power loss either way. NORMAL: the backend syncs
-            # the WAL after each commit, out of the write lock (see _walsync). FULL: SQLite
-            # syncs at every commit (no WAL, or Windows, where a file opened to read cannot
-            # be synced).
-            conn.execute(f"PRAGMA synchronous = {'FULL' if wal is None else 'NORMAL'}")
+                if str(mode).lower() == "wal" and os.name != "nt":
+                    # Not on Windows, where a file opened only to read cannot be synced.
+                    wal_path = wal_file(conn)
+            # FULL: SQLite syncs the WAL at every commit, so an acknowledged batch survives
+            # power loss; until another process writes the file (see _share_syncing).
+            conn.execute("PRAGMA synchronous = FULL")
             # Deleted rows (forget, purge) are overwritten with zeros, not left in free pages.
             conn.execute("PRAGMA secure_delete = ON")
             _migrate(conn)
@@ -511,8 +516,35 @@ class SQLiteBackend:
             raise
         self._rows_per_statement = _rows_per_statement(conn)
         self._busy_ms = self._timeout_ms
-        self._conn, self._wal = conn, wal
+        self._conn, self._wal_path, self._wal = conn, wal_path, None
+        self._data_version, self._next_look = None, 0.0
         return conn
+
+    def _share_syncing(self, conn: sqlite3.Connection) -> None:
+        """Sync after the commit, out of the write lock, once another process writes the file.
+
+        Alone, SQLite's own sync at COMMIT is the cheaper (one event a write: about 130 µs of
+        CPU against 175 with the sync after it). With other writers (``serve``'s workers), a
+        sync under the lock makes each wait out the others' (see _walsync): two workers
+        answered single events 17 % faster, p99 5 ms instead of 7 to 21, with the sync after
+        the commit. ``PRAGMA data_version`` changes when another connection commits; it is
+        read at most every `LOOK_FOR_OTHER_WRITERS` seconds, so that a write stays one
+        statement (each gives the interpreter lock back, and may wait to take it again).
+        Hold the lock.
+        """
+        if self._wal is not None or self._wal_path is None:
+            return
+        now = time.monotonic()
+        if now < self._next_look:
+            return
+        self._next_look = now + self.LOOK_FOR_OTHER_WRITERS
+        version = conn.execute("PRAGMA data_version").fetchone()[0]
+        if self._data_version is not None and version != self._data_version:
+            # From the next commit on: each is synced by `_make_durable` before its answer.
+            conn.execute("PRAGMA synchronous = NORMAL")
+            self._wal = WalSync(self._wal_path)
+            log.debug("SQLite: another process writes %s: syncing after each commit", self._path)
+        self._data_version = version
 
     def _make_durable(self, conn: sqlite3.Connection) -> None:
         """Sync what the last commit wrote, before it is acknowledged. Hold the lock.
@@ -528,7 +560,7 @@ class SQLiteBackend:
         except FileNotFoundError as exc:
             # No WAL where SQLite said it is: not seen, but then SQLite must sync itself.
             log.warning("SQLite: no WAL file at %s: syncing at every commit instead", wal.path)
-            self._wal = None
+            self._wal = self._wal_path = None
             wal.close()
             with contextlib.suppress(sqlite3.Error):
                 conn.execute("PRAGMA synchronous = FULL")
@@ -537,7 +569,13 @@ class SQLiteBackend:
             raise BackendError(f"SQLite write not confirmed on disk: {exc}") from exc
 
     def write(self, events: Sequence[StoredEvent]) -> WriteResult:
-        """Store *events* in one transaction, skipping known keys (`INSERT OR IGNORE`)."""
+        """Store *events* in one transaction, skipping known keys (`INSERT OR IGNORE`).
+
+        Returns once they are on disk. Alone on its file, SQLite syncs inside the commit;
+        once another process is seen writing the file (looked for at most every
+        `LOOK_FOR_OTHER_WRITERS` seconds), the WAL is synced after the commit instead, out of
+        the write lock that the other writers wait for.
+        """
         return self._write(events, None)
 
     def write_by(self, events: Sequence[StoredEvent], deadline: float) -> WriteResult:
@@ -565,6 +603,7 @@ class SQLiteBackend:
         try:
             try:
                 conn = self._connect(deadline)
+                self._share_syncing(conn)
                 step = self._rows_per_statement
                 chunks = [rows[start : start + step] for start in range(0, len(rows), step)]
                 if len(chunks) == 1 and not several_apps:

@@ -6,13 +6,14 @@ on a virtual disk), then sleeps in SQLite's busy handler (1, 2, 5 ms ...) before
 again. With two ``serve`` workers on one file, single events were answered more slowly than
 by one worker.
 
-So the backend runs ``synchronous=NORMAL``, under which SQLite keeps the file consistent
-(it syncs the WAL before each checkpoint, the database after it, and the WAL's header when
-the WAL is reused) but does not sync at ``COMMIT``, and syncs the WAL itself once the commit
-returned, the lock released, before the write is acknowledged. Every acknowledged event was
-on disk first, as with ``FULL``: a sync of the file writes out every page written to it
-before, the commit's own among them. One sync also carries the commits other processes made
-meanwhile, and none of them waits for it.
+So once the backend sees another process write the file, it runs ``synchronous=NORMAL``,
+under which SQLite keeps the file consistent (it syncs the WAL before each checkpoint, the
+database after it, and the WAL's header when the WAL is reused) but does not sync at
+``COMMIT``, and syncs the WAL itself once the commit returned, the lock released, before the
+write is acknowledged. Every acknowledged event was on disk first, as with ``FULL``: a sync
+of the file writes out every page written to it before, the commit's own among them. One
+sync also carries the commits other processes made meanwhile, and none of them waits for
+it. A process alone keeps ``FULL``: there, SQLite's own sync costs less CPU.
 """
 
 from __future__ import annotations
