@@ -412,7 +412,7 @@ class SQLiteBackend:
     """
 
     #: Seconds between two looks for other processes writing the file (see `write`).
-    LOOK_FOR_OTHER_WRITERS = 1.0
+    LOOK_FOR_OTHER_WRITERS = 0.1
 
     def __init__(
         self,
