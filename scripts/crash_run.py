@@ -13,8 +13,10 @@ exits 1 unless lost and doubled are both zero. docs/reliability.md records runs.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -69,14 +71,24 @@ def start(storage: str) -> tuple[subprocess.Popen[bytes], int]:
         [sys.executable, "-m", "updater_stats", "serve", "--storage", storage, "--port", str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        # Its own process group: the kill takes every worker with it, as a crash of the machine
+        # or of the service would (kill -9 of uvicorn's supervisor alone leaves them serving).
+        start_new_session=True,
     )
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         if listening(port):
             return process, port
         time.sleep(0.05)
-    process.kill()
+    kill_all(process)
     raise SystemExit("the server did not start")
+
+
+def kill_all(process: subprocess.Popen[bytes]) -> None:
+    """kill -9 of the server and its workers at once, then reap it."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
 
 
 def cycle(
@@ -112,8 +124,7 @@ def cycle(
     for thread in threads:
         thread.start()
     time.sleep(seconds)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
+    kill_all(process)
     killed.set()
     for thread in threads:
         thread.join()

@@ -73,7 +73,9 @@ def flood(budget: int, clients: int, seconds: float) -> tuple[int, int, Counter[
     port = free_port()
     with tempfile.TemporaryDirectory() as directory:
         storage = f"sqlite:///{directory}/flood.sqlite3"
+        # One worker: the budget, and the memory it bounds, are per worker process.
         command = ["serve", "--storage", storage, "--port", str(port), "--log-level", "warning"]
+        command += ["--workers", "1"]
         process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
             [sys.executable, "-m", "updater_stats", *command, "--max-bytes-in-flight", str(budget)],
             stdout=subprocess.DEVNULL,
