@@ -574,3 +574,59 @@ def test_without_getlimit_a_statement_fits_sqlites_smallest_default(monkeypatch)
     monkeypatch.delattr(sqlite3, "SQLITE_LIMIT_VARIABLE_NUMBER")
     with closing(sqlite3.connect(":memory:")) as conn:
         assert sqlite_backend._rows_per_statement(conn) == 32  # 999 parameters: 43 rows fit
+
+
+class _LockedFor:
+    """A connection whose ``PRAGMA journal_mode = WAL`` finds the file locked *times* times."""
+
+    def __init__(self, times: int, error: str = "database is locked") -> None:
+        self.times, self.error, self.calls = times, error, 0
+
+    def execute(self, sql: str):
+        assert sql == "PRAGMA journal_mode = WAL"
+        self.calls += 1
+        if self.calls <= self.times:
+            raise sqlite3.OperationalError(self.error)
+        return self
+
+    def fetchone(self):
+        return ("wal",)
+
+
+def test_turning_a_file_to_wal_waits_out_another_connection_doing_it():
+    locked = _LockedFor(3)
+    assert sqlite_backend._into_wal(locked, timeout=5) == "wal"  # type: ignore[arg-type]
+    assert locked.calls == 4
+    # A lock that outlasts the timeout is the error; any other error is raised at once.
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        sqlite_backend._into_wal(_LockedFor(10**6), timeout=0.05)  # type: ignore[arg-type]
+    other = _LockedFor(1, "disk I/O error")
+    with pytest.raises(sqlite3.OperationalError, match="disk I/O"):
+        sqlite_backend._into_wal(other, timeout=5)  # type: ignore[arg-type]
+    assert other.calls == 1
+
+
+def test_backends_opening_a_new_file_at_once_all_write(tmp_path: Path):
+    # serve's workers on their first requests: each connection turns the new file to WAL, and
+    # SQLite answered one of them "database is locked" at once (about 1 run in 20 here).
+    for run in range(60):
+        path = tmp_path / f"new-{run}.sqlite3"
+        errors: list[BaseException] = []
+
+        def write(number: int, path: Path = path, errors: list[BaseException] = errors) -> None:
+            backend = SQLiteBackend(path)
+            try:
+                backend.write([stored_event(timestamp=number)])
+            except BaseException as exc:  # counted, then asserted on
+                errors.append(exc)
+            finally:
+                backend.close()
+
+        threads = [threading.Thread(target=write, args=(n,)) for n in range(3)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert errors == [], (run, errors)
+        with closing(sqlite3.connect(path)) as conn:
+            assert conn.execute("SELECT count(*) FROM events").fetchone()[0] == 3
