@@ -24,6 +24,7 @@ from updater_stats import (
 from updater_stats.backends._sql import QueryBuilder
 from updater_stats.backends.sqlite import SCHEMA_VERSION
 from updater_stats.backends.sqlite import _backend as sqlite_backend
+from updater_stats.backends.sqlite import _transaction as sqlite_transaction
 from updater_stats.backends.sqlite._reports import SQLITE
 from updater_stats.reports import ReportQuery
 
@@ -595,14 +596,14 @@ class _LockedFor:
 
 def test_turning_a_file_to_wal_waits_out_another_connection_doing_it():
     locked = _LockedFor(3)
-    assert sqlite_backend._into_wal(locked, timeout=5) == "wal"  # type: ignore[arg-type]
+    assert sqlite_transaction.into_wal(locked, timeout=5) == "wal"  # type: ignore[arg-type]
     assert locked.calls == 4
     # A lock that outlasts the timeout is the error; any other error is raised at once.
     with pytest.raises(sqlite3.OperationalError, match="locked"):
-        sqlite_backend._into_wal(_LockedFor(10**6), timeout=0.05)  # type: ignore[arg-type]
+        sqlite_transaction.into_wal(_LockedFor(10**6), timeout=0.05)  # type: ignore[arg-type]
     other = _LockedFor(1, "disk I/O error")
     with pytest.raises(sqlite3.OperationalError, match="disk I/O"):
-        sqlite_backend._into_wal(other, timeout=5)  # type: ignore[arg-type]
+        sqlite_transaction.into_wal(other, timeout=5)  # type: ignore[arg-type]
     assert other.calls == 1
 
 

@@ -27,7 +27,7 @@ from .._paging import paged
 from .._rows import per_request
 from ._reports import SQLiteReports, file_from_url
 from ._summaries import empty_summaries
-from ._transaction import immediate
+from ._transaction import immediate, into_wal, is_busy
 from ._walsync import WalSync, wal_file
 
 __all__ = ["SCHEMA_VERSION", "SQLiteBackend"]
@@ -356,41 +356,9 @@ def _rows(events: Sequence[StoredEvent]) -> list[tuple[Any, ...]]:
     return [_row(stored, ms) for stored, ms in zip(events, received, strict=True)]
 
 
-_SQLITE_BUSY = 5  # the primary result code; sqlite3.SQLITE_BUSY from Python 3.11
-
-
-def _is_busy(exc: sqlite3.Error) -> bool:
-    """Whether *exc* is SQLite's "database is locked" (``SQLITE_BUSY``, any extended code)."""
-    code = getattr(exc, "sqlite_errorcode", None)  # Python 3.11+: the extended result code
-    # Python 3.10 has no code on the exception: SQLite's own words for SQLITE_BUSY, then.
-    if isinstance(code, int):
-        return code & 0xFF == _SQLITE_BUSY
-    return "database is locked" in str(exc)
-
-
-def _into_wal(conn: sqlite3.Connection, timeout: float) -> str:
-    """``PRAGMA journal_mode = WAL``: the journal mode the file has then.
-
-    Retried for up to *timeout* seconds while another connection holds the file: connections
-    opening a new file at once (``serve``'s workers on their first requests) each try to turn
-    it to WAL, and SQLite answers one of them "database is locked" at once, without waiting
-    on its busy timeout, rather than let the two wait for each other.
-    """
-    deadline = time.monotonic() + timeout
-    pause = 0.001
-    while True:
-        try:
-            return str(conn.execute("PRAGMA journal_mode = WAL").fetchone()[0])
-        except sqlite3.OperationalError as exc:
-            if not _is_busy(exc) or time.monotonic() + pause > deadline:
-                raise
-        time.sleep(pause)
-        pause = min(2 * pause, 0.05)
-
-
 def _code(exc: sqlite3.Error, deadline: float | None) -> str:
     """``storage_timeout`` for a lock not had by the write's deadline, else the usual code."""
-    return "storage_timeout" if _is_busy(exc) and deadline is not None else "storage_unavailable"
+    return "storage_timeout" if is_busy(exc) and deadline is not None else "storage_unavailable"
 
 
 # Where `_stored` finds each value in a row of `_SELECT` (``id`` first, then `_COLUMNS`):
@@ -520,7 +488,7 @@ class SQLiteBackend:
             conn.row_factory = sqlite3.Row
             wal_path = None
             if self._path != _MEMORY:
-                mode = _into_wal(conn, self._timeout)
+                mode = into_wal(conn, self._timeout)
                 # Fold the WAL into the file every _WAL_PAGES pages instead of SQLite's 1000.
                 conn.execute(f"PRAGMA wal_autocheckpoint = {_WAL_PAGES}")
                 if mode.lower() == "wal" and os.name != "nt":

@@ -27,7 +27,7 @@ from typing import Any
 
 from ._summary_reports import SummaryReports, Window, answers
 from ._summary_tables import FORMAT, SCHEMA, TABLES, Chunk, Event, event_columns
-from ._transaction import immediate
+from ._transaction import immediate, into_wal
 
 __all__ = ["DaySummaries", "answers", "empty_summaries", "summaries_path"]
 
@@ -113,7 +113,7 @@ class DaySummaries(SummaryReports):
         path = summaries_path(self._database)
         try:
             conn = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
-            conn.execute("PRAGMA journal_mode = WAL")
+            into_wal(conn, 30)
             # A cache: what a crash loses is read again from the events.
             conn.execute("PRAGMA synchronous = NORMAL")
             conn.execute("PRAGMA cache_size = -32768")
