@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import closing
@@ -301,3 +302,26 @@ def _summary_bytes(path: Path) -> bytes:
     """Everything the summaries' files hold, WAL included."""
     files = (Path(f"{path}-summaries{suffix}") for suffix in ("", "-wal"))
     return b"".join(name.read_bytes() for name in files if name.exists())
+
+
+def test_readers_opening_a_new_summaries_file_at_once_all_keep_it(tmp_path: Path) -> None:
+    # Two dashboard workers start on a file without summaries: each turns the new summaries
+    # file to WAL, and SQLite answered one of them "database is locked" at once, which left
+    # it reading every event for good.
+    for run in range(80):
+        path = tmp_path / f"s-{run}.sqlite3"
+        with closing(SQLiteBackend(path)) as backend:
+            backend.write([_event(1, "app_moved_to_foreground", "1.0.0", T0 + DAY)])
+        readers = [SQLiteReports(path, summaries=True) for _ in range(3)]
+        ready: list[bool] = []
+        threads = [
+            threading.Thread(target=lambda r=reader, out=ready: out.append(r.summaries_ready()))
+            for reader in readers
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        for reader in readers:
+            reader.close()
+        assert ready == [True, True, True], run
