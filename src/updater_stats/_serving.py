@@ -10,11 +10,12 @@ from __future__ import annotations
 import gc
 import os
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
 import attrs
 
 from ._settings import DEFAULT_STORAGE_URL
+from .backends import SQLiteBackend
 
 if TYPE_CHECKING:
     from .asgi import StatsASGIApp
@@ -96,10 +97,8 @@ def default_workers(storage_url: str, usable_cores: int | None = None) -> Worker
 
 
 def _sqlite_in_memory(url: str) -> bool:
-    # The rule of the SQLite backend's `file_from_url`: no path, or ":memory:", is a private
-    # in-memory database (that function is the backend's own, private to the backends).
-    path = unquote(url.split("://", 1)[1].split("?", 1)[0].split("#", 1)[0]).removeprefix("/")
-    return path in {"", ":memory:"}
+    # The backend's own reading of the URL: building one opens nothing (it connects on first use).
+    return SQLiteBackend.from_url(url).path == ":memory:"
 
 
 # -- Each worker's app: built as the library builds it, then the collector tuned ---------------
