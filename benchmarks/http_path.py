@@ -1,7 +1,7 @@
 """The HTTP path: `updater-stats serve` (its defaults, durable SQLite) under load.
 
-    .venv/bin/python benchmarks/http_path.py               # 12 runs of 15 s each
-    .venv/bin/python benchmarks/http_path.py --quick       # 12 runs of 2 s, for CI
+    .venv/bin/python benchmarks/http_path.py               # 20 runs of 15 s each
+    .venv/bin/python benchmarks/http_path.py --quick       # 20 runs of 2 s, for CI
     .venv/bin/python benchmarks/http_path.py --client python   # without wrk
 
 Side by side, in one run, on 127.0.0.1 only:
@@ -12,6 +12,10 @@ Side by side, in one run, on 127.0.0.1 only:
   worker and the unpinned runs one per core (two on a 2-core machine);
 - a no-op ASGI app answering ``{"status":"ok"}`` after reading the body, under
   the same uvicorn with the same options: the ceiling of the server itself;
+- the durable floor, ``floor_server.py``: the same uvicorn, workers and group commit as
+  ``serve`` with nothing else (no validation, no keys, one table without an index), its
+  answers after SQLite's sync at each commit; and the same with ``synchronous=NORMAL``,
+  answering before the sync, to show what the sync costs (``--no-floor`` leaves both out);
 - the Node baseline in ``node_baseline/`` (Express and better-sqlite3, WAL,
   ``synchronous=FULL``, one transaction per request), when ``node`` is installed:
   its pinned dependencies are installed there with ``npm ci`` first.
@@ -65,6 +69,9 @@ PLACEHOLDER = "@@DEVICE@@@@"
 # Each stands for a timestamp: the request's own start, plus the event's offset.
 TIME_MARKER = "@@TIME@@"
 NODE_BASELINE = Path(__file__).resolve().parent / "node_baseline"
+FLOOR_SERVER = Path(__file__).resolve().parent / "floor_server.py"
+# The floor's kinds, and SQLite's `synchronous` for each.
+FLOORS = {"floor": "FULL", "floor-nosync": "NORMAL"}
 # The server on the first core, the load generator on the second (pinned runs).
 SERVER_CORE, LOAD_CORE = "0", "1"
 _OK = b'{"status":"ok"}'
@@ -133,6 +140,9 @@ def server(
     port = _free_port()
     if kind == "noop":
         command = [sys.executable, __file__, "--noop-server", str(port)]
+    elif kind in FLOORS:
+        file = folder / f"{kind}.sqlite3"
+        command = [sys.executable, str(FLOOR_SERVER), str(port), str(file), FLOORS[kind]]
     elif kind == "node":
         command = ["node", str(NODE_BASELINE / "server.js"), str(port), str(folder / "node.db")]
     else:
@@ -457,6 +467,8 @@ def one_run(  # noqa: PLR0913 - one figure, everything it depends on
     if kind == "library":
         figures["stored"] = stored_events(run_folder / "http.sqlite3")
         figures["workers"] = workers_line(run_folder / "library.log")
+    elif kind in FLOORS:
+        figures["stored"] = stored_events(run_folder / f"{kind}.sqlite3")
     return figures
 
 
@@ -469,7 +481,13 @@ def workers_line(log: Path) -> str:
     return "workers: not said"
 
 
-_LABELS = {"noop": "no-op ASGI app", "library": "updater-stats serve", "node": "Node baseline"}
+_LABELS = {
+    "noop": "no-op ASGI app",
+    "library": "updater-stats serve",
+    "floor": "durable floor",
+    "floor-nosync": "floor without sync",
+    "node": "Node baseline",
+}
 
 
 def show(name: str, kind: str, events: int, figures: dict[str, Any]) -> None:
@@ -519,6 +537,9 @@ def report(results: dict[tuple[str, str, str], dict[str, Any]], placements: list
                 if placement == "pinned"
                 else info_line(name, value, times=True)
             )
+        floor = results.get(("floor", "single", placement))
+        if floor is not None:
+            floor_lines(results, placement)
         lib_batch = results["library", batch, placement]
         noop_batch = results["noop", batch, placement]
         print(
@@ -543,6 +564,32 @@ def report(results: dict[tuple[str, str, str], dict[str, Any]], placements: list
         )
 
 
+def floor_lines(results: dict[tuple[str, str, str], dict[str, Any]], placement: str) -> None:
+    """What the durable floor says of this placement: the most serve's target could be."""
+    lib, noop = results["library", "single", placement], results["noop", "single", placement]
+    floor, nosync = (
+        results["floor", "single", placement],
+        results["floor-nosync", "single", placement],
+    )
+    batch = f"{BATCH_SIZE}-event"
+    for name, value in [
+        (f"single, {placement}: durable floor / no-op req/s", ratio(floor["rps"], noop["rps"])),
+        (
+            f"single, {placement}: floor without sync / no-op req/s",
+            ratio(nosync["rps"], noop["rps"]),
+        ),
+        (f"single, {placement}: serve / durable floor req/s", ratio(lib["rps"], floor["rps"])),
+        (
+            f"{batch}, {placement}: serve / durable floor events/s",
+            ratio(
+                results["library", batch, placement]["eps"],
+                results["floor", batch, placement]["eps"],
+            ),
+        ),
+    ]:
+        print(info_line(name, value))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="2 s runs: a smoke test for CI")
@@ -556,6 +603,9 @@ def main() -> None:
         help="pinned: server on core 0, load on core 1 (taskset); unpinned: where the OS likes",
     )
     parser.add_argument("--no-node", action="store_true", help="leave out the Node baseline")
+    parser.add_argument(
+        "--no-floor", action="store_true", help="leave out the durable floor (floor_server.py)"
+    )
     parser.add_argument("--noop-server", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.noop_server is not None:
@@ -578,7 +628,7 @@ def main() -> None:
     if "pinned" in placements and (shutil.which("taskset") is None or (os.cpu_count() or 1) < 2):
         print("pinned runs skipped: they need taskset and two cores")
         placements.remove("pinned")
-    apps = ["noop", "library"]
+    apps = ["noop", "library"] if args.no_floor else ["noop", "library", *FLOORS]
     why_not = "left out (--no-node)" if args.no_node else node_ready()
     if why_not is None:
         apps.append("node")

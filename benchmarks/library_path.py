@@ -10,6 +10,9 @@ Side by side, on the same bodies, in one run:
 - library: `Collector.handle()` into a SQLite file (WAL, synced after every commit:
   each answer only after its events are synced), from one caller, and from
   several threads at once as a threaded server calls it;
+- floor handler: the least a durable handler does, ``json.loads``, each event's JSON
+  text and receive time into one table without an index, one transaction (synced) per
+  body: no checks, no keys, no duplicates found; what storage and parsing alone allow;
 - seed-style: the hand-written handler, ``json.loads`` and one ``INSERT`` plus
   ``commit`` per event, into SQLite with its defaults (also durable).
 
@@ -96,6 +99,34 @@ _SEED_COLUMNS = (
     "timestamp",
     "metadata",
 )
+
+
+def floor_handler(bodies: Sequence[bytes], folder: Path) -> float:
+    """Seconds for the floor handler (module docstring) to store *bodies* durably."""
+    conn = sqlite3.connect(folder / "floor.sqlite3", isolation_level=None)
+    try:
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = FULL")  # synced at each commit, as the library
+        conn.execute(
+            "CREATE TABLE events "
+            "(id INTEGER PRIMARY KEY, received_at INTEGER NOT NULL, event TEXT NOT NULL)"
+        )
+        began = time.perf_counter()
+        for body in bodies:
+            payload = json.loads(body)
+            now = int(time.time() * 1000)
+            conn.execute("BEGIN IMMEDIATE")
+            conn.executemany(
+                "INSERT INTO events (received_at, event) VALUES (?, ?)",
+                [
+                    (now, json.dumps(event))
+                    for event in (payload if type(payload) is list else [payload])
+                ],
+            )
+            conn.execute("COMMIT")
+        return time.perf_counter() - began
+    finally:
+        conn.close()
 
 
 def seed_style(bodies: Sequence[bytes], folder: Path, budget: float) -> tuple[int, float]:
@@ -194,12 +225,14 @@ def run(bodies: Sequence[bytes], label: str, folder: Path, threads: int, budget:
     storage = storage_alone(bodies, folder)
     one = library(bodies, folder, 1)
     many = library(bodies, folder, threads)
+    floor = floor_handler(bodies, folder)
     seed_events, seed = seed_style(bodies, folder, budget)
     figures = {
         "raw": events / raw,
         "storage": events / storage,
         "library": events / one,
         "library_threads": events / many,
+        "floor": events / floor,
         "seed": seed_events / seed,
     }
     print(f"\n{label}: {len(bodies)} bodies, {events} events")
@@ -208,6 +241,7 @@ def run(bodies: Sequence[bytes], label: str, folder: Path, threads: int, budget:
         ("SQLiteBackend.write() alone", events, storage),
         ("library handle(), 1 caller", events, one),
         (f"library handle(), {threads} threads", events, many),
+        ("floor handler, no checks", events, floor),
         ("seed-style handler", seed_events, seed),
     ]:
         print(f"  {name:<33} {rate(count, seconds):>14}  ({seconds:.2f} s)")
@@ -261,6 +295,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         )
     )
     print(info_line("200-event bodies: library / storage alone", best / batch["storage"]))
+    print(
+        info_line(
+            "200-event bodies: floor handler / parse+structure", batch["floor"] / batch["raw"]
+        )
+    )
     print(
         ratio_line("200-event bodies: library / seed-style", best / batch["seed"], 20, times=True)
     )

@@ -41,13 +41,15 @@ def test_library_path_prints_its_figures_and_ratios():
         "parse + structure, no storage",
         "SQLiteBackend.write() alone",
         "library handle(), 1 caller",
+        "floor handler, no checks",
         "seed-style handler",
     ]:
         assert output.count(line) == 2, output  # 200-event and single-event bodies
     assert "200-event bodies: library / parse+structure" in output
     assert "200-event bodies: library / seed-style" in output
+    assert "200-event bodies: floor handler / parse+structure" in output
     assert "single events a write, 2000 held:" in output
-    assert len(RATIO.findall(output)) == 6, output
+    assert len(RATIO.findall(output)) == 7, output
 
 
 @pytest.mark.parametrize("client", ["python", "wrk"])
@@ -64,7 +66,7 @@ def test_http_path_prints_its_figures_and_ratios(client):
     placements = ["pinned", "unpinned"]
     if "pinned runs skipped" in output:  # one core, or no taskset
         placements = ["unpinned"]
-    apps = ["no-op ASGI app", "updater-stats serve"]
+    apps = ["no-op ASGI app", "updater-stats serve", "durable floor", "floor without sync"]
     measured_node = "Node baseline skipped" not in output
     if measured_node:
         apps.append("Node baseline")
@@ -76,9 +78,13 @@ def test_http_path_prints_its_figures_and_ratios(client):
         assert f"target single, {placement}: p99" in output
         assert f"target 200-event, {placement}:" in output
         assert (f"single, {placement}: serve / Node baseline req/s" in output) == measured_node
+        assert f"single, {placement}: durable floor / no-op req/s" in output
+        assert f"single, {placement}: floor without sync / no-op req/s" in output
+        assert f"single, {placement}: serve / durable floor req/s" in output
+        assert f"200-event, {placement}: serve / durable floor events/s" in output
     assert "answers not 200" not in output, output
     assert "LOST" not in output, output
-    ratios = (4 if measured_node else 2) * len(placements)
+    ratios = (8 if measured_node else 6) * len(placements)
     assert len(RATIO.findall(output)) == ratios, output
 
 
