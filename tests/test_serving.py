@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from updater_stats import _serving
+from updater_stats._cores import cgroup_cpu_limit
 from updater_stats._serving import (
     GC_THRESHOLDS,
     WorkerCount,
@@ -69,7 +70,14 @@ def test_the_default_follows_the_cores_and_what_the_storage_can_share(
     assert default_workers(storage, usable_cores=cores) == expected
 
 
+@pytest.fixture
+def no_quota(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The machine's control groups set no CPU quota (CI may run in a container that does)."""
+    monkeypatch.setattr(_serving, "cgroup_cpu_limit", lambda: None)
+
+
 @pytest.mark.parametrize(("affinity", "workers"), [({0}, 1), ({0, 1}, 2), (set(range(8)), 2)])
+@pytest.mark.usefixtures("no_quota")
 def test_the_cores_are_those_the_process_may_run_on(
     monkeypatch: pytest.MonkeyPatch, affinity: set[int], workers: int
 ):
@@ -82,6 +90,7 @@ def test_the_cores_are_those_the_process_may_run_on(
 
 
 @pytest.mark.parametrize(("cpu_count", "cores"), [(8, 8), (None, 1)])
+@pytest.mark.usefixtures("no_quota")
 def test_without_an_affinity_the_machine_s_cores_count(
     monkeypatch: pytest.MonkeyPatch, cpu_count: int | None, cores: int
 ):
@@ -91,6 +100,84 @@ def test_without_an_affinity_the_machine_s_cores_count(
 
     assert usable_core_count() == cores
     assert default_workers("postgresql://db/stats").count == min(cores, 4)
+
+
+@pytest.mark.parametrize(
+    ("quota", "cores"), [(None, 8), (1.0, 1), (1.5, 2), (0.25, 1), (3.0, 3), (16.0, 8)]
+)
+def test_a_cpu_quota_caps_the_cores(
+    monkeypatch: pytest.MonkeyPatch, quota: float | None, cores: int
+):
+    # `docker run --cpus 1.5` on an 8-core host: the affinity says 8, the quota 1.5 CPUs.
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(8)), raising=False)
+    monkeypatch.setattr(_serving, "cgroup_cpu_limit", lambda: quota)
+
+    assert usable_core_count() == cores
+    assert default_workers("postgresql://db/stats").count == min(cores, 4)
+
+
+def cgroups(tmp_path: Path, membership: str, files: dict[str, str]) -> tuple[Path, Path]:
+    """A control group tree under *tmp_path*: *files* by path, and the process's membership."""
+    root = tmp_path / "cgroup"
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+    (tmp_path / "membership").write_text(membership)
+    return root, tmp_path / "membership"
+
+
+@pytest.mark.parametrize(
+    ("membership", "files", "limit"),
+    [
+        # Version 2: the process's own group has no limit, its parent has one.
+        (
+            "0::/a/b\n",
+            {"a/b/cpu.max": "max 100000\n", "a/cpu.max": "150000 100000\n", "cpu.max": "max"},
+            1.5,
+        ),
+        # The smallest of the groups on the way up wins.
+        ("0::/a/b\n", {"a/b/cpu.max": "200000 100000", "a/cpu.max": "50000 100000"}, 0.5),
+        ("0::/\n", {"cpu.max": "max 100000\n"}, None),
+        # Version 2 on a hybrid machine, mounted at unified/.
+        ("0::/\n", {"unified/cpu.max": "300000 100000\n"}, 3.0),
+        # Version 1, the cpu controller mounted with cpuacct; -1 is no quota.
+        (
+            "4:memory:/x\n2:cpu,cpuacct:/\n",
+            {"cpu,cpuacct/cpu.cfs_quota_us": "200000\n", "cpu,cpuacct/cpu.cfs_period_us": "100000"},
+            2.0,
+        ),
+        (
+            "2:cpu:/\n",
+            {"cpu/cpu.cfs_quota_us": "-1\n", "cpu/cpu.cfs_period_us": "100000\n"},
+            None,
+        ),
+        # Version 1 in a container: the host's path is not mounted there; its own group is.
+        (
+            "2:cpu:/docker/0123abcd\n",
+            {"cpu/cpu.cfs_quota_us": "100000", "cpu/cpu.cfs_period_us": "100000"},
+            1.0,
+        ),
+        # Only the memory controller's group has files: no CPU limit.
+        ("4:memory:/\n", {"memory/cpu.cfs_quota_us": "100000"}, None),
+        # Files that are not what Linux writes are no limit, never an error.
+        ("0::/\n", {"cpu.max": "lots\n"}, None),
+        ("0::/\n", {"cpu.max": "100000 0\n"}, None),
+        ("2:cpu:/\n", {"cpu/cpu.cfs_quota_us": "x", "cpu/cpu.cfs_period_us": "100000"}, None),
+        ("garbage\n\n", {"cpu.max": "100000 100000"}, None),
+        ("0::/\n", {}, None),
+    ],
+)
+def test_the_cpu_quota_is_read_from_the_control_groups(
+    tmp_path: Path, membership: str, files: dict[str, str], limit: float | None
+):
+    root, member = cgroups(tmp_path, membership, files)
+
+    assert cgroup_cpu_limit(root, member) == limit
+
+
+def test_without_control_groups_there_is_no_quota(tmp_path: Path):
+    # Not Linux, or a container without /proc/self/cgroup.
+    assert cgroup_cpu_limit(tmp_path / "cgroup", tmp_path / "no-such-file") is None
 
 
 def test_the_start_up_line_says_how_many_and_why():

@@ -8,12 +8,14 @@ run under a server of their choosing, leave the process's garbage collector alon
 from __future__ import annotations
 
 import gc
+import math
 import os
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import attrs
 
+from ._cores import cgroup_cpu_limit
 from ._settings import DEFAULT_STORAGE_URL
 from .backends import SQLiteBackend
 
@@ -59,11 +61,12 @@ class WorkerCount:
 
 def usable_core_count() -> int:
     """The cores this process may run on: its CPU affinity where the platform has one (so
-    ``taskset -c 0 updater-stats serve`` counts 1), else the machine's cores, else 1."""
+    ``taskset -c 0 updater-stats serve`` counts 1), else the machine's cores, else 1; and no
+    more than its control groups' CPU quota, rounded up (``docker run --cpus 1.5`` counts 2)."""
     affinity = getattr(os, "sched_getaffinity", None)
-    if affinity is not None:
-        return max(1, len(affinity(0)))
-    return os.cpu_count() or 1
+    cores = max(1, len(affinity(0))) if affinity is not None else os.cpu_count() or 1
+    quota = cgroup_cpu_limit()
+    return cores if quota is None else max(1, min(cores, math.ceil(quota)))
 
 
 def default_workers(storage_url: str, usable_cores: int | None = None) -> WorkerCount:
