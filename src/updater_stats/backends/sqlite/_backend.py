@@ -390,6 +390,50 @@ def _stored(row: sqlite3.Row) -> StoredEvent:
     )
 
 
+# Every app in the table, one seek of `events_app_received` each (SQLite has no skip-scan
+# without statistics): what lets `forget` without an app use the indexes led by the app.
+_EVERY_APP = (
+    "WITH RECURSIVE apps(app_id) AS ("
+    "SELECT (SELECT min(app_id) FROM events) UNION ALL "
+    "SELECT (SELECT min(app_id) FROM events WHERE app_id > apps.app_id) "
+    "FROM apps WHERE apps.app_id IS NOT NULL) "
+)
+
+
+def _forget_statements(
+    devices: list[str], customs: list[str], app_id: str | None
+) -> list[tuple[str, list[Any]]]:
+    """The DELETE statements of `SQLiteBackend.forget`, each searching an index.
+
+    A DELETE holds the file's write lock until it ends, and intake waits for it: one that read
+    the whole table (``device_id IN (...)`` without an app, or a ``custom_id`` search by the
+    app alone) kept devices' writes waiting for as long as that took, past their deadline on a
+    large store. Devices go through ``events_app_device`` (app, device), users through the
+    partial ``events_app_custom``, whose condition the statement repeats so that SQLite may use
+    it; ``""``, which that index leaves out, is searched apart (only the library can ask for it).
+    """
+    with_apps, apps, app_params = (
+        ("", "?", [app_id]) if app_id is not None else (_EVERY_APP, "SELECT app_id FROM apps", [])
+    )
+    statements: list[tuple[str, list[Any]]] = []
+
+    def delete_in_apps(condition: str, values: list[str]) -> None:
+        # Only placeholders and fixed SQL are formatted in; the values are parameters.
+        statement = f"{with_apps}DELETE FROM events WHERE app_id IN ({apps}) AND {condition}"  # noqa: S608
+        statements.append((statement, [*app_params, *values]))
+
+    if devices:
+        delete_in_apps(f"device_id IN ({', '.join('?' for _ in devices)})", devices)
+    named = [custom for custom in customs if custom != ""]
+    if named:
+        marks = ", ".join("?" for _ in named)
+        delete_in_apps(f"custom_id IN ({marks}) AND custom_id <> ''", named)
+    if len(named) < len(customs):
+        empty = "DELETE FROM events WHERE custom_id = ''"
+        statements.append((empty, []) if app_id is None else (f"{empty} AND app_id = ?", [app_id]))
+    return statements
+
+
 class SQLiteBackend:
     """Events in one SQLite file (or in memory with ``":memory:"``).
 
@@ -652,15 +696,24 @@ class SQLiteBackend:
 
     def _delete(self, statement: str, params: Sequence[Any]) -> int:
         """Run one DELETE in its own transaction; the number of rows deleted."""
+        return self._delete_all([(statement, params)])
+
+    def _delete_all(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> int:
+        """Run DELETE statements in one transaction; the number of rows they deleted."""
         with self._lock:
             conn = self._connect()
             try:
+                # Counted by the connection: Python's `rowcount` says -1 for a statement
+                # that starts with WITH.
+                before = conn.total_changes
                 with immediate(conn):
-                    deleted = conn.execute(statement, params).rowcount
+                    for statement, params in statements:
+                        conn.execute(statement, params)
+                deleted = conn.total_changes - before
                 self._make_durable(conn)
             except sqlite3.Error as exc:
                 raise BackendError(f"SQLite delete failed: {exc}") from exc
-        return max(deleted, 0)
+        return deleted
 
     def _checkpoint(self) -> None:
         """Fold the WAL into the file and empty it: old copies of deleted rows go with it."""
@@ -690,18 +743,7 @@ class SQLiteBackend:
         devices, customs = list(device_ids), list(custom_ids)
         if not devices and not customs:
             return 0
-        conditions = []
-        if devices:
-            conditions.append(f"device_id IN ({', '.join('?' for _ in devices)})")
-        if customs:
-            conditions.append(f"custom_id IN ({', '.join('?' for _ in customs)})")
-        # Only placeholders are formatted in; the values are parameters.
-        statement = f"DELETE FROM events WHERE ({' OR '.join(conditions)})"  # noqa: S608
-        params = [*devices, *customs]
-        if app_id is not None:
-            statement += " AND app_id = ?"
-            params.append(app_id)
-        deleted = self._delete(statement, params)
+        deleted = self._delete_all(_forget_statements(devices, customs, app_id))
         if deleted:
             empty_summaries(self._path)  # they cannot take events away, nor keep a device
         self._checkpoint()
