@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
+
+import pytest
 
 from updater_stats import AppInfos, StorageBackend
 
@@ -81,3 +85,19 @@ class Timed(threading.Thread):
         assert not self.is_alive(), "the call never returned"
         assert self.took is not None
         return self.result, self.error, self.took
+
+
+@contextmanager
+def traced(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """Every statement run on connections opened meanwhile, its parameters written in."""
+    statements: list[str] = []
+    connect = sqlite3.connect
+
+    def tracing(*args: Any, **kwargs: Any) -> sqlite3.Connection:
+        conn = connect(*args, **kwargs)
+        conn.set_trace_callback(statements.append)
+        return conn
+
+    with monkeypatch.context() as patch:
+        patch.setattr(sqlite3, "connect", tracing)
+        yield statements

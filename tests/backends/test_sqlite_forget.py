@@ -12,8 +12,8 @@ import pytest
 
 from updater_stats import SQLiteBackend, StoredEvent
 
+from ..helpers import traced
 from ..reports.build import device, event
-from .test_sqlite_plans import traced
 
 APPS = ("com.example.app", "com.example.other", "org.example.third")
 

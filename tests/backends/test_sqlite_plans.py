@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import datetime as dt
 import sqlite3
-from collections.abc import Iterator
-from contextlib import closing, contextmanager
+from contextlib import closing
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -22,25 +20,10 @@ from updater_stats import SQLiteBackend
 from updater_stats._inventory import DashboardData
 from updater_stats.reports import ReportQuery, reports_for
 
+from ..helpers import traced
 from ..reports.build import APP, NOW, device, event
 
 _KINDS = ("SELECT", "WITH", "INSERT", "DELETE", "UPDATE")
-
-
-@contextmanager
-def traced(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
-    """Every statement run on connections opened meanwhile, its parameters written in."""
-    statements: list[str] = []
-    connect = sqlite3.connect
-
-    def tracing(*args: Any, **kwargs: Any) -> sqlite3.Connection:
-        conn = connect(*args, **kwargs)
-        conn.set_trace_callback(statements.append)
-        return conn
-
-    with monkeypatch.context() as patch:
-        patch.setattr(sqlite3, "connect", tracing)
-        yield statements
 
 
 def run_everything(backend: SQLiteBackend) -> None:
