@@ -27,6 +27,7 @@ import attrs
 import click
 
 from ._collector import DEFAULT_DEADLINE, Collector
+from ._header_deadline import DEFAULT_HEADER_TIMEOUT, HEADER_TIMEOUT_ENV_VAR, http_protocol
 from ._lifecycle import forget_events, purge_events
 from ._models import WIRE_KEYS, StoredEvent
 from ._policy import Policy
@@ -183,6 +184,17 @@ to http://HOST:PORT/stats.""",
     "(devices give up after 10 s).",
 )
 @click.option(
+    "--header-timeout",
+    metavar="SECONDS",
+    type=click.FloatRange(0, 3600, min_open=True),
+    default=DEFAULT_HEADER_TIMEOUT,
+    envvar=HEADER_TIMEOUT_ENV_VAR,
+    show_default=True,
+    show_envvar=True,
+    help="Close a connection that has not sent a request's headers this many seconds after it "
+    "opened or got its last answer (slow or idle clients holding sockets).",
+)
+@click.option(
     "--dashboard",
     is_flag=True,
     help="Also serve the read-only web dashboard at /dashboard (needs a token, see below).",
@@ -205,6 +217,7 @@ def serve(
     metrics: bool,
     max_bytes_in_flight: int,
     deadline: float,
+    header_timeout: float,
     dashboard: bool,
     dashboard_token_file: str | None,
 ) -> None:
@@ -253,6 +266,7 @@ def serve(
     # Every worker process builds its app from these, through the factory's
     # `AppSettings.from_env`: the settings above, as it reads them back.
     os.environ.update(worker_environ(settings))
+    os.environ[HEADER_TIMEOUT_ENV_VAR] = repr(header_timeout)  # read by each worker's loop
     own_metrics_dir = None
     if metrics and workers > 1 and not os.environ.get(MULTIPROC_ENV_VAR):
         # prometheus-client's multiprocess mode: each worker writes its counters to files in
@@ -281,6 +295,9 @@ def serve(
             access_log=access_log,
             lifespan="on",
             timeout_graceful_shutdown=30,
+            # uvicorn's own protocol, httptools or h11, that closes connections whose headers
+            # do not come in time (see _header_deadline).
+            http=http_protocol(),
         )
     finally:
         if own_metrics_dir is not None:
