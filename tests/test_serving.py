@@ -5,6 +5,9 @@ from __future__ import annotations
 import ast
 import gc
 import os
+import signal
+import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,9 +22,12 @@ from updater_stats._serving import (
     create_worker_app,
     default_workers,
     usable_core_count,
+    watch_the_supervisor,
 )
 from updater_stats.asgi import create_app_from_env
 from updater_stats.dashboard import DASHBOARD_ENV_VAR, TOKEN_ENV_VAR
+
+from .live_server import HOST, Server
 
 SQLITE = "one per core, at most 2 for SQLite"
 SERVER = "one per core, at most 4 for a database server"
@@ -267,3 +273,63 @@ def test_no_other_module_of_the_package_touches_the_collector():
 # `copy` turns automatic collection off for a while and back on (`_transfer`): its own
 # business, and undone. Thresholds and the permanent generation last for the process's life.
 _TUNERS = {"set_threshold", "freeze"}
+
+
+def _children(pid: int) -> dict[int, str]:
+    """The live processes whose parent is *pid*, with their command lines (Linux' /proc)."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            # After the command name, which may hold spaces, in parentheses: state, then parent.
+            state, parent = (entry / "stat").read_text().rsplit(")", 1)[1].split()[:2]
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except (OSError, ValueError):
+            continue  # gone meanwhile
+        if int(parent) == pid and state != "Z":
+            found[int(entry.name)] = command
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads processes from /proc")
+def test_workers_stop_when_their_supervisor_is_killed(tmp_path: Path):
+    # kill -9 of uvicorn's supervisor (or an out-of-memory kill) used to leave its workers
+    # serving on the port, so that a new `serve` could not bind it.
+    server = Server(tmp_path, "--workers", "2")
+    workers: list[int] = []
+    try:
+        workers = [
+            pid for pid, command in _children(server.process.pid).items() if "spawn_main" in command
+        ]
+        assert len(workers) == 2, _children(server.process.pid)
+        assert server.request("POST", data=b"[]")[0] == 200
+
+        server.process.kill()
+        server.process.wait(10)
+        began = time.monotonic()
+        while any(_alive(pid) for pid in workers):
+            assert time.monotonic() - began < 20, "the workers outlived their supervisor"
+            time.sleep(0.1)
+    finally:
+        for pid in [*workers, *_children(server.process.pid)]:
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+        server.log.close()
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection((HOST, server.port), timeout=5).close()
+    # Each stopped as on SIGTERM: storage closed after the requests in flight.
+    assert server.output.count("the supervisor process is gone: stopping this worker") == 2
+    assert server.output.count("Application shutdown complete") == 2
+
+
+def test_a_process_without_a_supervisor_watches_for_none():
+    # `serve --workers 1` runs the app in its own process: nothing to watch.
+    assert watch_the_supervisor() is None

@@ -8,8 +8,13 @@ run under a server of their choosing, leave the process's garbage collector alon
 from __future__ import annotations
 
 import gc
+import logging
 import math
+import multiprocessing
+import multiprocessing.connection
 import os
+import signal
+import threading
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -32,7 +37,10 @@ __all__ = [
     "default_workers",
     "tune_gc",
     "usable_core_count",
+    "watch_the_supervisor",
 ]
+
+log = logging.getLogger("updater_stats")
 
 #: Workers on one SQLite file: the file takes one write at a time, so a second process
 #: overlaps its parsing and validating with the other's commit; more would mostly wait for the
@@ -125,6 +133,7 @@ def create_worker_app() -> StatsASGIApp:
 
     app = create_app_from_env()
     tune_gc()
+    watch_the_supervisor()
     return app
 
 
@@ -135,7 +144,34 @@ def create_dashboard_worker_app() -> Any:
 
     app = create_server_app_from_env()
     tune_gc()
+    watch_the_supervisor()
     return app
+
+
+def watch_the_supervisor() -> threading.Thread | None:
+    """In a worker process that uvicorn's supervisor started: stop this worker, as SIGTERM
+    would (the requests in flight answered, storage closed), once the supervisor is gone.
+
+    A supervisor killed outright (``kill -9``, an out-of-memory kill) cannot stop its workers,
+    and they went on serving on the socket they share: a new ``serve`` could not bind the
+    port while they lived. Nothing to watch in a process without a parent of this kind
+    (``serve`` with one worker runs it in its own process). Returns the watching thread.
+    """
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return None
+
+    def wait_for_the_supervisor() -> None:
+        # The sentinel becomes ready when the parent process ends, however it ends.
+        multiprocessing.connection.wait([parent.sentinel])
+        log.warning("the supervisor process is gone: stopping this worker")
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    watcher = threading.Thread(
+        target=wait_for_the_supervisor, name="updater-stats-supervisor-watch", daemon=True
+    )
+    watcher.start()
+    return watcher
 
 
 def tune_gc() -> None:
