@@ -14,12 +14,11 @@ import pytest
 
 from updater_stats import MemoryBackend
 from updater_stats import _header_deadline as deadline_module
-from updater_stats._header_deadline import (
+from updater_stats._header_deadline import HeaderDeadline, http_protocol
+from updater_stats._settings import (
     DEFAULT_HEADER_TIMEOUT,
     HEADER_TIMEOUT_ENV_VAR,
-    HeaderDeadline,
-    header_timeout,
-    http_protocol,
+    header_timeout_from_env,
 )
 from updater_stats.asgi import create_app
 
@@ -185,7 +184,13 @@ def test_the_protocol_follows_what_uvicorn_would_pick(monkeypatch: pytest.Monkey
 
 @pytest.mark.parametrize(
     ("value", "seconds"),
-    [(None, DEFAULT_HEADER_TIMEOUT), ("2.5", 2.5), ("0", DEFAULT_HEADER_TIMEOUT), ("x", 10.0)],
+    [
+        (None, DEFAULT_HEADER_TIMEOUT),
+        ("2.5", 2.5),
+        ("0", DEFAULT_HEADER_TIMEOUT),
+        ("x", 10.0),
+        ("inf", 10.0),
+    ],
 )
 def test_the_timeout_comes_from_serve_through_the_environment(
     monkeypatch: pytest.MonkeyPatch, value: str | None, seconds: float
@@ -194,7 +199,7 @@ def test_the_timeout_comes_from_serve_through_the_environment(
         monkeypatch.delenv(HEADER_TIMEOUT_ENV_VAR, raising=False)
     else:
         monkeypatch.setenv(HEADER_TIMEOUT_ENV_VAR, value)
-    assert header_timeout() == seconds
+    assert header_timeout_from_env() == seconds
 
 
 @pytest.mark.parametrize("workers", ["1", "2"])

@@ -7,7 +7,8 @@ thousand of them (one machine's worth of "slowloris" clients) leave none for dev
 ASGI app bounds the time a body takes (`AppSettings.body_timeout`); what comes before the
 body is the server's to bound, and this module does it for ``serve``.
 
-A connection has `header_timeout` seconds, from when it opened or from the end of its last
+A connection has ``--header-timeout`` seconds (`header_timeout_from_env`: ``serve`` hands
+them to its workers), from when it opened or from the end of its last
 answer, to send the whole request line and headers of its next request; past that it is
 closed (without an answer: there is no request to answer). The check runs once a second on
 each event loop, over the connections of that loop, so a connection is closed up to two
@@ -15,8 +16,8 @@ seconds late, and a request costs the check nothing.
 
 ``serve`` passes `http_protocol()` to uvicorn: its HTTP protocol (httptools where installed,
 else h11, as uvicorn would pick) with the check added, each in a module of its own
-(``_header_deadline_httptools``, ``_header_deadline_h11``), which imports uvicorn: this one
-does not, so that the command line can name its settings without the ``server`` extra.
+(``_header_deadline_httptools``, ``_header_deadline_h11``) since each imports a parser that
+only the ``server`` extra installs; this one imports neither.
 """
 
 from __future__ import annotations
@@ -24,35 +25,16 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import logging
-import os
 from typing import Any
 
-__all__ = [
-    "DEFAULT_HEADER_TIMEOUT",
-    "HEADER_TIMEOUT_ENV_VAR",
-    "HeaderDeadline",
-    "header_timeout",
-    "http_protocol",
-]
+from ._settings import header_timeout_from_env
+
+__all__ = ["HeaderDeadline", "http_protocol"]
 
 log = logging.getLogger("updater_stats")
 
-#: Seconds a connection has to send a request's headers: devices give up after 10 (Android).
-DEFAULT_HEADER_TIMEOUT = 10.0
-#: How ``serve`` hands `header_timeout` to its worker processes.
-HEADER_TIMEOUT_ENV_VAR = "UPDATER_STATS_HEADER_TIMEOUT"
 # Seconds between two looks at a loop's connections.
 _SWEEP_SECONDS = 1.0
-
-
-def header_timeout() -> float:
-    """`HEADER_TIMEOUT_ENV_VAR`'s seconds, as ``serve`` set them; else the default."""
-    text = os.environ.get(HEADER_TIMEOUT_ENV_VAR, "")
-    try:
-        seconds = float(text)
-    except ValueError:
-        return DEFAULT_HEADER_TIMEOUT
-    return seconds if seconds > 0 else DEFAULT_HEADER_TIMEOUT
 
 
 class _Sweeper:
@@ -119,7 +101,7 @@ class HeaderDeadline:
         self.timed_cycle, self.waiting_since = None, self.loop.time()
         sweeper = _sweepers.get(self.loop)
         if sweeper is None:
-            sweeper = _sweepers[self.loop] = _Sweeper(self.loop, header_timeout())
+            sweeper = _sweepers[self.loop] = _Sweeper(self.loop, header_timeout_from_env())
         sweeper.add(self)
 
     def connection_lost(self, exc: Exception | None) -> None:

@@ -31,7 +31,9 @@ __all__ = [
     "DASHBOARD_ENV_VAR",
     "DEADLINE_ENV_VAR",
     "DEFAULT_BYTES_IN_FLIGHT",
+    "DEFAULT_HEADER_TIMEOUT",
     "DEFAULT_STORAGE_URL",
+    "HEADER_TIMEOUT_ENV_VAR",
     "METRICS_ENV_VAR",
     "PATH_ENV_VAR",
     "STORAGE_ENV_VAR",
@@ -59,6 +61,10 @@ DEFAULT_BYTES_IN_FLIGHT = 64 * 1024 * 1024
 DASHBOARD_ENV_VAR = "UPDATER_STATS_DASHBOARD"
 #: The dashboard token, read by `create_dashboard` and ``serve --dashboard``.
 TOKEN_ENV_VAR = "UPDATER_STATS_DASHBOARD_TOKEN"  # noqa: S105 - a variable name, not a secret
+#: Seconds ``serve``'s connections have to send a request's headers (``--header-timeout``).
+HEADER_TIMEOUT_ENV_VAR = "UPDATER_STATS_HEADER_TIMEOUT"
+#: Devices give up after 10 seconds (Android).
+DEFAULT_HEADER_TIMEOUT = 10.0
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"", "0", "false", "no", "off"})
@@ -308,6 +314,17 @@ def deadline_from_env(environ: Mapping[str, str] | None = None) -> float:
             code="bad_deadline",
         )
     return seconds
+
+
+def header_timeout_from_env(environ: Mapping[str, str] | None = None) -> float:
+    """``UPDATER_STATS_HEADER_TIMEOUT`` in seconds, as ``serve`` hands it to its workers;
+    `DEFAULT_HEADER_TIMEOUT` when unset or not a positive number (``serve`` checked it)."""
+    raw = _env(environ).get(HEADER_TIMEOUT_ENV_VAR, "").strip()
+    try:
+        seconds = float(raw)
+    except ValueError:
+        return DEFAULT_HEADER_TIMEOUT
+    return seconds if seconds > 0 and math.isfinite(seconds) else DEFAULT_HEADER_TIMEOUT
 
 
 def dashboard_from_env(environ: Mapping[str, str] | None = None) -> bool:

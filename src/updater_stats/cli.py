@@ -27,7 +27,7 @@ import attrs
 import click
 
 from ._collector import DEFAULT_DEADLINE, Collector
-from ._header_deadline import DEFAULT_HEADER_TIMEOUT, HEADER_TIMEOUT_ENV_VAR, http_protocol
+from ._header_deadline import http_protocol
 from ._lifecycle import forget_events, purge_events
 from ._models import WIRE_KEYS, StoredEvent
 from ._policy import Policy
@@ -43,7 +43,9 @@ from ._settings import (
     DASHBOARD_ENV_VAR,
     DEADLINE_ENV_VAR,
     DEFAULT_BYTES_IN_FLIGHT,
+    DEFAULT_HEADER_TIMEOUT,
     DEFAULT_STORAGE_URL,
+    HEADER_TIMEOUT_ENV_VAR,
     STORAGE_ENV_VAR,
     TOKEN_ENV_VAR,
     AppSettings,
