@@ -4,9 +4,10 @@
 
 Each client posts, again and again, a real worst-case batch: 200 events, each with
 30 metadata values of 2048 characters (about 12.8 MB). The server runs twice in
-one go, with the default body budget (`--max-bytes-in-flight`, 64 MiB) and with
-the budget lifted, and the script prints each run's peak resident memory and
-answers. docs/reliability.md records a run.
+one go, with the default body budget (`--max-bytes-in-flight`, 64 MiB for the whole
+server) and with the budget lifted, each time with serve's default worker count (or
+``--workers N``), and the script prints each run's peak resident memory, its processes'
+added up, and answers. docs/reliability.md records a run.
 """
 
 from __future__ import annotations
@@ -52,10 +53,38 @@ def free_port() -> int:
 
 
 def rss_mib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+    """The resident memory of *pid* and every process under it (serve's workers), in MiB."""
+    return sum(_rss_kib(process) for process in [pid, *descendants(pid)]) // 1024
+
+
+def _rss_kib(pid: int) -> int:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0  # ended meanwhile
+    for line in status.splitlines():
         if line.startswith("VmRSS:"):
-            return int(line.split()[1]) // 1024
+            return int(line.split()[1])
     return 0
+
+
+def descendants(pid: int) -> list[int]:
+    """Every live process under *pid*, from /proc."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parents[int(entry.name)] = int(
+                    (entry / "stat").read_text().rsplit(")", 1)[1].split()[1]
+                )
+            except (OSError, ValueError, IndexError):
+                continue
+    found, frontier = [], [pid]
+    while frontier:
+        children = [child for child, parent in parents.items() if parent in frontier]
+        found += children
+        frontier = children
+    return found
 
 
 def post(port: int, data: bytes) -> int:
@@ -68,14 +97,17 @@ def post(port: int, data: bytes) -> int:
     return int(answer.split()[1])
 
 
-def flood(budget: int, clients: int, seconds: float) -> tuple[int, int, Counter[str]]:
-    """One server under the flood: (resident MiB at start, peak resident MiB, answers)."""
+def flood(
+    budget: int, clients: int, seconds: float, workers: int | None = None
+) -> tuple[int, int, Counter[str]]:
+    """One server under the flood: (resident MiB at start, peak resident MiB, answers), its
+    processes added up; *workers*: serve's default when None."""
     port = free_port()
     with tempfile.TemporaryDirectory() as directory:
         storage = f"sqlite:///{directory}/flood.sqlite3"
-        # One worker: the budget, and the memory it bounds, are per worker process.
         command = ["serve", "--storage", storage, "--port", str(port), "--log-level", "warning"]
-        command += ["--workers", "1"]
+        if workers is not None:
+            command += ["--workers", str(workers)]
         process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
             [sys.executable, "-m", "updater_stats", *command, "--max-bytes-in-flight", str(budget)],
             stdout=subprocess.DEVNULL,
@@ -113,10 +145,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--workers", type=int, help="serve's worker processes (its default)")
     args = parser.parse_args()
     print(f"{args.clients} clients posting {len(worst_case_batch(0)) / 1e6:.1f} MB batches")
     for label, budget in [("default budget", DEFAULT_BYTES_IN_FLIGHT), ("no budget", UNBOUNDED)]:
-        start, peak, answers = flood(budget, args.clients, args.seconds)
+        start, peak, answers = flood(budget, args.clients, args.seconds, args.workers)
         shown = ", ".join(f"{count} x {status}" for status, count in sorted(answers.items()))
         print(f"{label}: resident {start} MiB at start, peak {peak} MiB; answers: {shown}")
 

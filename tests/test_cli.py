@@ -198,7 +198,7 @@ def test_serve_warns_when_storage_does_not_answer_yet(tmp_path: Path, monkeypatc
     # Worker processes build their apps from the environment.
     assert os.environ["UPDATER_STATS_STORAGE"] == f"sqlite:///{missing}"
     assert os.environ["UPDATER_STATS_ALLOWED_APPS"] == "com.a.b,com.c.d"
-    assert os.environ["UPDATER_STATS_MAX_BYTES_IN_FLIGHT"] == "1000000"
+    assert os.environ["UPDATER_STATS_MAX_BYTES_IN_FLIGHT"] == "333333"  # a third each
 
 
 def test_serve_shows_its_storage_url_without_the_password(monkeypatch):
@@ -219,11 +219,12 @@ def test_serve_hands_its_workers_the_settings_it_checked(tmp_path: Path, monkeyp
     monkeypatch.setattr("uvicorn.run", lambda app, **options: seen.append(AppSettings.from_env()))
     for name in ("STORAGE", "PATH", "ALLOWED_APPS", "METRICS", "MAX_BYTES_IN_FLIGHT", "DEADLINE"):
         monkeypatch.setenv(f"UPDATER_STATS_{name}", "unset")  # so that monkeypatch restores them
+    monkeypatch.setenv("UPDATER_STATS_HEADER_TIMEOUT", "10")  # serve reads it as its option
     monkeypatch.delenv("UPDATER_STATS_PSEUDONYM_SECRET", raising=False)
     monkeypatch.delenv("UPDATER_STATS_CUSTOM_ID", raising=False)
     storage = f"sqlite:///{tmp_path / 's.sqlite3'}"
     args = ["--storage", storage, "--path", "api/stats/", "--allow-app", "com.a.b"]
-    args += ["--max-bytes-in-flight", "4096", "--deadline", "2.5"]
+    args += ["--max-bytes-in-flight", "4096", "--deadline", "2.5", "--workers", "2"]
 
     result = click_testing.CliRunner().invoke(cli, ["serve", *args])
 
@@ -233,10 +234,33 @@ def test_serve_hands_its_workers_the_settings_it_checked(tmp_path: Path, monkeyp
             storage=storage,
             path="/api/stats",
             policy=Policy(allowed_app_ids={"com.a.b"}),
-            max_bytes_in_flight=4096,
+            max_bytes_in_flight=2048,  # the server's budget, shared by its two workers
             deadline=2.5,
         )
     ]
+
+
+@pytest.mark.parametrize(("workers", "each"), [("1", 4096), ("3", 1365), ("8", 512)])
+def test_serve_shares_its_body_budget_among_its_workers(monkeypatch, workers: str, each: int):
+    seen: list[int] = []
+    monkeypatch.setattr(
+        "uvicorn.run",
+        lambda app, **options: seen.append(AppSettings.from_env().max_bytes_in_flight),
+    )
+    monkeypatch.setattr("updater_stats.cli._check_storage", lambda storage: None)
+    for name in ("STORAGE", "PATH", "ALLOWED_APPS", "METRICS", "MAX_BYTES_IN_FLIGHT"):
+        monkeypatch.setenv(f"UPDATER_STATS_{name}", "unset")  # so that monkeypatch restores them
+    # serve reads these two as its options' defaults.
+    monkeypatch.setenv("UPDATER_STATS_DEADLINE", "5")
+    monkeypatch.setenv("UPDATER_STATS_HEADER_TIMEOUT", "10")
+    args = ["--storage", "postgresql://db.invalid/stats", "--workers", workers]
+
+    result = click_testing.CliRunner().invoke(
+        cli, ["serve", *args, "--max-bytes-in-flight", "4096"]
+    )
+
+    assert result.exit_code == 0, result.output
+    assert seen == [each]
 
 
 @pytest.mark.parametrize(

@@ -172,7 +172,8 @@ to http://HOST:PORT/stats.""",
     type=click.IntRange(1),
     default=DEFAULT_BYTES_IN_FLIGHT,
     show_default=True,
-    help="Request bodies over 64 KiB held at once per worker; bounds memory under a flood.",
+    help="Request bodies over 64 KiB held at once by the whole server, shared equally by its "
+    "workers; bounds memory under a flood.",
 )
 @click.option(
     "--deadline",
@@ -262,6 +263,10 @@ def serve(
         default_workers(storage) if workers is None else WorkerCount(workers, "set by --workers")
     )
     workers = chosen.count
+    # The budget bounds the server's memory, whatever the number of workers (one per core by
+    # default): each worker holds its share. A body over a share is still let in when its
+    # worker holds nothing else (`BodyBudget`).
+    settings = attrs.evolve(settings, max_bytes_in_flight=max(1, max_bytes_in_flight // workers))
     factory = "updater_stats._serving:create_worker_app"
     if dashboard:
         factory = _dashboard_env(dashboard_token_file)
