@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -101,3 +102,43 @@ def traced(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     with monkeypatch.context() as patch:
         patch.setattr(sqlite3, "connect", tracing)
         yield statements
+
+
+# -- Processes, from Linux' /proc ---------------------------------------------------------------
+
+
+def _state_and_parent(pid: int) -> tuple[str, int] | None:
+    """A process's state letter and parent pid; None once it is gone."""
+    try:
+        # After the command name, which may hold spaces, in parentheses: state, then parent.
+        state, parent = (
+            (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[:2]
+        )
+    except (OSError, ValueError):
+        return None
+    return state, int(parent)
+
+
+def alive(pid: int) -> bool:
+    """Whether *pid* runs (a zombie, ended and not yet reaped, does not)."""
+    found = _state_and_parent(pid)
+    return found is not None and found[0] != "Z"
+
+
+def child_processes(pid: int) -> list[int]:
+    """The live processes whose parent is *pid*."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            process = _state_and_parent(int(entry.name))
+            if process is not None and process[1] == pid and process[0] != "Z":
+                found.append(int(entry.name))
+    return found
+
+
+def command_line(pid: int) -> str:
+    """*pid*'s command line, its arguments joined by spaces; "" once it is gone."""
+    try:
+        return (Path("/proc") / str(pid) / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""

@@ -36,7 +36,7 @@ from updater_stats.backends import Batching
 from updater_stats.testing import stored_event
 
 from .conftest import VALID_EVENT, body
-from .helpers import Timed
+from .helpers import Timed, child_processes
 from .live_server import Server
 
 DEADLINE = 1.0
@@ -318,23 +318,11 @@ def test_a_locked_postgresql_table_is_503_within_the_deadline_over_http(tmp_path
         backend.close()
 
 
-def _children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        with contextlib.suppress(OSError):
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            if int(fields[1]) == pid:  # the parent's pid follows the state
-                found.append(int(entry.name))
-    return found
-
-
 @contextlib.contextmanager
 def stopped(data_dir: Path) -> Iterator[None]:
     """The PostgreSQL server of *data_dir* stopped with SIGSTOP, postmaster and backends alike."""
     postmaster = int((data_dir / "postmaster.pid").read_text().split()[0])
-    pids = [postmaster, *_children(postmaster)]
+    pids = [postmaster, *child_processes(postmaster)]
     try:
         for pid in pids:
             os.kill(pid, signal.SIGSTOP)

@@ -27,6 +27,7 @@ from updater_stats._serving import (
 from updater_stats.asgi import create_app_from_env
 from updater_stats.dashboard import DASHBOARD_ENV_VAR, TOKEN_ENV_VAR
 
+from .helpers import alive, child_processes, command_line
 from .live_server import HOST, Server
 
 SQLITE = "one per core, at most 2 for SQLite"
@@ -275,30 +276,6 @@ def test_no_other_module_of_the_package_touches_the_collector():
 _TUNERS = {"set_threshold", "freeze"}
 
 
-def _children(pid: int) -> dict[int, str]:
-    """The live processes whose parent is *pid*, with their command lines (Linux' /proc)."""
-    found = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            # After the command name, which may hold spaces, in parentheses: state, then parent.
-            state, parent = (entry / "stat").read_text().rsplit(")", 1)[1].split()[:2]
-            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except (OSError, ValueError):
-            continue  # gone meanwhile
-        if int(parent) == pid and state != "Z":
-            found[int(entry.name)] = command
-    return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        return (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads processes from /proc")
 def test_workers_stop_when_their_supervisor_is_killed(tmp_path: Path):
     # kill -9 of uvicorn's supervisor (or an out-of-memory kill) used to leave its workers
@@ -306,21 +283,20 @@ def test_workers_stop_when_their_supervisor_is_killed(tmp_path: Path):
     server = Server(tmp_path, "--workers", "2")
     workers: list[int] = []
     try:
-        workers = [
-            pid for pid, command in _children(server.process.pid).items() if "spawn_main" in command
-        ]
-        assert len(workers) == 2, _children(server.process.pid)
+        children = child_processes(server.process.pid)
+        workers = [pid for pid in children if "spawn_main" in command_line(pid)]
+        assert len(workers) == 2, [command_line(pid) for pid in children]
         assert server.request("POST", data=b"[]")[0] == 200
 
         server.process.kill()
         server.process.wait(10)
         began = time.monotonic()
-        while any(_alive(pid) for pid in workers):
+        while any(alive(pid) for pid in workers):
             assert time.monotonic() - began < 20, "the workers outlived their supervisor"
             time.sleep(0.1)
     finally:
-        for pid in [*workers, *_children(server.process.pid)]:
-            if _alive(pid):
+        for pid in [*workers, *child_processes(server.process.pid)]:
+            if alive(pid):
                 os.kill(pid, signal.SIGKILL)
         server.log.close()
     with pytest.raises(ConnectionRefusedError):
