@@ -14,8 +14,9 @@ Side by side, in one run, on 127.0.0.1 only:
   the same uvicorn with the same options: the ceiling of the server itself;
 - the durable floor, ``floor_server.py``: the same uvicorn, workers and group commit as
   ``serve`` with nothing else (no validation, no keys, one table without an index), its
-  answers after SQLite's sync at each commit; and the same with ``synchronous=NORMAL``,
-  answering before the sync, to show what the sync costs (``--no-floor`` leaves both out);
+  answers after the WAL is synced following each commit; and the same without that sync,
+  answering before the disk has the events, to show what the sync costs (``--no-floor``
+  leaves both out);
 - the Node baseline in ``node_baseline/`` (Express and better-sqlite3, WAL,
   ``synchronous=FULL``, one transaction per request), when ``node`` is installed:
   its pinned dependencies are installed there with ``npm ci`` first.
@@ -70,7 +71,7 @@ PLACEHOLDER = "@@DEVICE@@@@"
 TIME_MARKER = "@@TIME@@"
 NODE_BASELINE = Path(__file__).resolve().parent / "node_baseline"
 FLOOR_SERVER = Path(__file__).resolve().parent / "floor_server.py"
-# The floor's kinds, and SQLite's `synchronous` for each.
+# The floor's kinds, and floor_server.py's mode for each: FULL syncs the WAL after each commit.
 FLOORS = {"floor": "FULL", "floor-nosync": "NORMAL"}
 # The server on the first core, the load generator on the second (pinned runs).
 SERVER_CORE, LOAD_CORE = "0", "1"
@@ -537,8 +538,7 @@ def report(results: dict[tuple[str, str, str], dict[str, Any]], placements: list
                 if placement == "pinned"
                 else info_line(name, value, times=True)
             )
-        floor = results.get(("floor", "single", placement))
-        if floor is not None:
+        if ("floor", "single", placement) in results:
             floor_lines(results, placement)
         lib_batch = results["library", batch, placement]
         noop_batch = results["noop", batch, placement]
