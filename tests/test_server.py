@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import math
 import os
 import re
 import shutil
@@ -18,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from updater_stats import SQLiteBackend
+from updater_stats._cores import cgroup_cpu_limit
 
 from .conftest import VALID_EVENT, body, fixture_bytes, load_fixture
 from .live_server import HOST, Server, free_port, raw_exchange
@@ -153,7 +155,9 @@ def some_cores(count: int) -> set[int]:
     if shutil.which("taskset") is None or not hasattr(os, "sched_getaffinity"):
         pytest.skip("needs taskset and a CPU affinity (Linux)")
     cores = sorted(os.sched_getaffinity(0))
-    if len(cores) < count:
+    # serve counts no more cores than a control group's CPU quota gives it, either.
+    quota = cgroup_cpu_limit()
+    if len(cores) < count or (quota is not None and math.ceil(quota) < count):
         pytest.skip(f"needs {count} cores")
     return set(cores[:count])
 
